@@ -1,0 +1,171 @@
+"""Benchmark: a first sync cycle of N contacts against the HubSpot sandbox with HubSpot's real rate limits.
+
+    python bench/sync_hubspot.py                 # 10,000 and 100,000 contacts
+    python bench/sync_hubspot.py --sizes 2000
+
+The sandbox and the sync each run in their own process (as in production, the
+sync's memory is its own); the sync's peak RSS is sampled with psutil. Prints API
+calls per endpoint against the minimum for the same work (api-facts section 5),
+wall time against the rate-limit floor, and peak RSS. Figures go in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+from leadscore_sandbox.hubspot import HubSpotSandbox, Limits
+from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
+
+ROOT = Path(__file__).resolve().parent.parent
+LIMITS = Limits()
+LIST_CAP = 10_000  # connectors/hubspot.yaml limits.list_membership (HubSpot documents no per-call cap)
+SETUP_CALLS = 1 + 1 + 6 + 4 + 4  # read properties, group, 6 properties, look up and create 4 band lists
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def expected_work(contacts: int, seed: int) -> dict[str, int]:
+    """Count what the seeded sandbox holds, with the same seed, without serving it."""
+    shadow = HubSpotSandbox(port=0)
+    seed_hubspot(shadow, contacts, seed=seed)
+    shadow.stop()
+    return {"contacts": contacts, "web_events": len(shadow.web_events), "email_events": len(shadow.email_events)}
+
+
+def minimum_calls(work: dict[str, int], band_sizes: dict[str, int]) -> dict[str, int]:
+    return {
+        "GET /crm/v3/objects/contacts": math.ceil(work["contacts"] / LIMITS.list_page_max),
+        "GET /events/v3/events": math.ceil(work["web_events"] / LIMITS.events_page_max),
+        "GET /email/public/v1/events": max(1, math.ceil(work["email_events"] / LIMITS.email_events_page_max)),
+        "POST /crm/v3/objects/contacts/batch/update": math.ceil(work["contacts"] / LIMITS.batch_max),
+        "PUT /crm/v3/lists/memberships/add-and-remove": sum(math.ceil(n / LIST_CAP) for n in band_sizes.values()),
+        "setup (properties, group, lists)": SETUP_CALLS,
+    }
+
+
+def run(contacts: int, seed: int) -> None:
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leadscore",
+            "sandbox",
+            "--port",
+            str(port),
+            "--contacts",
+            str(contacts),
+            "--seed",
+            str(seed),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert sandbox.stdout is not None
+    sandbox.stdout.readline()
+    workdir = Path(tempfile.mkdtemp(prefix="leadscore-sync-bench-"))
+    sources = workdir / "sources.yaml"
+    sources.write_text(
+        yaml.safe_dump(
+            {
+                "sources": [
+                    {
+                        "name": "hubspot",
+                        "platform": "hubspot",
+                        "base_url": f"http://127.0.0.1:{port}",
+                        "token": "sandbox-token",
+                        "mapping": {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
+                    }
+                ]
+            }
+        )
+    )
+    report_file = workdir / "report.json"
+    started = time.monotonic()
+    sync = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leadscore",
+            "sync",
+            "--once",
+            "--sources",
+            str(sources),
+            "--state",
+            f"sqlite:///{workdir / 'state.db'}",
+            "--model",
+            str(ROOT / "config" / "scoring.yaml"),
+            "--report-json",
+            str(report_file),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watched = psutil.Process(sync.pid)
+    peak = 0
+    while sync.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    wall = time.monotonic() - started
+    sandbox.terminate()
+    sandbox.wait()
+    [report] = json.loads(report_file.read_text())
+    work = expected_work(contacts, seed)
+    band_sizes = {"adds": report["changes"].get("list_add", 0)}
+    minimum = minimum_calls(work, _bands_from(report, band_sizes))
+    calls = report["api_calls"]
+    setup_used = sum(n for name, n in calls.items() if "properties" in name or name.endswith(("/lists", "/name")))
+    used = {name: calls.get(name, 0) for name in minimum if not name.startswith("setup")}
+    used["setup (properties, group, lists)"] = setup_used
+    total_used, total_min = sum(used.values()), sum(minimum.values())
+    general_min = total_min
+    floor = general_min / (LIMITS.per_ten_seconds / 10)
+    print(f"--- {contacts:,} contacts, {work['web_events']:,} web events, {work['email_events']:,} email events ---")
+    print(f"status {report['status']}, applied {report['applied']:,} changes, {report['rate_limited']} rate-limited")
+    print(f"{'endpoint':50} {'calls':>8} {'minimum':>8} {'ratio':>6}")
+    for name, minimal in minimum.items():
+        print(f"{name:50} {used[name]:>8,} {minimal:>8,} {used[name] / minimal if minimal else 0:>6.3f}")
+    print(f"{'total':50} {total_used:>8,} {total_min:>8,} {total_used / total_min:>6.3f}   (target <= 1.05)")
+    print(
+        f"wall seconds {wall:.1f}; rate-limit floor {floor:.1f}s at {LIMITS.per_ten_seconds}/10s; "
+        f"ratio {wall / floor:.2f} (target <= 1.2)"
+    )
+    print(f"sync peak RSS MB {peak / 2**20:.0f}")
+
+
+def _bands_from(report: dict[str, object], fallback: dict[str, int]) -> dict[str, int]:
+    """One add per contact, spread over the four band lists: the list minimum is at most one call per list per cap."""
+    adds = int(fallback["adds"])
+    return {f"band{i}": math.ceil(adds / 4) for i in range(4)} if adds else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    for size in args.sizes:
+        run(size, args.seed)
+
+
+if __name__ == "__main__":
+    main()

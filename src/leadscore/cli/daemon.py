@@ -1,0 +1,73 @@
+"""``leadscore run`` and ``leadscore config show``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadscore.cli.offline import fail
+from leadscore.daemon import logs
+from leadscore.engine import engines, load_model_file
+from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.settings import ENV_PREFIX, Settings, SourceSettings, load_settings, load_sources
+
+out = Console(soft_wrap=True)
+
+
+def _load() -> tuple[Settings, list[SourceSettings]]:
+    try:
+        settings = load_settings()
+        return settings, load_sources(settings.sources_file)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def run() -> None:
+    """Run the daemon: every source on its schedule, health and metrics on LEADSCORE_HTTP_PORT, until SIGTERM."""
+    from leadscore.daemon.service import Daemon
+
+    settings, sources = _load()
+    secrets = [secret for source in sources for secret in source.secrets()]
+    logs.configure(settings.log_format, settings.log_level, secrets, settings.log_emails)
+    try:
+        for source in sources:
+            source.resolved_token()
+        compiled = engines(load_model_file(settings.model))
+        daemon = Daemon(settings, sources, compiled)
+    except ConfigError as exc:
+        raise fail(
+            f"{exc} (model: {ENV_PREFIX}MODEL={settings.model})" if "model" in str(exc) else str(exc), 2
+        ) from None
+    except LeadscoreError as exc:
+        raise fail(str(exc), 2) from None
+    except OSError as exc:
+        raise fail(
+            f"cannot listen on {settings.http_host}:{settings.http_port} ({ENV_PREFIX}HTTP_PORT): {exc}", 2
+        ) from None
+    raise typer.Exit(daemon.run())
+
+
+def config_show() -> None:
+    """Print the effective settings and sources, where each value came from, secrets masked."""
+    import os
+
+    settings, sources = _load()
+    table = Table("setting", "value", "from")
+    for name in Settings.model_fields:
+        variable = f"{ENV_PREFIX}{name.upper()}"
+        table.add_row(variable, str(getattr(settings, name)), "environment" if variable in os.environ else "default")
+    out.print(table)
+    for source in sources:
+        shown: dict[str, Any] = source.model_dump(exclude_none=True)
+        for secret in ("token", "oauth_client_secret", "oauth_refresh_token"):
+            if secret in shown:
+                shown[secret] = "***"
+        try:
+            source.resolved_token()
+            shown["token (resolved)"] = "***"
+        except ConfigError as exc:
+            shown["token (resolved)"] = f"missing: {exc}"
+        out.print(f"source {source.name}: {shown}", highlight=False)

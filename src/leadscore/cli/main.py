@@ -1,0 +1,29 @@
+"""Entry point: the typer app and the commands registered on it.
+
+Errors leadscore raises on purpose are printed as one clear message and an
+exit code (2 for configuration, 1 for data); only bugs show a traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from leadscore.cli import daemon, offline, sync
+
+app = typer.Typer(
+    name="leadscore",
+    help="Lead scoring for HubSpot, Salesforce and Brevo: one model, explained, written back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("validate")(offline.validate)
+app.command("score")(offline.score)
+app.command("explain")(offline.explain)
+app.command("sync")(sync.sync)
+app.command("sandbox")(sync.sandbox)
+app.command("demo")(sync.demo)
+app.command("run")(daemon.run)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+config_app.command("show")(daemon.config_show)
+app.add_typer(config_app, name="config")

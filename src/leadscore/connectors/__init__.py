@@ -1,0 +1,27 @@
+"""The registry of platforms: the one place that turns a source's settings into a connector."""
+
+from __future__ import annotations
+
+import time
+
+from leadscore.connectors.http import Sleep
+from leadscore.settings import SourceSettings
+from leadscore.sync.protocol import Connector
+
+
+def build_connector(source: SourceSettings, sleep: Sleep = time.sleep) -> Connector:
+    if source.platform == "hubspot":
+        from leadscore.connectors.hubspot import HubSpotConnector
+        from leadscore.connectors.hubspot.client import OAuthApp
+
+        oauth = None
+        if source.oauth_client_id and source.oauth_client_secret and source.oauth_refresh_token:
+            oauth = OAuthApp(
+                source.oauth_client_id,
+                source.oauth_client_secret.get_secret_value(),
+                source.oauth_refresh_token.get_secret_value(),
+            )
+        return HubSpotConnector(
+            source.name, source.base_url, source.resolved_token(), source.mapping, oauth=oauth, sleep=sleep
+        )
+    raise AssertionError(f"unknown platform {source.platform}")

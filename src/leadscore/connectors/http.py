@@ -1,0 +1,85 @@
+"""Shared HTTP machinery for connectors: a call budget paced before sending, and one retry policy.
+
+Pacing before the call keeps 429s the exception (Airbyte's APIBudget idea); the
+retry policy is the only retry layer, honours Retry-After, and always stops.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
+from tenacity.wait import wait_exponential_jitter
+
+from leadscore.errors import RetryableError
+
+T = TypeVar("T")
+Sleep = Callable[[float], None]
+
+
+@dataclass
+class Window:
+    """At most ``limit`` calls in any ``seconds``-long window (a sliding log of send times)."""
+
+    limit: int
+    seconds: float
+    sent: deque[float] = field(default_factory=deque)
+
+    def wait_needed(self, now: float) -> float:
+        while self.sent and now - self.sent[0] >= self.seconds:
+            self.sent.popleft()
+        if len(self.sent) < self.limit:
+            return 0.0
+        return self.sent[0] + self.seconds - now
+
+    def record(self, now: float) -> None:
+        self.sent.append(now)
+
+
+class CallBudget:
+    """Named windows (e.g. HubSpot's ten-secondly and search limits); ``acquire`` sleeps until one has room."""
+
+    def __init__(
+        self, windows: dict[str, Window], sleep: Sleep = time.sleep, clock: Callable[[], float] = time.monotonic
+    ):
+        self.windows = windows
+        self.sleep = sleep
+        self.clock = clock
+        self.waited = 0.0
+
+    def acquire(self, name: str) -> None:
+        window = self.windows[name]
+        while True:
+            delay = window.wait_needed(self.clock())
+            if delay <= 0:
+                window.record(self.clock())
+                return
+            self.waited += delay
+            self.sleep(delay)
+
+    def next_free_in(self, name: str) -> float:
+        return max(0.0, self.windows[name].wait_needed(self.clock()))
+
+
+def retrying(max_attempts: int, max_wait: float, max_total: float, sleep: Sleep = time.sleep) -> Retrying:
+    """Retry only RetryableError; wait its Retry-After when given, else exponential backoff with jitter."""
+    backoff = wait_exponential_jitter(multiplier=0.5, max=max_wait)
+
+    def wait(state: RetryCallState) -> float:
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, RetryableError) and error.retry_after is not None:
+            return min(max_wait, max(0.0, error.retry_after))
+        return float(backoff(state))
+
+    return Retrying(
+        retry=retry_if_exception_type(RetryableError),
+        wait=wait,
+        stop=stop_after_attempt(max_attempts) | stop_after_delay(max_total),
+        sleep=sleep,
+        reraise=True,
+    )

@@ -1,0 +1,451 @@
+"""The only module that sends requests to HubSpot, all through hubspot-api-client and one counted gate.
+
+Every call: waits for room in the call budget, sends with a timeout, counts
+itself per endpoint, reads the rate-limit headers, and turns failures into
+leadscore errors by recovery (see errors.py). Retries happen here and only
+here, for calls that are safe to repeat: every call leadscore makes is a read,
+an absolute property set, or an idempotent list membership change.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from hubspot import HubSpot
+from hubspot.crm.contacts import (
+    BatchInputSimplePublicObjectBatchInput,
+    BatchReadInputSimplePublicObjectId,
+    Filter,
+    FilterGroup,
+    PublicObjectSearchRequest,
+    SimplePublicObjectBatchInput,
+    SimplePublicObjectId,
+)
+from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
+from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
+
+from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
+from leadscore.connectors.hubspot.mapping import Limits
+from leadscore.errors import (
+    AuthError,
+    BatchRejectedError,
+    BudgetExhaustedError,
+    PlatformError,
+    RateLimitedError,
+    RetryableError,
+)
+from leadscore.sync.protocol import ApiUsage
+
+GENERAL, SEARCH = "general", "search"
+DAILY_PROBE_SECONDS = 900.0
+"""Once the daily budget is spent, one call per this many seconds checks whether HubSpot has reset it."""
+PACE_MARGIN_SECONDS = 0.2
+"""Our send time and HubSpot's receive time differ by network jitter; pacing a little wide avoids boundary 429s."""
+
+
+@dataclass(frozen=True)
+class OAuthApp:
+    """A public app's refresh credentials; a private app has none and cannot refresh."""
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    records: list[dict[str, Any]]
+    total: int
+    next_after: int | None
+
+
+class HubSpotClient:
+    """hubspot-api-client behind a budget, a retry policy and a call counter."""
+
+    def __init__(
+        self,
+        source: str,
+        base_url: str,
+        token: str,
+        limits: Limits,
+        oauth: OAuthApp | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.source = source
+        self.base_url = base_url.rstrip("/")
+        self.limits = limits
+        self.oauth = oauth
+        self.usage = ApiUsage()
+        self.sleep = sleep
+        self.budget = CallBudget(
+            {
+                GENERAL: Window(limits.per_ten_seconds, 10.0 + PACE_MARGIN_SECONDS),
+                SEARCH: Window(limits.search_per_second, 1.0 + PACE_MARGIN_SECONDS),
+            },
+            sleep=sleep,
+        )
+        self.daily_reserve = int(limits.daily * limits.daily_reserve_share)
+        self._token = token
+        self._daily_seen_at = 0.0
+        self.api = self._build(token)
+
+    def _build(self, token: str) -> Any:
+        self._apis: dict[str, Any] = {}
+        return HubSpot(access_token=token, host=self.base_url)
+
+    def _resolve(self, target: str) -> Any:
+        """``"crm.contacts.batch_api.update_with_http_info"`` -> that bound method on a cached API object.
+
+        hubspot-api-client builds a new ApiClient (and connection pool) on every
+        attribute access; caching one per API keeps connections alive, and
+        resolving at send time means a refreshed token is used on the replay.
+        """
+        path, _, method = target.rpartition(".")
+        api = self._apis.get(path)
+        if api is None:
+            api = self.api
+            for part in path.split("."):
+                api = getattr(api, part)
+            self._apis[path] = api
+        return getattr(api, method)
+
+    # --- the gate -------------------------------------------------------------------------
+
+    def call(
+        self, endpoint: str, target: str, *args: Any, group: str = GENERAL, raw: bool = False, **kwargs: Any
+    ) -> Any:
+        """Send one logical request, retrying what is safe; returns the deserialized body."""
+        policy = retrying(
+            self.limits.max_attempts, self.limits.max_wait_seconds, self.limits.max_retry_seconds, sleep=self.sleep
+        )
+        refreshed = False
+        for attempt in policy:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.usage.retries += 1
+                try:
+                    return self._once(endpoint, group, target, raw, *args, **kwargs)
+                except AuthError:
+                    if refreshed or self.oauth is None:
+                        raise
+                    self._refresh()
+                    refreshed = True
+                    raise RetryableError("access token refreshed", retry_after=0, source=self.source) from None
+        raise AssertionError("unreachable: tenacity reraises")
+
+    def _once(self, endpoint: str, group: str, target: str, raw: bool, *args: Any, **kwargs: Any) -> Any:
+        """One request. ``raw`` skips the client's model deserialization (slow on pages of hundreds of
+        records) and parses the JSON body directly; the transport, auth and errors are the client's."""
+        remaining = self.usage.daily_remaining
+        probe_due = time.monotonic() - self._daily_seen_at >= DAILY_PROBE_SECONDS
+        if remaining is not None and remaining <= self.daily_reserve and not probe_due:
+            raise BudgetExhaustedError(
+                f"HubSpot daily API budget down to {remaining} calls, the {self.daily_reserve} kept free for other "
+                "integrations; this source resumes after the daily reset",
+                source=self.source,
+                endpoint=endpoint,
+            )
+        self.budget.acquire(group)
+        self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
+        try:
+            if raw:
+                response = self._resolve(target)(
+                    *args, _request_timeout=self.limits.request_timeout_seconds, _preload_content=False, **kwargs
+                )
+                data, headers = json.loads(response.data or b"null"), response.headers
+            else:
+                data, _status, headers = self._resolve(target)(
+                    *args, _request_timeout=self.limits.request_timeout_seconds, _return_http_data_only=False, **kwargs
+                )
+        except urllib3.exceptions.HTTPError as exc:
+            message = f"{endpoint}: connection failed: {exc}"
+            raise RetryableError(message, source=self.source, endpoint=endpoint) from None
+        except Exception as exc:
+            status = getattr(exc, "status", None)
+            if status is None:
+                raise
+            body = str(getattr(exc, "body", "") or "")
+            raise self._classify(endpoint, int(status), body, getattr(exc, "headers", None)) from None
+        self._observe(headers)
+        return data
+
+    def _observe(self, headers: Any) -> None:
+        if not headers:
+            return
+        limit = headers.get("X-HubSpot-RateLimit-Daily")
+        if limit is not None and str(limit).isdigit():
+            self.daily_reserve = int(int(limit) * self.limits.daily_reserve_share)
+        daily = headers.get("X-HubSpot-RateLimit-Daily-Remaining")
+        if daily is not None and str(daily).isdigit():
+            self.usage.daily_remaining = int(daily)
+            self._daily_seen_at = time.monotonic()
+
+    def _classify(self, endpoint: str, status: int, body: str, headers: Any) -> PlatformError:
+        """HubSpot's answers by what to do next (the error table of api-facts 1.5 and 1.6)."""
+        source = self.source
+        self._observe(headers)
+        if status == 429:
+            self.usage.rate_limited += 1
+            if '"DAILY"' in body:
+                return BudgetExhaustedError(
+                    "HubSpot daily limit reached; resuming after the daily reset",
+                    source=source,
+                    endpoint=endpoint,
+                    status=status,
+                )
+            retry_after = _retry_after(headers)
+            if retry_after is None:
+                retry_after = max(1.0, self.budget.next_free_in(GENERAL if "ten_secondly" in body else SEARCH))
+            return RateLimitedError(
+                f"{endpoint}: rate limited", retry_after=retry_after, source=source, endpoint=endpoint, status=status
+            )
+        if status == 401:
+            return AuthError(
+                f"HubSpot refused the credentials for source '{self.source}' ({_message(body)}); set a valid private "
+                "app token, or the OAuth client id, secret and refresh token",
+                source=source,
+                endpoint=endpoint,
+                status=status,
+            )
+        if status == 403:
+            return AuthError(
+                f"HubSpot denied {endpoint}: {_message(body)}; grant the app the missing scope",
+                source=source,
+                endpoint=endpoint,
+                status=status,
+            )
+        if status >= 500 or status in (0, 408):
+            return RetryableError(
+                f"{endpoint}: HubSpot answered {status}", source=source, endpoint=endpoint, status=status
+            )
+        if status == 400 and endpoint.endswith("batch/update"):
+            return BatchRejectedError(f"{endpoint}: {_message(body)}", source=source, endpoint=endpoint, status=status)
+        return PlatformError(
+            f"{endpoint}: HubSpot answered {status}: {_message(body)}", source=source, endpoint=endpoint, status=status
+        )
+
+    def _refresh(self) -> None:
+        assert self.oauth is not None
+        self.usage.calls["POST /oauth/v1/token"] = self.usage.calls.get("POST /oauth/v1/token", 0) + 1
+        try:
+            tokens = self._resolve("oauth.tokens_api.create")(
+                grant_type="refresh_token",
+                client_id=self.oauth.client_id,
+                client_secret=self.oauth.client_secret,
+                refresh_token=self.oauth.refresh_token,
+                _request_timeout=self.limits.request_timeout_seconds,
+            )
+        except Exception as exc:
+            raise AuthError(
+                f"HubSpot refused to refresh the OAuth token for source '{self.source}': {getattr(exc, 'body', exc)}; "
+                "re-authorize the app and set a new refresh token",
+                source=self.source,
+            ) from None
+        self._token = tokens.access_token
+        self.api = self._build(self._token)
+
+    # --- endpoints ------------------------------------------------------------------------
+
+    def list_contacts(self, after: str | None, properties: Sequence[str]) -> tuple[list[dict[str, Any]], str | None]:
+        page = self.call(
+            "GET /crm/v3/objects/contacts",
+            "crm.contacts.basic_api.get_page_with_http_info",
+            limit=self.limits.list_page,
+            after=after,
+            properties=list(properties),
+            archived=False,
+            raw=True,
+        )
+        return [_raw_record(r) for r in page.get("results", [])], _next_after(page)
+
+    def search_contacts(
+        self, filters: Sequence[tuple[str, str, str]], sort: str, after: int, properties: Sequence[str]
+    ) -> SearchPage:
+        request = PublicObjectSearchRequest(
+            filter_groups=[FilterGroup(filters=[Filter(property_name=n, operator=o, value=v) for n, o, v in filters])],
+            sorts=[sort],
+            properties=list(properties),
+            limit=self.limits.search_page,
+            after=str(after),
+        )
+        page = self.call(
+            "POST /crm/v3/objects/contacts/search",
+            "crm.contacts.search_api.do_search_with_http_info",
+            public_object_search_request=request,
+            group=SEARCH,
+            raw=True,
+        )
+        following = _next_after(page)
+        records = [_raw_record(r) for r in page.get("results", [])]
+        return SearchPage(records, int(page.get("total") or 0), int(following) if following else None)
+
+    def batch_update(self, inputs: Sequence[tuple[str, dict[str, str]]]) -> tuple[set[str], dict[str, str]]:
+        """Returns the ids written and, for ids not written, HubSpot's reason (e.g. OBJECT_NOT_FOUND)."""
+        body = BatchInputSimplePublicObjectBatchInput(
+            inputs=[SimplePublicObjectBatchInput(id=i, properties=p) for i, p in inputs]
+        )
+        answer = self.call(
+            "POST /crm/v3/objects/contacts/batch/update",
+            "crm.contacts.batch_api.update_with_http_info",
+            batch_input_simple_public_object_batch_input=body,
+        )
+        return _batch_outcome(answer)
+
+    def batch_read(self, ids: Sequence[str], properties: Sequence[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        body = BatchReadInputSimplePublicObjectId(
+            inputs=[SimplePublicObjectId(id=i) for i in ids], properties=list(properties), properties_with_history=[]
+        )
+        answer = self.call(
+            "POST /crm/v3/objects/contacts/batch/read",
+            "crm.contacts.batch_api.read_with_http_info",
+            batch_read_input_simple_public_object_id=body,
+        )
+        _, failed = _batch_outcome(answer)
+        return [_record(r) for r in answer.results], failed
+
+    def properties(self) -> dict[str, dict[str, Any]]:
+        answer = self.call(
+            "GET /crm/v3/properties/contacts",
+            "crm.properties.core_api.get_all_with_http_info",
+            object_type="contacts",
+        )
+        return {
+            p.name: {"type": p.type, "fieldType": p.field_type, "options": [o.value for o in p.options or []]}
+            for p in answer.results
+        }
+
+    def create_group(self, name: str, label: str) -> None:
+        try:
+            self.call(
+                "POST /crm/v3/properties/contacts/groups",
+                "crm.properties.groups_api.create_with_http_info",
+                object_type="contacts",
+                property_group_create=PropertyGroupCreate(name=name, label=label),
+            )
+        except PlatformError as exc:
+            if exc.status != 409:
+                raise
+
+    def create_property(self, spec: dict[str, Any]) -> None:
+        try:
+            self.call(
+                "POST /crm/v3/properties/contacts",
+                "crm.properties.core_api.create_with_http_info",
+                object_type="contacts",
+                property_create=PropertyCreate(**spec),
+            )
+        except PlatformError as exc:
+            if exc.status != 409:
+                raise
+
+    def list_id(self, name: str) -> str | None:
+        try:
+            answer = self.call(
+                "GET /crm/v3/lists/object-type-id/0-1/name",
+                "crm.lists.lists_api.get_by_name_with_http_info",
+                list_name=name,
+                object_type_id="0-1",
+            )
+        except PlatformError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str(answer.list.list_id)
+
+    def create_list(self, name: str) -> str:
+        answer = self.call(
+            "POST /crm/v3/lists",
+            "crm.lists.lists_api.create_with_http_info",
+            list_create_request=ListCreateRequest(name=name, object_type_id="0-1", processing_type="MANUAL"),
+        )
+        return str(answer.list.list_id)
+
+    def add_and_remove(self, list_id: str, add: Sequence[str], remove: Sequence[str]) -> set[str]:
+        """Returns the ids HubSpot reported missing (deleted or merged away)."""
+        answer = self.call(
+            "PUT /crm/v3/lists/memberships/add-and-remove",
+            "crm.lists.memberships_api.add_and_remove_with_http_info",
+            list_id=list_id,
+            membership_change_request=MembershipChangeRequest(
+                record_ids_to_add=list(add), record_ids_to_remove=list(remove)
+            ),
+        )
+        return {str(i) for i in answer.record_ids_missing or []}
+
+    def web_events(self, occurred_after: str | None, after: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        answer = self.call(
+            "GET /events/v3/events",
+            "events.events_api.get_page_with_http_info",
+            object_type="contact",
+            occurred_after=occurred_after,
+            sort=["ASCENDING"],
+            limit=self.limits.events_page,
+            after=after,
+            raw=True,
+        )
+        return list(answer.get("results") or []), _next_after(answer)
+
+    def email_events(self, start_ms: int, offset: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The legacy email events API has no generated wrapper; send it through the same client machinery."""
+        query: list[tuple[str, object]] = [("startTimestamp", start_ms), ("limit", self.limits.email_events_page)]
+        if offset:
+            query.append(("offset", offset))
+        answer = self.call(
+            "GET /email/public/v1/events",
+            "crm.contacts.basic_api.api_client.call_api",
+            "/email/public/v1/events",
+            "GET",
+            query_params=query,
+            header_params={"Accept": "application/json"},
+            response_types_map={200: "object"},
+            auth_settings=["oauth2"],
+        )
+        following = answer.get("offset") if answer.get("hasMore") else None
+        return list(answer.get("events") or []), following
+
+
+def _raw_record(record: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(record["id"]), "properties": dict(record.get("properties") or {})}
+
+
+def _next_after(page: dict[str, Any]) -> str | None:
+    following = ((page.get("paging") or {}).get("next") or {}).get("after")
+    return str(following) if following is not None else None
+
+
+def _record(model: Any) -> dict[str, Any]:
+    return {"id": str(model.id), "properties": dict(model.properties or {})}
+
+
+def _batch_outcome(answer: Any) -> tuple[set[str], dict[str, str]]:
+    written = {str(r.id) for r in answer.results or []}
+    failed: dict[str, str] = {}
+    for problem in getattr(answer, "errors", None) or []:
+        for record_id in (problem.context or {}).get("ids", []):
+            failed[str(record_id)] = f"{problem.category}: {problem.message}"
+    return written, failed
+
+
+def _retry_after(headers: Any) -> float | None:
+    if not headers:
+        return None
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _message(body: str) -> str:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body[:300]
+    if isinstance(parsed, dict):
+        return f"{parsed.get('category', '')} {parsed.get('message', '')}".strip()[:300]
+    return body[:300]

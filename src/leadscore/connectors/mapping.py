@@ -1,0 +1,50 @@
+"""Loading a platform's mapping file (connectors/<platform>.yaml) with a source's overrides.
+
+Mappings are data only; a bad one fails like a bad model file, with file, line and field.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from leadscore.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+REPOSITORY_COPY = Path(__file__).resolve().parents[3] / "connectors"
+
+
+def mapping_path(platform: str) -> Path:
+    """The packaged copy in an installed wheel, else the repository's copy (editable installs)."""
+    packaged = resources.files("leadscore").joinpath("_data", "connectors", f"{platform}.yaml")
+    if packaged.is_file():
+        return Path(str(packaged))
+    return REPOSITORY_COPY / f"{platform}.yaml"
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_mapping(platform: str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
+    path = mapping_path(platform)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the {platform} mapping: {exc}") from None
+    data = deep_merge(data, overrides or {})
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"{path} (with the source's mapping overrides): {lines}") from None

@@ -1,0 +1,1 @@
+"""``leadscore run``: the scheduler, health and metrics, leases, and a graceful shutdown."""

@@ -1,0 +1,60 @@
+"""Prometheus metrics of the daemon, one registry per process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from leadscore.sync.pipeline import CycleReport
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["source"]
+        self.cycles = Counter("leadscore_cycles", "Sync cycles by outcome", [*labels, "status"], registry=self.registry)
+        self.duration = Histogram(
+            "leadscore_cycle_duration_seconds",
+            "Wall time of a sync cycle",
+            labels,
+            registry=self.registry,
+            buckets=(1, 5, 15, 60, 300, 900, 3600, 14400),
+        )
+        self.contacts_read = Counter("leadscore_contacts_read", "Contacts pulled", labels, registry=self.registry)
+        self.contacts_scored = Counter("leadscore_contacts_scored", "Contacts scored", labels, registry=self.registry)
+        self.changes = Counter(
+            "leadscore_changes_applied", "Changes the platform acknowledged", [*labels, "kind"], registry=self.registry
+        )
+        self.list_moves = Counter(
+            "leadscore_list_moves", "List adds and removes planned", [*labels, "kind"], registry=self.registry
+        )
+        self.api_calls = Counter("leadscore_api_calls", "API calls sent", [*labels, "endpoint"], registry=self.registry)
+        self.rate_limited = Counter("leadscore_rate_limited", "429 answers", labels, registry=self.registry)
+        self.budget_left = Gauge(
+            "leadscore_daily_budget_remaining",
+            "Daily API calls left, as the platform said",
+            labels,
+            registry=self.registry,
+        )
+        self.outbox = Gauge("leadscore_outbox_depth", "Changes waiting to be sent", labels, registry=self.registry)
+        self.set_aside = Gauge("leadscore_set_aside", "Changes set aside with a reason", labels, registry=self.registry)
+        self.last_success = Gauge(
+            "leadscore_last_success_timestamp_seconds",
+            "End of the last successful cycle",
+            labels,
+            registry=self.registry,
+        )
+
+    def record(self, report: CycleReport, seconds: float, finished: float) -> None:
+        source = report.source
+        self.cycles.labels(source, report.status).inc()
+        self.duration.labels(source).observe(seconds)
+        self.contacts_read.labels(source).inc(report.contacts_read)
+        self.contacts_scored.labels(source).inc(report.contacts_scored)
+        self.changes.labels(source, "all").inc(report.applied)
+        for kind in ("list_add", "list_remove"):
+            self.list_moves.labels(source, kind).inc(report.changes.get(kind, 0))
+        for endpoint, count in report.api_calls.items():
+            self.api_calls.labels(source, endpoint).inc(count)
+        self.rate_limited.labels(source).inc(report.rate_limited)
+        if report.status == "ok":
+            self.last_success.labels(source).set(finished)

@@ -1,0 +1,256 @@
+"""The daemon: one scheduled job per source, health and metrics over HTTP, leases, graceful shutdown.
+
+Signal handlers only set the stop event (uvicorn's and arq's lesson): the
+scheduler stops starting jobs, the cycle in flight stops at its next committed
+step (a page, a batch), retry sleeps end early, and the process exits 0 within
+the grace period. A second signal exits at once; nothing is lost either way,
+because pages commit with their cursors and changes wait in the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import FrameType
+from typing import Any
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from prometheus_client import generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from leadscore.connectors import build_connector
+from leadscore.daemon.leases import SingleDaemonLock, source_lease
+from leadscore.daemon.metrics import Metrics
+from leadscore.engine import Engine
+from leadscore.errors import CycleInterruptedError, LeadscoreError
+from leadscore.settings import Settings, SourceSettings
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import CycleReport, Pipeline
+
+log = logging.getLogger("leadscore.daemon")
+
+
+@dataclass
+class SourceState:
+    """What the daemon remembers of one source between cycles (for /readyz and the decay pass)."""
+
+    settings: SourceSettings
+    pipeline: Pipeline
+    failed_in_a_row: int = 0
+    last_full: float = 0.0
+    last_status: str = "never run"
+    cycles: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Daemon:
+    def __init__(self, settings: Settings, sources: list[SourceSettings], engines: list[Engine]) -> None:
+        self.settings = settings
+        self.replica = f"{socket.gethostname()}-{os.getpid()}"
+        self.stop = threading.Event()
+        self.store = SQLStore.open(settings.state_url)
+        self.single = SingleDaemonLock(self.store)
+        self.metrics = Metrics()
+
+        def sleep(seconds: float) -> None:
+            """Waits for pacing and retries end at once on shutdown, and end the cycle rather than retry."""
+            if self.stop.wait(seconds):
+                raise CycleInterruptedError("shutting down during a wait")
+
+        self.sources = {
+            s.name: SourceState(s, Pipeline(self.store, build_connector(s, sleep=sleep), engines, stop=self.stop))
+            for s in sources
+        }
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(max(1, len(sources)))},
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": settings.misfire_grace_seconds,
+            },
+            timezone=UTC,
+        )
+        self.http: ThreadingHTTPServer | None = None
+        self._signalled_at = 0.0
+        self._signal_name = ""
+
+    # --- cycles -----------------------------------------------------------------------------
+
+    def run_source(self, name: str) -> CycleReport | None:
+        """One scheduled cycle, if this replica holds the source's lease; never two at once per source."""
+        state = self.sources[name]
+        if self.stop.is_set() or not state.lock.acquire(blocking=False):
+            return None
+        try:
+            with source_lease(self.store, name) as held:
+                if not held:
+                    log.info("source %s: another replica holds it; skipping this run", name)
+                    return None
+                full = time.time() - state.last_full >= self.settings.full_rescore_seconds
+                started = time.monotonic()
+                try:
+                    report = state.pipeline.run_cycle(full_rescore=full)
+                except LeadscoreError as exc:
+                    report = CycleReport(name, status="failed", error=str(exc))
+                    log.error("source %s: cycle failed: %s", name, exc)
+                seconds = time.monotonic() - started
+                if full and report.status == "ok":
+                    state.last_full = time.time()
+                self._after_cycle(state, report, seconds)
+                return report
+        finally:
+            state.lock.release()
+
+    def _after_cycle(self, state: SourceState, report: CycleReport, seconds: float) -> None:
+        state.cycles += 1
+        state.last_status = report.status
+        state.failed_in_a_row = state.failed_in_a_row + 1 if report.status == "failed" else 0
+        self.metrics.record(report, seconds, time.time())
+        name = report.source
+        usage = state.pipeline.connector.usage()
+        if usage.daily_remaining is not None:
+            self.metrics.budget_left.labels(name).set(usage.daily_remaining)
+        self.metrics.outbox.labels(name).set(self.store.outbox_depth(name))
+        self.metrics.set_aside.labels(name).set(self.store.outbox_depth(name, status="set_aside"))
+        log.info(
+            "cycle %s %s in %.1fs: read %d contacts, %d new events, scored %d, applied %d, set aside %d, "
+            "%d API calls, %d rate-limited",
+            name,
+            report.status,
+            seconds,
+            report.contacts_read,
+            report.events_new,
+            report.contacts_scored,
+            report.applied,
+            report.set_aside,
+            sum(report.api_calls.values()),
+            report.rate_limited,
+            extra={
+                "fields": {
+                    "event": "cycle",
+                    "source": name,
+                    "replica": self.replica,
+                    "seconds": round(seconds, 3),
+                    **report.as_dict(),
+                }
+            },
+        )
+
+    # --- health -------------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, dict[str, Any]]:
+        detail: dict[str, Any] = {"store": "ok", "sources": {}}
+        ready = True
+        try:
+            with self.store.engine.connect() as connection:
+                connection.execute(text("select 1"))
+        except Exception as exc:
+            detail["store"] = f"unreachable: {type(exc).__name__}"
+            ready = False
+        for name, state in self.sources.items():
+            failing = state.failed_in_a_row >= self.settings.ready_failed_cycles
+            detail["sources"][name] = {"last": state.last_status, "failed_in_a_row": state.failed_in_a_row}
+            ready = ready and not failing
+        return ready, detail
+
+    def _serve_http(self) -> None:
+        daemon = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                if self.path == "/healthz":
+                    alive = daemon.scheduler.running and not daemon.stop.is_set()
+                    self._send(200 if alive else 503, b"ok\n" if alive else b"stopping\n", "text/plain")
+                elif self.path == "/readyz":
+                    ready, detail = daemon.readiness()
+                    self._send(200 if ready else 503, json.dumps(detail).encode(), "application/json")
+                elif self.path == "/metrics":
+                    self._send(200, generate_latest(daemon.metrics.registry), CONTENT_TYPE_LATEST)
+                else:
+                    self._send(404, b"not found\n", "text/plain")
+
+            def _send(self, status: int, body: bytes, content_type: str) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.http = ThreadingHTTPServer((self.settings.http_host, self.settings.http_port), Handler)
+        self.http.daemon_threads = True
+        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        """Only record the signal: setting a threading.Event inside a handler can deadlock on its lock."""
+        now = time.monotonic()
+        if self._signalled_at and now - self._signalled_at > 1.0:
+            log.warning("second signal: exiting now; the outbox and cursors carry over")
+            os._exit(0)
+        if not self._signalled_at:
+            self._signalled_at = now
+            self._signal_name = signal.Signals(signum).name
+
+    def _wait_for_stop(self) -> None:
+        """Poll rather than block: a signal delivered to another thread never wakes a blocked lock wait."""
+        while not self._signalled_at and not self.stop.is_set():
+            time.sleep(0.2)
+        if self._signalled_at:
+            log.info("signal %s: finishing the step in flight, then exiting", self._signal_name)
+        self.stop.set()
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        self._serve_http()
+        assert self.http is not None
+        port = self.http.server_address[1]
+        for name, state in self.sources.items():
+            schedule = state.settings.schedule
+            trigger = (
+                CronTrigger.from_crontab(schedule.cron, timezone=UTC)
+                if schedule.cron
+                else IntervalTrigger(seconds=schedule.interval_seconds or 300, timezone=UTC)
+            )
+            self.scheduler.add_job(self.run_source, trigger, args=[name], id=name, next_run_time=datetime.now(UTC))
+        self.scheduler.start()
+        log.info(
+            "leadscore running: %d sources, store %s, http %s:%s, replica %s",
+            len(self.sources),
+            self.store.engine.url.render_as_string(hide_password=True),
+            self.settings.http_host,
+            port,
+            self.replica,
+            extra={"fields": {"event": "start", "port": port, "replica": self.replica}},
+        )
+        self._wait_for_stop()
+        self.scheduler.shutdown(wait=False)
+        deadline = time.monotonic() + self.settings.shutdown_grace_seconds
+        for state in self.sources.values():
+            remaining = max(0.0, deadline - time.monotonic())
+            if state.lock.acquire(timeout=remaining):
+                state.lock.release()
+            else:
+                log.warning("source %s: cycle still running at the grace deadline; exiting anyway", state.settings.name)
+        if self.http is not None:
+            self.http.shutdown()
+        self.single.release()
+        self.store.close()
+        log.info("leadscore stopped", extra={"fields": {"event": "stop", "replica": self.replica}})
+        return 0

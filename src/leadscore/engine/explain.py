@@ -1,0 +1,46 @@
+"""The short "why" text written on each record, e.g. ``+30 pricing page (3d) · +15 VP · -10 free mail``.
+
+A salesperson reads it in a narrow CRM field, so it carries only the largest
+contributions, each with the age of its latest event.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from leadscore.records import Contribution, ScoreResult
+
+SEPARATOR = " · "
+
+
+def format_points(points: float) -> str:
+    rounded = round(points)
+    if abs(points - rounded) < 0.05:
+        return f"{rounded:+d}"
+    return f"{points:+.1f}"
+
+
+def describe(contribution: Contribution, now: datetime) -> str:
+    if contribution.points == 0:
+        return contribution.reason
+    text = f"{format_points(contribution.points)} {contribution.reason}"
+    if contribution.last_seen is not None:
+        days = max(0, int((now - contribution.last_seen).total_seconds() // 86_400))
+        text += f" ({days}d)"
+    return text
+
+
+def top_contributions(result: ScoreResult, limit: int) -> list[Contribution]:
+    """The contributions that moved the score most (ties keep model order), then notes such as a reset."""
+    scoring = [c for c in result.contributions if abs(c.points) >= 0.5]
+    notes = [c for c in result.contributions if c.points == 0 and c.kind == "behaviour"]
+    return (sorted(scoring, key=lambda c: -abs(c.points)) + notes)[:limit]
+
+
+def reasons_text(result: ScoreResult, now: datetime, limit: int = 3) -> str:
+    if result.disqualified:
+        disqualifying = [c for c in result.contributions if c.kind == "fit" and c.points < 0]
+        worst = min(disqualifying, key=lambda c: c.points) if disqualifying else None
+        return f"disqualified: {worst.reason}" if worst else "disqualified"
+    parts = [describe(c, now) for c in top_contributions(result, limit)]
+    return SEPARATOR.join(parts) if parts else "no scoring activity"

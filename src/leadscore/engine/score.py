@@ -1,0 +1,235 @@
+"""The scoring engine: model + contact + events + now -> ScoreResult.
+
+Pure and deterministic: no clock, no I/O, no dependence on the order events
+arrive in. Events are de-duplicated by (source, id) and then taken in a fixed
+order, so floating-point sums are identical however the input was shuffled.
+
+Rule semantics (README, "How rules match"):
+- every fit rule whose condition holds earns its points;
+- an event earns at most one behaviour rule: the first, in file order, whose
+  action matches and whose filters all pass; later rules never see it;
+- positive behaviour points fade with age (half-life, window); negative points
+  never fade; a rule's faded sum is then capped at ``cap`` (in magnitude);
+- with no positively scored engagement for ``reset_after_days``, positive
+  behaviour points drop to zero;
+- score = fit + behaviour, rounded half up, clamped to 0..100; a disqualifying
+  fit rule forces 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+from typing import Any
+
+from leadscore.engine.conditions import Predicate, compile_condition
+from leadscore.engine.model import BehaviourRule, FitRule, ScoringModel
+from leadscore.records import Contact, Contribution, Event, ScoreResult, normalize_email
+
+SECONDS_PER_DAY = 86_400.0
+RESET_RULE_ID = "inactivity_reset"
+
+
+@dataclass(frozen=True, slots=True)
+class _FitCheck:
+    rule: FitRule
+    passes: Predicate
+
+
+@dataclass(frozen=True, slots=True)
+class _BehaviourCheck:
+    rule: BehaviourRule
+    filters: tuple[tuple[str, Predicate], ...]
+
+
+@dataclass(slots=True)
+class _RuleTally:
+    points: float = 0.0
+    events: int = 0
+    last_seen: datetime | None = None
+
+
+def _profile_value(contact: Contact, field: str) -> Any:
+    if field == "email_domain":
+        email = normalize_email(contact.email) or normalize_email(contact.profile.get("email"))
+        return email.rsplit("@", 1)[1] if email else None
+    if field == "email":
+        return contact.email if contact.email is not None else contact.profile.get("email")
+    return contact.profile.get(field)
+
+
+class Engine:
+    """A model compiled once into predicates, then applied to many contacts."""
+
+    def __init__(self, name: str, model: ScoringModel) -> None:
+        self.name = name
+        self.model = model
+        self._fit = tuple(_FitCheck(rule, compile_condition(rule)) for rule in model.fit)
+        by_action: dict[str, list[_BehaviourCheck]] = {}
+        for rule in model.behaviour:
+            filters = tuple((f.attribute, compile_condition(f)) for f in rule.where)
+            by_action.setdefault(rule.action, []).append(_BehaviourCheck(rule, filters))
+        self._by_action = {action: tuple(checks) for action, checks in by_action.items()}
+        self._band_order = [band.name for band in model.bands]
+        self._band_min = {band.name: band.min for band in model.bands}
+        self._stage = {band.name: band.lifecycle_stage for band in model.bands}
+        self._factor = _decay_factor(model)
+
+    @property
+    def band_names(self) -> tuple[str, ...]:
+        return tuple(self._band_order)
+
+    def score(
+        self,
+        contact: Contact,
+        events: Iterable[Event],
+        now: datetime,
+        previous_band: str | None = None,
+    ) -> ScoreResult:
+        """Score one contact as of ``now``; ``previous_band`` enables hysteresis."""
+        contributions: list[Contribution] = []
+        fit_total = 0.0
+        disqualified = False
+        for check in self._fit:
+            if check.passes(_profile_value(contact, check.rule.field)):
+                fit_total += check.rule.points
+                disqualified = disqualified or check.rule.disqualify
+                contributions.append(Contribution(check.rule.id, "fit", check.rule.points, check.rule.reason))
+
+        tallies: dict[str, _RuleTally] = {}
+        unmatched: Counter[str] = Counter()
+        last_engaged: datetime | None = None
+        fast_track_seen = False
+        fast_track = self.model.fast_track
+        fast_actions = fast_track.actions if fast_track is not None else ()
+        now_seconds = now.timestamp()
+        factor = self._factor
+        for event in _distinct_in_order(events):
+            age_days = (now_seconds - event.occurred_at.timestamp()) / SECONDS_PER_DAY
+            if age_days < 0:
+                unmatched["(in the future)"] += 1
+                continue
+            rule = self._rule_for(event)
+            if rule is None:
+                unmatched[event.action] += 1
+                continue
+            tally = tallies.get(rule.id)
+            if tally is None:
+                tally = tallies[rule.id] = _RuleTally()
+            tally.events += 1
+            tally.last_seen = event.occurred_at
+            if rule.points > 0:
+                tally.points += rule.points * factor(age_days)
+                last_engaged = event.occurred_at
+            else:
+                tally.points += rule.points
+            if event.action in fast_actions and fast_track is not None and age_days <= fast_track.within_days:
+                fast_track_seen = True
+
+        reset_after = self.model.decay.reset_after_days
+        inactive_days = None if last_engaged is None else (now - last_engaged).total_seconds() / SECONDS_PER_DAY
+        reset = reset_after is not None and inactive_days is not None and inactive_days > reset_after
+        behaviour_total = 0.0
+        for rule in self.model.behaviour:
+            found = tallies.get(rule.id)
+            if found is None or (reset and rule.points > 0):
+                continue
+            points = found.points
+            if rule.cap is not None:
+                points = min(points, rule.cap) if points > 0 else max(points, -rule.cap)
+            behaviour_total += points
+            contributions.append(Contribution(rule.id, "behaviour", points, rule.reason, found.events, found.last_seen))
+        if reset and reset_after is not None:
+            fast_track_seen = False
+            contributions.append(
+                Contribution(RESET_RULE_ID, "behaviour", 0.0, f"no engagement in {reset_after:g}d: reset")
+            )
+
+        score = 0 if disqualified else max(0, min(100, math.floor(fit_total + behaviour_total + 0.5)))
+        grade = self.model.grades[-1].name if disqualified else self._grade(fit_total)
+        band = self._band(score, previous_band)
+        if fast_track is not None and fast_track_seen and not disqualified:
+            band = self._higher(band, fast_track.band)
+        return ScoreResult(
+            contact_id=contact.id,
+            model=self.name,
+            score=score,
+            fit=round(fit_total, 2),
+            behaviour=round(behaviour_total, 2),
+            grade=grade,
+            band=band,
+            label=self.model.label.format(grade=grade, band=band),
+            lifecycle_stage=self._stage[band],
+            contributions=tuple(contributions),
+            disqualified=disqualified,
+            unmatched_actions=dict(unmatched),
+        )
+
+    def _rule_for(self, event: Event) -> BehaviourRule | None:
+        for check in self._by_action.get(event.action, ()):
+            for name, passes in check.filters:
+                if not passes(event.attributes.get(name)):
+                    break
+            else:
+                return check.rule
+        return None
+
+    def _grade(self, fit_total: float) -> str:
+        for grade in self.model.grades[:-1]:
+            if grade.min_fit is not None and fit_total >= grade.min_fit:
+                return grade.name
+        return self.model.grades[-1].name
+
+    def _band(self, score: int, previous_band: str | None) -> str:
+        band = self._band_order[0]
+        for name in self._band_order:
+            if score >= self._band_min[name]:
+                band = name
+        if previous_band in self._band_min and previous_band is not None:
+            previous_min = self._band_min[previous_band]
+            if previous_min > self._band_min[band] and score >= previous_min - self.model.exit_margin:
+                return previous_band
+        return band
+
+    def _higher(self, band: str, floor: str) -> str:
+        return floor if self._band_min[floor] > self._band_min[band] else band
+
+
+_EVENT_ORDER = attrgetter("occurred_at", "source", "id")
+
+
+def _distinct_in_order(events: Iterable[Event]) -> list[Event]:
+    """One event per (source, id), chosen and ordered independently of input order.
+
+    Copies of one id normally agree; when they do not, the smallest by content
+    wins, so the choice never depends on which copy arrived first.
+    """
+    chosen: dict[tuple[str, str], Event] = {}
+    for event in events:
+        key = (event.source, event.id)
+        held = chosen.get(key)
+        if held is None or (held != event and _content_key(event) < _content_key(held)):
+            chosen[key] = event
+    return sorted(chosen.values(), key=_EVENT_ORDER)
+
+
+def _content_key(event: Event) -> tuple[datetime, str, str, str]:
+    return (event.occurred_at, event.action, event.contact_id, repr(sorted(event.attributes.items(), key=str)))
+
+
+def _decay_factor(model: ScoringModel) -> Callable[[float], float]:
+    half_life = model.decay.half_life_days
+    window = model.decay.window_days
+
+    def factor(age_days: float) -> float:
+        if window is not None and age_days > window:
+            return 0.0
+        if half_life is None:
+            return 1.0
+        return float(0.5 ** (age_days / half_life))
+
+    return factor

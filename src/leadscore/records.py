@@ -1,0 +1,150 @@
+"""Canonical records shared by every part of leadscore.
+
+Connectors translate platform payloads into these; the engine, the store and the
+pipeline only ever see these. They are frozen so that a record read once cannot
+be mutated behind the engine's back, which is what makes scoring repeatable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+
+PROFILE_FIELDS: tuple[str, ...] = (
+    "email",
+    "first_name",
+    "last_name",
+    "job_title",
+    "seniority",
+    "department",
+    "company",
+    "company_size",
+    "industry",
+    "country",
+    "region",
+    "lifecycle_stage",
+    "created_at",
+)
+"""The profile vocabulary every connector maps platform properties onto."""
+
+DERIVED_FIELDS: tuple[str, ...] = ("email_domain",)
+"""Fields the engine computes from the profile, usable in fit rules."""
+
+KNOWN_ACTIONS: frozenset[str] = frozenset(
+    {
+        "page_view",
+        "form_submit",
+        "content_download",
+        "email_open",
+        "email_click",
+        "newsletter_signup",
+        "social_follow",
+        "social_engagement",
+        "webinar_attended",
+        "event_attended",
+        "meeting_booked",
+        "contact_sales",
+        "quote_request",
+        "demo_request",
+        "unsubscribe",
+        "hard_bounce",
+    }
+)
+"""The action vocabulary. Other actions are accepted but earn nothing unless a rule names them."""
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def normalize_email(raw: object) -> str | None:
+    """Lower-case and trim an email so that one person has one key across platforms."""
+    if not isinstance(raw, str):
+        return None
+    cleaned = raw.strip().lower()
+    if "@" not in cleaned or cleaned.startswith("@") or cleaned.endswith("@"):
+        return None
+    return cleaned
+
+
+def ensure_utc(moment: datetime) -> datetime:
+    """Treat a naive timestamp as UTC: platforms that omit the zone mean UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A person as one source knows them.
+
+    ``written`` holds the values leadscore last saw in its own properties on the
+    platform, so that the planner can tell drift (a hand edit) from agreement.
+    """
+
+    source: str
+    id: str
+    email: str | None = None
+    profile: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    written: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One engagement of a contact, identified by its source's own event id."""
+
+    source: str
+    id: str
+    contact_id: str
+    action: str
+    occurred_at: datetime
+    attributes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One rule's share of a score, with the sentence a person reads on the record."""
+
+    rule_id: str
+    kind: str
+    points: float
+    reason: str
+    events: int = 0
+    last_seen: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreResult:
+    """Everything leadscore knows about why a contact scores what it does."""
+
+    contact_id: str
+    model: str
+    score: int
+    fit: float
+    behaviour: float
+    grade: str
+    band: str
+    label: str
+    lifecycle_stage: str | None
+    contributions: tuple[Contribution, ...]
+    disqualified: bool = False
+    unmatched_actions: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One absolute write to a platform record: set properties, or add/remove a list membership.
+
+    Every change sets a value rather than adjusting one, so sending it twice is harmless.
+    """
+
+    source: str
+    contact_id: str
+    kind: str
+    payload: Mapping[str, Any]
+
+
+SET_PROPERTIES = "set_properties"
+LIST_ADD = "list_add"
+LIST_REMOVE = "list_remove"

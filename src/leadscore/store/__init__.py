@@ -1,0 +1,7 @@
+"""Where leadscore keeps contacts, events, cursors, scores, the outbox and runs."""
+
+from __future__ import annotations
+
+from leadscore.store.sql import DEFAULT_URL, OutboxEntry, SQLStore, StoredScore, WrittenState
+
+__all__ = ["DEFAULT_URL", "OutboxEntry", "SQLStore", "StoredScore", "WrittenState"]

@@ -1,0 +1,135 @@
+"""Table definitions used by queries; migrations/ creates them (a test keeps the two in step).
+
+Event times are kept as integer epoch milliseconds: identical on SQLite and
+PostgreSQL, index-friendly, and cheap to turn back into datetimes when ten
+million of them are rescored.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+Json = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+Id = String(255)
+SourceName = String(64)
+
+persons = Table(
+    "persons",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("contact_id", Id, primary_key=True),
+    Column("person_id", Integer, ForeignKey("persons.id"), nullable=True),
+    Column("email", String(320), nullable=True),
+    Column("profile", Json, nullable=False),
+    Column("written", Json, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("merged_into", Id, nullable=True),
+    Column("dirty", Boolean, nullable=False, default=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+Index("ix_contacts_dirty", contacts.c.source, contacts.c.dirty, contacts.c.contact_id)
+Index("ix_contacts_person", contacts.c.person_id)
+
+events = Table(
+    "events",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("contact_id", Id, primary_key=True),
+    Column("event_id", Id, primary_key=True),
+    Column("action", String(64), nullable=False),
+    Column("occurred_at_ms", BigInteger, nullable=False),
+    Column("attributes", Json, nullable=True),
+    UniqueConstraint("source", "event_id", name="uq_events_source_event"),
+    sqlite_with_rowid=False,
+)
+"""Keyed by contact first: on SQLite (WITHOUT ROWID) a contact's events sit together on disk,
+so rescoring reads them in one sweep instead of a random lookup per event."""
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("stream", String(64), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+scores = Table(
+    "scores",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("contact_id", Id, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("score", Integer, nullable=False),
+    Column("fit", Float, nullable=False),
+    Column("behaviour", Float, nullable=False),
+    Column("grade", String(8), nullable=False),
+    Column("band", String(32), nullable=False),
+    Column("label", String(64), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("scored_at", DateTime(timezone=True), nullable=False),
+)
+
+written = Table(
+    "written",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("contact_id", Id, primary_key=True),
+    Column("properties", Json, nullable=False),
+    Column("lists", Json, nullable=False),
+    Column("written_at", DateTime(timezone=True), nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", SourceName, nullable=False),
+    Column("contact_id", Id, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("status", String(16), nullable=False, default="pending"),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("not_before", DateTime(timezone=True), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("target", String(255), nullable=True),
+)
+Index("ix_outbox_pending", outbox.c.source, outbox.c.status, outbox.c.id)
+Index("ix_outbox_order", outbox.c.source, outbox.c.kind, outbox.c.target, outbox.c.id)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", SourceName, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("report", Json, nullable=True),
+)
+Index("ix_runs_source", runs.c.source, runs.c.id)

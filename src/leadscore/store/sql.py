@@ -1,0 +1,666 @@
+"""The state store on SQLAlchemy Core: SQLite by default, PostgreSQL by URL.
+
+Every method that takes records and a cursor commits both in one transaction,
+so a crash replays at most one page and a replayed page changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError
+
+from leadscore.clock import to_epoch_ms, utcnow
+from leadscore.errors import StoreError
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event, ensure_utc
+from leadscore.store import schema
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_URL = "sqlite:///leadscore.db"
+MIGRATION_LOCK = 0x6C65_6164_7363_6F72  # "leadscor": one key for schema migrations across replicas
+_EMPTY: dict[str, Any] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredScore:
+    """What the store remembers of a contact's last score: enough for hysteresis and explain."""
+
+    contact_id: str
+    model: str
+    score: int
+    fit: float
+    behaviour: float
+    grade: str
+    band: str
+    label: str
+    reasons: str
+    scored_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxEntry:
+    id: int
+    change: Change
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenState:
+    """What leadscore knows to be on the platform for one contact, from acks and reads."""
+
+    properties: Mapping[str, Any]
+    lists: frozenset[str]
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA cache_size=-16384")
+    cursor.close()
+
+
+def normalize_url(url: str) -> str:
+    """Accept the URL forms users paste (``postgres://``, ``postgresql://``) and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+class SQLStore:
+    """Tables of record for one leadscore installation (any number of sources)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> SQLStore:
+        """Connect, and bring the schema to the version this code expects."""
+        url = normalize_url(url)
+        engine = create_engine(url, future=True)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        try:
+            if migrate:
+                store.migrate()
+            else:
+                store.check_schema()
+        except OperationalError as exc:
+            engine.dispose()
+            raise StoreError(
+                f"cannot open the state store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
+                "check LEADSCORE_STATE_URL and that the database is running",
+            ) from None
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _alembic_config(self, connection: Connection) -> Config:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        return config
+
+    def schema_revision(self) -> str | None:
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def check_schema(self) -> None:
+        """Refuse a database migrated by a newer leadscore rather than misread it."""
+        current = self.schema_revision()
+        with self.engine.connect() as connection:
+            script = ScriptDirectory.from_config(self._alembic_config(connection))
+        known = {rev.revision for rev in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise StoreError(
+                f"the state store is at schema revision {current}, which this leadscore does not know",
+                "upgrade leadscore to the version that created this store",
+            )
+
+    def migrate(self) -> None:
+        """Bring the schema to head; replicas starting together take turns (a transaction-level advisory lock)."""
+        self.check_schema()
+        with self.engine.begin() as connection:
+            if self._dialect == "postgresql":
+                connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
+            command.upgrade(self._alembic_config(connection), "head")
+
+    def _insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
+        if self._dialect == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    # ingest -----------------------------------------------------------------
+
+    def save_contacts(self, source: str, contacts: Sequence[Contact], cursor: tuple[str, Any] | None = None) -> int:
+        """Upsert a page of contacts (marking them for rescoring) and advance the cursor with them."""
+        now = utcnow()
+        with self.engine.begin() as connection:
+            person_ids = self._person_ids(connection, {c.email for c in contacts if c.email})
+            rows = [
+                {
+                    "source": source,
+                    "contact_id": c.id,
+                    "person_id": person_ids.get(c.email) if c.email else None,
+                    "email": c.email,
+                    "profile": dict(c.profile),
+                    "written": dict(c.written),
+                    "deleted": False,
+                    "merged_into": None,
+                    "dirty": True,
+                    "updated_at": now,
+                }
+                for c in _last_per_id(contacts)
+            ]
+            if rows:
+                statement = self._insert(schema.contacts)
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["source", "contact_id"],
+                        set_={
+                            name: statement.excluded[name]
+                            for name in ("person_id", "email", "profile", "written", "deleted", "merged_into", "dirty")
+                        }
+                        | {"updated_at": statement.excluded.updated_at},
+                    ),
+                    rows,
+                )
+                self._observe(connection, source, rows, now)
+            if cursor is not None:
+                self._set_cursor(connection, source, cursor[0], cursor[1])
+        return len(rows)
+
+    def _observe(self, connection: Connection, source: str, rows: list[dict[str, Any]], now: datetime) -> None:
+        """What a pull saw in leadscore's own properties replaces what acks said: a hand edit is seen and healed.
+
+        List memberships are not visible in a contact read, so they keep what acks recorded.
+        """
+        statement = self._insert(schema.written)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["source", "contact_id"],
+                set_={"properties": statement.excluded.properties, "written_at": statement.excluded.written_at},
+            ),
+            [
+                {
+                    "source": source,
+                    "contact_id": row["contact_id"],
+                    "properties": row["written"],
+                    "lists": [],
+                    "written_at": now,
+                }
+                for row in rows
+            ],
+        )
+
+    def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
+        if not emails:
+            return {}
+        ordered = sorted(emails)
+        connection.execute(
+            self._insert(schema.persons).on_conflict_do_nothing(index_elements=["email"]),
+            [{"email": email} for email in ordered],
+        )
+        found: dict[str, int] = {}
+        for chunk in _chunks(ordered, 1000):
+            result = connection.execute(
+                select(schema.persons.c.email, schema.persons.c.id).where(schema.persons.c.email.in_(chunk))
+            )
+            found.update({email: person_id for email, person_id in result})
+        return found
+
+    def mark_contacts(
+        self, source: str, contact_ids: Sequence[str], *, deleted: bool = False, merged_into: str | None = None
+    ) -> None:
+        """Record that contacts were deleted or merged away: they are no longer scored or written."""
+        with self.engine.begin() as connection:
+            for chunk in _chunks(list(contact_ids), 1000):
+                connection.execute(
+                    update(schema.contacts)
+                    .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk))
+                    .values(deleted=deleted, merged_into=merged_into)
+                )
+
+    def merge_contact(self, source: str, loser: str, survivor: str) -> None:
+        """The platform merged ``loser`` into ``survivor``: its history moves over and it is no longer written."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.events)
+                .where(schema.events.c.source == source, schema.events.c.contact_id == loser)
+                .values(contact_id=survivor)
+            )
+            connection.execute(
+                update(schema.contacts)
+                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id == loser)
+                .values(merged_into=survivor, dirty=False)
+            )
+            connection.execute(
+                update(schema.contacts)
+                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id == survivor)
+                .values(dirty=True)
+            )
+
+    def contact_ids_by_email(self, source: str, emails: Sequence[str]) -> dict[str, str]:
+        """Live contacts of one source by normalized email (for events that name only a recipient)."""
+        c = schema.contacts
+        found: dict[str, str] = {}
+        with self.engine.connect() as connection:
+            for chunk in _chunks(sorted(set(emails)), 1000):
+                rows = connection.execute(
+                    select(c.c.email, c.c.contact_id).where(
+                        c.c.source == source, c.c.email.in_(chunk), c.c.deleted.is_(False), c.c.merged_into.is_(None)
+                    )
+                )
+                found.update({email: contact_id for email, contact_id in rows})
+        return found
+
+    def save_events(self, source: str, events: Sequence[Event], cursor: tuple[str, Any] | None = None) -> int:
+        """Insert events once each (by source + event id), mark their contacts, advance the cursor.
+
+        Returns how many were new, so a replayed page reports 0.
+        """
+        rows = [
+            {
+                "source": source,
+                "event_id": e.id,
+                "contact_id": e.contact_id,
+                "action": e.action,
+                "occurred_at_ms": to_epoch_ms(ensure_utc(e.occurred_at)),
+                "attributes": dict(e.attributes) or None,
+            }
+            for e in events
+        ]
+        inserted = 0
+        with self.engine.begin() as connection:
+            if rows:
+                statement = (
+                    self._insert(schema.events)
+                    .on_conflict_do_nothing(index_elements=["source", "event_id"])
+                    .returning(schema.events.c.contact_id)
+                )
+                touched: set[str] = set()
+                for chunk in _chunks(rows, 500):
+                    result = connection.execute(statement, chunk, execution_options={"insertmanyvalues_page_size": 500})
+                    new_ids = [row[0] for row in result]
+                    inserted += len(new_ids)
+                    touched.update(new_ids)
+                for chunk_ids in _chunks(sorted(touched), 1000):
+                    connection.execute(
+                        update(schema.contacts)
+                        .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk_ids))
+                        .values(dirty=True)
+                    )
+            if cursor is not None:
+                self._set_cursor(connection, source, cursor[0], cursor[1])
+        return inserted
+
+    def cursor(self, source: str, stream: str) -> Any | None:
+        with self.engine.connect() as connection:
+            return connection.execute(
+                select(schema.cursors.c.value).where(
+                    schema.cursors.c.source == source, schema.cursors.c.stream == stream
+                )
+            ).scalar_one_or_none()
+
+    def set_cursor(self, source: str, stream: str, value: Any) -> None:
+        with self.engine.begin() as connection:
+            self._set_cursor(connection, source, stream, value)
+
+    def _set_cursor(self, connection: Connection, source: str, stream: str, value: Any) -> None:
+        statement = self._insert(schema.cursors)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["source", "stream"],
+                set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
+            ),
+            {"source": source, "stream": stream, "value": value, "updated_at": utcnow()},
+        )
+
+    # scoring ------------------------------------------------------------------
+
+    def contacts_with_events(
+        self, source: str, *, only_dirty: bool = False, page_size: int = 2000
+    ) -> Iterator[list[tuple[Contact, list[Event]]]]:
+        """Stream live contacts with their events, a page at a time, so memory follows the page, not the account."""
+        c, e = schema.contacts, schema.events
+        after = ""
+        while True:
+            query = (
+                select(c.c.contact_id, c.c.email, c.c.profile, c.c.written)
+                .where(c.c.source == source, c.c.contact_id > after, c.c.deleted.is_(False), c.c.merged_into.is_(None))
+                .order_by(c.c.contact_id)
+                .limit(page_size)
+            )
+            if only_dirty:
+                query = query.where(c.c.dirty == true())
+            with self.engine.connect() as connection:
+                contact_rows = connection.execute(query).all()
+                if not contact_rows:
+                    return
+                first, last = contact_rows[0][0], contact_rows[-1][0]
+                event_query = select(
+                    e.c.contact_id, e.c.event_id, e.c.action, e.c.occurred_at_ms, e.c.attributes
+                ).where(e.c.source == source)
+                if only_dirty:
+                    event_query = event_query.where(e.c.contact_id.in_([row[0] for row in contact_rows]))
+                else:
+                    event_query = event_query.where(e.c.contact_id >= first, e.c.contact_id <= last)
+                grouped: dict[str, list[Event]] = {}
+                for contact_id, event_id, action, occurred_ms, attributes in connection.execute(event_query):
+                    moment = datetime.fromtimestamp(occurred_ms / 1000, UTC)
+                    bucket = grouped.get(contact_id)
+                    if bucket is None:
+                        bucket = grouped[contact_id] = []
+                    bucket.append(Event(source, event_id, contact_id, action, moment, attributes or _EMPTY))
+            yield [
+                (Contact(source, contact_id, email, profile or _EMPTY, written or _EMPTY), grouped.get(contact_id, []))
+                for contact_id, email, profile, written in contact_rows
+            ]
+            after = last
+
+    def save_scores(self, source: str, scores: Sequence[StoredScore], scored_ids: Sequence[str] = ()) -> None:
+        """Remember changed scores and clear the rescore mark of every contact scored.
+
+        ``scored_ids`` names contacts that were scored but whose stored score is
+        unchanged; they only lose their rescore mark.
+        """
+        with self.engine.begin() as connection:
+            if scores:
+                statement = self._insert(schema.scores)
+                columns = ("score", "fit", "behaviour", "grade", "band", "label", "reasons", "scored_at")
+                connection.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["source", "contact_id", "model"],
+                        set_={name: statement.excluded[name] for name in columns},
+                    ),
+                    [
+                        {
+                            "source": source,
+                            "contact_id": s.contact_id,
+                            "model": s.model,
+                            "score": s.score,
+                            "fit": s.fit,
+                            "behaviour": s.behaviour,
+                            "grade": s.grade,
+                            "band": s.band,
+                            "label": s.label,
+                            "reasons": s.reasons,
+                            "scored_at": s.scored_at,
+                        }
+                        for s in scores
+                    ],
+                )
+            c = schema.contacts
+            for chunk in _chunks(sorted({s.contact_id for s in scores} | set(scored_ids)), 1000):
+                connection.execute(
+                    update(c)
+                    .where(c.c.source == source, c.c.contact_id.in_(chunk), c.c.dirty.is_(True))
+                    .values(dirty=False)
+                )
+
+    def stored_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], StoredScore]:
+        """Last scores by (contact id, model name), for hysteresis and for explaining a record."""
+        found: dict[tuple[str, str], StoredScore] = {}
+        s = schema.scores
+        with self.engine.connect() as connection:
+            for chunk in _chunks(list(contact_ids), 1000):
+                rows = connection.execute(
+                    select(*_score_columns()).where(s.c.source == source, s.c.contact_id.in_(chunk))
+                )
+                for row in rows:
+                    stored = _stored_score(row)
+                    found[(stored.contact_id, stored.model)] = stored
+        return found
+
+    def top_scores(self, source: str, model: str, limit: int) -> list[tuple[StoredScore, str | None]]:
+        """The highest scores of one model, with each contact's email, for summaries."""
+        s, c = schema.scores, schema.contacts
+        query = (
+            select(*_score_columns(), c.c.email)
+            .join(c, (c.c.source == s.c.source) & (c.c.contact_id == s.c.contact_id))
+            .where(s.c.source == source, s.c.model == model, c.c.deleted.is_(False), c.c.merged_into.is_(None))
+            .order_by(s.c.score.desc(), s.c.contact_id)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [(_stored_score(row), row[10]) for row in connection.execute(query)]
+
+    def count(self, table: str, source: str | None = None) -> int:
+        target = schema.metadata.tables[table]
+        query = select(func.count()).select_from(target)
+        if source is not None:
+            query = query.where(target.c.source == source)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    # outbox and written state ---------------------------------------------------
+
+    def enqueue(self, changes: Sequence[Change]) -> list[int]:
+        """Persist changes before any is sent; a crash then resumes from here."""
+        if not changes:
+            return []
+        now = utcnow()
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                schema.outbox.insert().returning(schema.outbox.c.id),
+                [
+                    {
+                        "source": ch.source,
+                        "contact_id": ch.contact_id,
+                        "kind": ch.kind,
+                        "payload": dict(ch.payload),
+                        "status": "pending",
+                        "attempts": 0,
+                        "created_at": now,
+                        "target": str(ch.payload.get("list")) if ch.kind in (LIST_ADD, LIST_REMOVE) else None,
+                    }
+                    for ch in changes
+                ],
+            )
+            return [row[0] for row in result]
+
+    def pending(
+        self, source: str, limit: int, now: datetime | None = None, kind: str | None = None
+    ) -> list[OutboxEntry]:
+        """Changes due for sending, grouped by kind and list (so one call carries one list's members), then oldest
+        first; set-aside changes wait for their backoff to pass."""
+        o = schema.outbox
+        moment = now or utcnow()
+        query = (
+            select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts)
+            .where(o.c.source == source, (o.c.not_before.is_(None)) | (o.c.not_before <= moment))
+            .order_by(o.c.kind, o.c.target, o.c.id)
+            .limit(limit)
+        )
+        if kind is not None:
+            query = query.where(o.c.kind == kind)
+        with self.engine.connect() as connection:
+            return [
+                OutboxEntry(row[0], Change(source, row[1], row[2], row[3]), row[4]) for row in connection.execute(query)
+            ]
+
+    def outbox_depth(self, source: str, status: str | None = None) -> int:
+        o = schema.outbox
+        query = select(func.count()).select_from(o).where(o.c.source == source)
+        if status is not None:
+            query = query.where(o.c.status == status)
+        with self.engine.connect() as connection:
+            return int(connection.execute(query).scalar_one())
+
+    def acknowledge(self, entries: Sequence[OutboxEntry]) -> None:
+        """The platform confirmed these changes: fold them into written state and drop them from the outbox."""
+        if not entries:
+            return
+        now = utcnow()
+        by_contact: dict[tuple[str, str], list[Change]] = {}
+        for entry in entries:
+            by_contact.setdefault((entry.change.source, entry.change.contact_id), []).append(entry.change)
+        with self.engine.begin() as connection:
+            current = self._written(connection, by_contact.keys())
+            rows = []
+            for key, changes in by_contact.items():
+                state = current.get(key, WrittenState(_EMPTY, frozenset()))
+                properties, lists = dict(state.properties), set(state.lists)
+                for change in changes:
+                    if change.kind == SET_PROPERTIES:
+                        properties.update(change.payload)
+                    elif change.kind == LIST_ADD:
+                        lists.add(str(change.payload["list"]))
+                    elif change.kind == LIST_REMOVE:
+                        lists.discard(str(change.payload["list"]))
+                rows.append(
+                    {
+                        "source": key[0],
+                        "contact_id": key[1],
+                        "properties": properties,
+                        "lists": sorted(lists),
+                        "written_at": now,
+                    }
+                )
+            self._upsert_written(connection, rows)
+            for chunk in _chunks([entry.id for entry in entries], 1000):
+                connection.execute(delete(schema.outbox).where(schema.outbox.c.id.in_(chunk)))
+
+    def set_aside(self, entry_id: int, reason: str, not_before: datetime) -> None:
+        """A record the platform rejected: keep it with its reason and retry it later, not in a loop."""
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.outbox)
+                .where(schema.outbox.c.id == entry_id)
+                .values(
+                    status="set_aside",
+                    last_error=reason,
+                    not_before=not_before,
+                    attempts=schema.outbox.c.attempts + 1,
+                )
+            )
+
+    def discard(self, entry_ids: Sequence[int]) -> None:
+        """Drop outbox entries that can never apply (their record is gone for good)."""
+        with self.engine.begin() as connection:
+            for chunk in _chunks(list(entry_ids), 1000):
+                connection.execute(delete(schema.outbox).where(schema.outbox.c.id.in_(chunk)))
+
+    def set_aside_entries(self, source: str) -> list[tuple[OutboxEntry, str]]:
+        o = schema.outbox
+        query = (
+            select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, o.c.last_error)
+            .where(o.c.source == source, o.c.status == "set_aside")
+            .order_by(o.c.id)
+        )
+        with self.engine.connect() as connection:
+            return [
+                (OutboxEntry(row[0], Change(source, row[1], row[2], row[3]), row[4]), row[5] or "")
+                for row in connection.execute(query)
+            ]
+
+    def written_state(self, source: str, contact_ids: Sequence[str]) -> dict[str, WrittenState]:
+        with self.engine.connect() as connection:
+            found = self._written(connection, [(source, contact_id) for contact_id in contact_ids])
+        return {key[1]: state for key, state in found.items()}
+
+    def _written(self, connection: Connection, keys: Any) -> dict[tuple[str, str], WrittenState]:
+        w = schema.written
+        found: dict[tuple[str, str], WrittenState] = {}
+        by_source: dict[str, list[str]] = {}
+        for source, contact_id in keys:
+            by_source.setdefault(source, []).append(contact_id)
+        for source, ids in by_source.items():
+            for chunk in _chunks(ids, 1000):
+                rows = connection.execute(
+                    select(w.c.contact_id, w.c.properties, w.c.lists).where(
+                        w.c.source == source, w.c.contact_id.in_(chunk)
+                    )
+                )
+                for contact_id, properties, lists in rows:
+                    found[(source, contact_id)] = WrittenState(properties or _EMPTY, frozenset(lists or ()))
+        return found
+
+    def _upsert_written(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        statement = self._insert(schema.written)
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["source", "contact_id"],
+                set_={
+                    "properties": statement.excluded.properties,
+                    "lists": statement.excluded.lists,
+                    "written_at": statement.excluded.written_at,
+                },
+            ),
+            rows,
+        )
+
+    # runs -------------------------------------------------------------------------
+
+    def start_run(self, source: str) -> int:
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                schema.runs.insert().returning(schema.runs.c.id),
+                {"source": source, "started_at": utcnow(), "status": "running"},
+            )
+            return int(result.scalar_one())
+
+    def finish_run(self, run_id: int, status: str, report: Mapping[str, Any]) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                update(schema.runs)
+                .where(schema.runs.c.id == run_id)
+                .values(status=status, report=dict(report), finished_at=utcnow())
+            )
+
+    def last_run(self, source: str) -> tuple[str, dict[str, Any]] | None:
+        r = schema.runs
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(r.c.status, r.c.report).where(r.c.source == source).order_by(r.c.id.desc()).limit(1)
+            ).first()
+        return None if row is None else (row[0], row[1] or {})
+
+
+def _score_columns() -> tuple[Any, ...]:
+    s = schema.scores
+    return (
+        s.c.contact_id,
+        s.c.model,
+        s.c.score,
+        s.c.fit,
+        s.c.behaviour,
+        s.c.grade,
+        s.c.band,
+        s.c.label,
+        s.c.reasons,
+        s.c.scored_at,
+    )
+
+
+def _stored_score(row: Any) -> StoredScore:
+    contact_id, model, score, fit, behaviour, grade, band, label, reasons, scored_at = row[:10]
+    return StoredScore(contact_id, model, score, fit, behaviour, grade, band, label, reasons, ensure_utc(scored_at))
+
+
+def _last_per_id(contacts: Sequence[Contact]) -> list[Contact]:
+    """A page may repeat a contact (ties re-read at a window edge); the last copy is the newest."""
+    return list({c.id: c for c in contacts}.values())
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

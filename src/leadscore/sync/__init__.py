@@ -1,0 +1,1 @@
+"""One sync cycle (pull, store, score, plan, outbox, apply) through the connector protocol only."""

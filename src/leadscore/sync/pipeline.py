@@ -1,0 +1,300 @@
+"""One sync cycle for one source, as DESIGN.md draws it: pull, store, score, plan, outbox, apply.
+
+The pipeline talks to a Connector and a store; it knows no platform by name.
+Order matters for crash safety:
+- the outbox is drained first, so changes planned before a crash go out before anything new;
+- each pulled page is committed with its cursor, so a crash replays at most a page;
+- changes are enqueued before the scores that produced them are saved, so a crash
+  between the two leaves the contacts marked for rescoring, not forgotten;
+- an entry leaves the outbox only when the platform acknowledged it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from leadscore.clock import utcnow
+from leadscore.engine import Engine
+from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError
+from leadscore.records import SET_PROPERTIES, Contact, Event, ScoreResult
+from leadscore.rescore import rescore
+from leadscore.store import SQLStore
+from leadscore.sync.plan import desired_state, plan_contact, write_targets
+from leadscore.sync.protocol import Connector, Outcome, RecordProblem
+
+log = logging.getLogger("leadscore.sync")
+CONTACT_STREAM = "contacts"
+APPLY_BATCH = 10_000
+EARLY_BATCH = 1_000
+"""Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
+SAMPLE_SIZE = 5
+
+
+@dataclass
+class CycleReport:
+    """What one cycle did, for the CLI, the run table and metrics."""
+
+    source: str
+    dry_run: bool = False
+    status: str = "running"
+    contacts_read: int = 0
+    events_new: int = 0
+    events_unresolved: int = 0
+    contacts_scored: int = 0
+    changes: Counter[str] = field(default_factory=Counter)
+    score_changes: int = 0
+    grade_changes: int = 0
+    band_changes: int = 0
+    applied: int = 0
+    set_aside: int = 0
+    gone: int = 0
+    merged: int = 0
+    problems: list[RecordProblem] = field(default_factory=list)
+    unmatched_actions: Counter[str] = field(default_factory=Counter)
+    sample: list[dict[str, Any]] = field(default_factory=list)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "dry_run": self.dry_run,
+            "contacts_read": self.contacts_read,
+            "events_new": self.events_new,
+            "events_unresolved": self.events_unresolved,
+            "contacts_scored": self.contacts_scored,
+            "changes": dict(self.changes),
+            "applied": self.applied,
+            "set_aside": self.set_aside,
+            "gone": self.gone,
+            "merged": self.merged,
+            "problems": [f"{p.record_id}: {p.field}: {p.problem}" for p in self.problems[:100]],
+            "problem_count": len(self.problems),
+            "unmatched_actions": dict(self.unmatched_actions),
+            "api_calls": self.api_calls,
+            "rate_limited": self.rate_limited,
+            "error": self.error,
+        }
+
+
+class Pipeline:
+    """Runs cycles of one source against one store with one set of models."""
+
+    def __init__(
+        self,
+        store: SQLStore,
+        connector: Connector,
+        engines: Sequence[Engine],
+        clock: Callable[[], datetime] = utcnow,
+        retry_rejected_after: timedelta = timedelta(minutes=30),
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        self.connector = connector
+        self.engines = list(engines)
+        self.source = connector.source
+        self.clock = clock
+        self.retry_rejected_after = retry_rejected_after
+        self.stop = stop or threading.Event()
+        self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
+
+    def run_cycle(self, *, dry_run: bool = False, full_rescore: bool = False) -> CycleReport:
+        report = CycleReport(self.source, dry_run=dry_run)
+        before = self.connector.usage()
+        calls_before, limited_before = dict(before.calls), before.rate_limited
+        run_id = self.store.start_run(self.source)
+        try:
+            if not dry_run:
+                self.connector.ensure_targets(write_targets(self.engines))
+                self.apply_outbox(report)
+            self._pull_contacts(report)
+            self._pull_events(report)
+            self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
+            if not dry_run:
+                self.apply_outbox(report)
+            report.status = "dry-run" if dry_run else "ok"
+        except CycleInterruptedError:
+            report.status = "interrupted"
+            log.info("source %s: cycle stopped for shutdown; committed pages and the outbox carry over", self.source)
+        except BudgetExhaustedError as exc:
+            report.status = "paused"
+            report.error = str(exc)
+            log.warning("source %s paused: %s", self.source, exc)
+        except LeadscoreError as exc:
+            report.status = "failed"
+            report.error = str(exc)
+            raise
+        finally:
+            usage = self.connector.usage()
+            report.api_calls = {
+                name: count - calls_before.get(name, 0)
+                for name, count in usage.calls.items()
+                if count > calls_before.get(name, 0)
+            }
+            report.rate_limited = usage.rate_limited - limited_before
+            if report.status == "running":
+                report.status = "failed"
+            self.store.finish_run(run_id, report.status, report.as_dict())
+        return report
+
+    def _pull_contacts(self, report: CycleReport) -> None:
+        for page in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
+            self._check_stop()
+            self.store.save_contacts(self.source, page.contacts, cursor=(CONTACT_STREAM, page.cursor))
+            if page.events:
+                report.events_new += self.store.save_events(self.source, page.events)
+            report.contacts_read += len(page.contacts)
+            report.problems.extend(page.problems)
+            for loser, survivor in page.merged:
+                self.store.merge_contact(self.source, loser, survivor)
+                report.merged += 1
+
+    def _pull_events(self, report: CycleReport) -> None:
+        for stream in self.connector.event_streams():
+            for page in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
+                self._check_stop()
+                events = list(page.events)
+                if page.by_email:
+                    owners = self.store.contact_ids_by_email(self.source, [email for email, _ in page.by_email])
+                    for email, event in page.by_email:
+                        owner = owners.get(email)
+                        if owner is None:
+                            report.events_unresolved += 1
+                            continue
+                        events.append(_owned_by(event, owner))
+                report.events_new += self.store.save_events(self.source, events, cursor=(stream, page.cursor))
+                report.problems.extend(page.problems)
+
+    def _score_and_plan(self, report: CycleReport, *, dry_run: bool, full: bool) -> None:
+        now = self.clock()
+
+        def plan_page(page: list[tuple[Contact, list[ScoreResult]]]) -> None:
+            self._check_stop()
+            known = self.store.written_state(self.source, [contact.id for contact, _ in page])
+            changes = []
+            for contact, results in page:
+                desired = desired_state(self.engines, results, now)
+                current = known.get(contact.id)
+                planned = plan_contact(self.source, contact.id, desired, current, now, self._scored_at)
+                changes.extend(planned)
+                if planned:
+                    self._count(report, desired.properties, current.properties if current else {})
+                    if len(report.sample) < SAMPLE_SIZE:
+                        report.sample.append(_sample(contact, results, planned))
+                for change in planned:
+                    report.changes[change.kind] += 1
+            if not dry_run:
+                self.store.enqueue(changes)
+
+        scoring_done = threading.Event()
+        failures: list[BaseException] = []
+        applier = threading.Thread(
+            target=self._write_while_scoring, args=(report, scoring_done, failures), name="applier", daemon=True
+        )
+        if not dry_run:
+            applier.start()
+        try:
+            outcome = rescore(
+                self.store, self.source, self.engines, now, only_dirty=not full, on_page=plan_page, persist=not dry_run
+            )
+        finally:
+            scoring_done.set()
+            if not dry_run:
+                applier.join()
+        if failures:
+            raise failures[0]
+        report.contacts_scored = outcome.contacts
+        report.unmatched_actions.update(outcome.unmatched_actions)
+
+    def _check_stop(self) -> None:
+        """Between pages and batches only: what is committed stays committed, the rest waits in the outbox."""
+        if self.stop.is_set():
+            raise CycleInterruptedError(f"source {self.source}: shutting down")
+
+    def _count(self, report: CycleReport, desired: Any, current: Any) -> None:
+        for engine in self.engines:
+            writes = engine.model.writes
+            report.score_changes += str(current.get(writes.score)) != desired[writes.score]
+            report.grade_changes += current.get(writes.grade) != desired[writes.grade]
+            report.band_changes += current.get(writes.band) != desired[writes.band]
+
+    def _write_while_scoring(self, report: CycleReport, done: threading.Event, failures: list[BaseException]) -> None:
+        """Send whole batches of property updates while later pages are still being scored.
+
+        Scoring is CPU work and sending waits on the rate limit, so overlapping them
+        keeps a long cycle near the rate-limit floor. Only full batches go early; list
+        moves wait for the end, where one call can carry a whole list's members.
+        """
+        size = max(1, self.connector.write_batch)
+        try:
+            while True:
+                self._check_stop()
+                entries = self.store.pending(self.source, EARLY_BATCH, now=self.clock(), kind=SET_PROPERTIES)
+                whole = len(entries) - len(entries) % size
+                if whole == 0:
+                    if done.wait(0.05):
+                        return
+                    continue
+                batch = entries[:whole]
+                self._settle(batch, self.connector.apply(batch), report)
+        except BaseException as exc:
+            failures.append(exc)
+
+    def apply_outbox(self, report: CycleReport) -> None:
+        """Send what the outbox holds, in batches, until it is empty or only holds entries waiting out a backoff."""
+        while True:
+            self._check_stop()
+            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock())
+            if not entries:
+                return
+            outcomes = self.connector.apply(entries)
+            self._settle(entries, outcomes, report)
+
+    def _settle(self, entries: Sequence[Any], outcomes: list[Outcome], report: CycleReport) -> None:
+        by_id = {entry.id: entry for entry in entries}
+        acknowledged = [by_id[o.entry_id] for o in outcomes if o.status == "ok"]
+        self.store.acknowledge(acknowledged)
+        report.applied += len(acknowledged)
+        answered = {o.entry_id for o in outcomes}
+        retry_at = self.clock() + self.retry_rejected_after
+        for outcome in outcomes:
+            entry = by_id[outcome.entry_id]
+            if outcome.status == "rejected":
+                backoff = self.retry_rejected_after * (2 ** min(entry.attempts, 6))
+                self.store.set_aside(entry.id, outcome.reason, self.clock() + backoff)
+                report.set_aside += 1
+                report.problems.append(RecordProblem(entry.change.contact_id, entry.change.kind, outcome.reason))
+            elif outcome.status == "gone":
+                self.store.discard([entry.id])
+                self.store.mark_contacts(self.source, [entry.change.contact_id], deleted=True)
+                report.gone += 1
+            elif outcome.status == "merged" and outcome.survivor_id is not None:
+                self.store.discard([entry.id])
+                self.store.merge_contact(self.source, entry.change.contact_id, outcome.survivor_id)
+                report.merged += 1
+        for entry in entries:
+            if entry.id not in answered:
+                self.store.set_aside(entry.id, "the platform returned no outcome for this change", retry_at)
+                report.set_aside += 1
+
+
+def _owned_by(event: Event, contact_id: str) -> Event:
+    return Event(event.source, event.id, contact_id, event.action, event.occurred_at, event.attributes)
+
+
+def _sample(contact: Contact, results: list[ScoreResult], planned: list[Any]) -> dict[str, Any]:
+    first = results[0]
+    return {
+        "contact": contact.id,
+        "score": first.score,
+        "grade": first.grade,
+        "band": first.band,
+        "changes": [f"{c.kind} {dict(c.payload)}" for c in planned],
+    }

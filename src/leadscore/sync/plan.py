@@ -1,0 +1,120 @@
+"""Desired state minus what is known to be on the platform: the only changes worth sending. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from leadscore.engine import Engine, reasons_text
+from leadscore.engine.explain import SEPARATOR
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult
+from leadscore.store import WrittenState
+from leadscore.sync.protocol import TargetProperty, WriteTargets, list_key
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    properties: Mapping[str, str]
+    lists: frozenset[str]
+    managed_lists: frozenset[str]
+
+
+def write_targets(engines: Sequence[Engine]) -> WriteTargets:
+    """Every property and list the models write, for connectors to create if missing."""
+    properties: list[TargetProperty] = []
+    lists: list[str] = []
+    for engine in engines:
+        writes = engine.model.writes
+        bands = engine.band_names
+        grades = tuple(grade.name for grade in engine.model.grades)
+        properties += [
+            TargetProperty(writes.score, "score"),
+            TargetProperty(writes.grade, "grade", grades),
+            TargetProperty(writes.band, "band", bands),
+        ]
+        for role in ("label", "reasons", "scored_at"):
+            name = getattr(writes, role)
+            if name is not None:
+                properties.append(TargetProperty(name, role))
+        lists += [list_key(engine.name, band) for band in bands]
+    return WriteTargets(tuple(properties), tuple(lists))
+
+
+def desired_state(engines: Sequence[Engine], results: Sequence[ScoreResult], now: datetime) -> Desired:
+    values: dict[str, str] = {}
+    lists: set[str] = set()
+    managed: set[str] = set()
+    by_model = {result.model: result for result in results}
+    for engine in engines:
+        result = by_model[engine.name]
+        writes = engine.model.writes
+        values[writes.score] = str(result.score)
+        values[writes.grade] = result.grade
+        values[writes.band] = result.band
+        if writes.label is not None:
+            values[writes.label] = result.label
+        if writes.reasons is not None:
+            values[writes.reasons] = reasons_text(result, now, engine.model.top_reasons)
+        lists.add(list_key(engine.name, result.band))
+        managed.update(list_key(engine.name, band) for band in engine.band_names)
+    return Desired(values, frozenset(lists), frozenset(managed))
+
+
+def plan_contact(
+    source: str,
+    contact_id: str,
+    desired: Desired,
+    known: WrittenState | None,
+    now: datetime,
+    scored_at_names: Sequence[str] = (),
+) -> list[Change]:
+    """Changes that make the platform show ``desired``; none when it already does.
+
+    The reasons text names ages ("3d"), so it changes as days pass; it is rewritten
+    only together with a change a person would notice (score, grade, band, label),
+    or when it was edited or is missing on the platform.
+    """
+    current_properties = known.properties if known is not None else {}
+    current_lists = known.lists if known is not None else frozenset()
+    changed = {
+        name: value for name, value in desired.properties.items() if _text(current_properties.get(name)) != value
+    }
+    changes: list[Change] = []
+    if changed and not _only_ageing(changed, current_properties):
+        stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        payload = dict(changed) | {name: stamp for name in scored_at_names}
+        changes.append(Change(source, contact_id, SET_PROPERTIES, payload))
+    for key in sorted(desired.lists - current_lists):
+        changes.append(Change(source, contact_id, LIST_ADD, {"list": key}))
+    for key in sorted((current_lists & desired.managed_lists) - desired.lists):
+        changes.append(Change(source, contact_id, LIST_REMOVE, {"list": key}))
+    return changes
+
+
+def _only_ageing(changed: Mapping[str, str], current: Mapping[str, object]) -> bool:
+    """True when the only difference is a reasons text that names the same rules with faded points or older ages."""
+    if len(changed) != 1:
+        return False
+    ((name, value),) = changed.items()
+    old = _text(current.get(name))
+    return bool(old) and _reason_labels(old) == _reason_labels(value)
+
+
+def _reason_labels(text: str) -> list[str]:
+    """``+28.5 pricing page (3d) · +15 VP`` -> ``['pricing page', 'VP']``."""
+    labels = []
+    for part in text.split(SEPARATOR):
+        points, _, rest = part.partition(" ")
+        label = rest if points[:1] in "+-" and rest else part
+        head, _, tail = label.rpartition(" (")
+        labels.append(head if head and tail.endswith("d)") else label)
+    return labels
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

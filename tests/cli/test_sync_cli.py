@@ -1,0 +1,76 @@
+"""The platform commands as a user types them: demo, sync --dry-run, sync, and their errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from leadscore_sandbox.hubspot import HubSpotSandbox
+from leadscore_sandbox.hubspot_seed import seed_hubspot
+from tests.conftest import DEFAULT_MODEL
+
+runner = CliRunner()
+
+
+def test_demo_reads_scores_writes_and_shows_the_top_leads() -> None:
+    result = runner.invoke(app, ["demo", "--contacts", "60", "--top", "3", "--model", str(DEFAULT_MODEL)])
+    assert result.exit_code == 0, result.output
+    assert "hubspot-sandbox: ok" in result.stdout
+    assert "read 60 contacts" in result.stdout
+    assert "wrote: 60 property updates, 60 list adds" in result.stdout
+    assert "top 3 leads (lead)" in result.stdout
+    assert "API calls:" in result.stdout
+
+
+def sources_file(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "sources.yaml"
+    path.write_text(
+        yaml.safe_dump({"sources": [{"name": "hs", "platform": "hubspot", "base_url": url, "token": "sandbox-token"}]})
+    )
+    return path
+
+
+def test_sync_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None:
+    server = HubSpotSandbox().start()
+    try:
+        seed_hubspot(server, 25, seed=2)
+        args = [
+            "sync",
+            "--once",
+            "--sources",
+            str(sources_file(tmp_path, server.url)),
+            "--state",
+            f"sqlite:///{tmp_path / 's.db'}",
+            "--model",
+            str(DEFAULT_MODEL),
+        ]
+        result = runner.invoke(app, [*args, "--dry-run"])
+        assert result.exit_code == 0, result.output
+        assert "hs: dry-run" in result.stdout
+        assert "would write: 25 property updates, 25 list adds" in result.stdout
+        assert "sample of the plan:" in result.stdout
+        assert server.log.calls["POST /crm/v3/objects/contacts/batch/update"] == 0
+        assert not server.lists
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "applied 50" in result.stdout
+    finally:
+        server.stop()
+
+
+def test_sync_with_a_missing_sources_file_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sync", "--once", "--sources", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 2
+    assert "sources file not found" in result.stderr
+    assert "sources.example.yaml" in result.stderr
+
+
+def test_sync_with_a_bad_source_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text(yaml.safe_dump({"sources": [{"name": "hs", "platform": "hubspot", "tokn": "x"}]}))
+    result = runner.invoke(app, ["sync", "--once", "--sources", str(path)])
+    assert result.exit_code == 2
+    assert "sources[0]: tokn: Extra inputs are not permitted" in result.stderr

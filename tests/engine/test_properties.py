@@ -1,0 +1,99 @@
+"""Properties the engine must hold for any input, checked with hypothesis."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadscore.engine import Engine, load_model_file
+from leadscore.records import Contact, Event
+from tests.conftest import DEFAULT_MODEL, NOW
+
+ENGINE = Engine("lead", load_model_file(DEFAULT_MODEL).models["lead"])
+POSITIVE_ACTIONS = [r.action for r in ENGINE.model.behaviour if r.points > 0]
+ALL_ACTIONS = [*POSITIVE_ACTIONS, "unsubscribe", "hard_bounce", "podcast_listen"]
+
+profiles = st.fixed_dictionaries(
+    {},
+    optional={
+        "seniority": st.sampled_from(["vp", "director", "intern", "C-Level"]),
+        "company_size": st.one_of(st.integers(-5, 5000), st.text(max_size=8)),
+        "industry": st.sampled_from(["software", "retail", ""]),
+        "region": st.sampled_from(["europe", "asia"]),
+        "job_title": st.sampled_from(["Student", "CEO", "Engineer"]),
+    },
+)
+contacts = st.builds(
+    lambda email, profile: Contact("t", "c1", email, profile),
+    st.sampled_from([None, "a@gmail.com", "b@acme.example", "c@competitor.example"]),
+    profiles,
+)
+urls = st.sampled_from(["https://x.example/pricing", "https://x.example/blog/a", ""])
+campaign_types = st.sampled_from(["newsletter", "promo"])
+
+
+def events_of(actions: list[str]) -> st.SearchStrategy[list[Event]]:
+    single = st.builds(
+        lambda eid, action, age, url, ctype: Event(
+            "t", f"e{eid}", "c1", action, NOW - timedelta(hours=age), {"url": url, "campaign_type": ctype}
+        ),
+        st.integers(0, 60),
+        st.sampled_from(actions),
+        st.integers(0, 24 * 120),
+        urls,
+        campaign_types,
+    )
+    return st.lists(single, max_size=25)
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS))
+def test_score_stays_within_0_and_100(contact: Contact, events: list[Event]) -> None:
+    assert 0 <= ENGINE.score(contact, events, NOW).score <= 100
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.sampled_from(POSITIVE_ACTIONS), st.integers(0, 24 * 120), urls)
+def test_adding_a_positive_event_never_lowers_the_score(
+    contact: Contact, events: list[Event], action: str, age_hours: int, url: str
+) -> None:
+    extra = Event("t", "new-event", "c1", action, NOW - timedelta(hours=age_hours), {"url": url})
+    before = ENGINE.score(contact, events, NOW).score
+    assert ENGINE.score(contact, [*events, extra], NOW).score >= before
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.integers(0, 24 * 90))
+def test_moving_now_forward_never_raises_behaviour_points(contact: Contact, events: list[Event], hours: int) -> None:
+    earlier = ENGINE.score(contact, events, NOW)
+    later = ENGINE.score(contact, events, NOW + timedelta(hours=hours))
+    assert later.behaviour <= earlier.behaviour
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.randoms(use_true_random=False))
+def test_event_order_does_not_matter(contact: Contact, events: list[Event], rng: object) -> None:
+    shuffled = list(events)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert ENGINE.score(contact, shuffled, NOW) == ENGINE.score(contact, events, NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.data())
+def test_a_duplicated_event_id_counts_once(contact: Contact, events: list[Event], data: st.DataObject) -> None:
+    distinct = list({e.id: e for e in events}.values())
+    duplicates = data.draw(st.lists(st.sampled_from(distinct), max_size=10)) if distinct else []
+    assert ENGINE.score(contact, distinct + duplicates, NOW) == ENGINE.score(contact, distinct, NOW)
+
+
+@settings(max_examples=200, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.randoms(use_true_random=False))
+def test_conflicting_copies_of_one_id_resolve_the_same_in_any_order(
+    contact: Contact, events: list[Event], rng: object
+) -> None:
+    conflicting = [Event(e.source, "same-id", e.contact_id, e.action, e.occurred_at, e.attributes) for e in events]
+    shuffled = list(conflicting)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    assert ENGINE.score(contact, shuffled, NOW) == ENGINE.score(contact, conflicting, NOW)

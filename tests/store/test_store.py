@@ -1,0 +1,171 @@
+"""The same store contract on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import inspect
+
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event
+from leadscore.store import SQLStore, StoredScore
+from tests.conftest import NOW
+
+
+def contacts(*ids: str, email_domain: str = "acme.example") -> list[Contact]:
+    return [Contact("hs", cid, f"{cid}@{email_domain}", {"job_title": "VP"}, {}) for cid in ids]
+
+
+def events(contact_id: str, *ids: str) -> list[Event]:
+    return [
+        Event("hs", eid, contact_id, "page_view", NOW - timedelta(hours=i), {"url": "/p"}) for i, eid in enumerate(ids)
+    ]
+
+
+def test_migrations_create_every_table(store: SQLStore) -> None:
+    tables = set(inspect(store.engine).get_table_names())
+    assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
+    assert store.schema_revision() == "0002"
+
+
+def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore) -> None:
+    store.migrate()
+    assert store.schema_revision() == "0002"
+
+
+def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
+    assert store.save_contacts("hs", contacts("1", "2"), cursor=("contacts", {"after": "t1"})) == 2
+    assert store.cursor("hs", "contacts") == {"after": "t1"}
+    updated = [Contact("hs", "1", "1@acme.example", {"job_title": "CEO"}, {"leadscore_score": "40"})]
+    store.save_contacts("hs", updated, cursor=("contacts", {"after": "t2"}))
+    assert store.count("contacts", "hs") == 2
+    [page] = list(store.contacts_with_events("hs"))
+    first = next(c for c, _ in page if c.id == "1")
+    assert first.profile == {"job_title": "CEO"}
+    assert first.written == {"leadscore_score": "40"}
+    assert store.cursor("hs", "contacts") == {"after": "t2"}
+
+
+def test_a_page_that_repeats_a_contact_keeps_the_last_copy(store: SQLStore) -> None:
+    page = [*contacts("1"), Contact("hs", "1", "1@acme.example", {"job_title": "CTO"}, {})]
+    assert store.save_contacts("hs", page) == 1
+    [[(contact, _)]] = list(store.contacts_with_events("hs"))
+    assert contact.profile == {"job_title": "CTO"}
+
+
+def test_events_are_inserted_once_per_source_and_id(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1"))
+    assert store.save_events("hs", events("1", "a", "b"), cursor=("web", 10)) == 2
+    assert store.save_events("hs", events("1", "a", "b", "c"), cursor=("web", 11)) == 1
+    assert store.count("events", "hs") == 3
+    assert store.cursor("hs", "web") == 11
+    other_source = [Event("sf", "a", "1", "page_view", NOW, {})]
+    assert store.save_events("sf", other_source) == 1
+
+
+def test_replaying_a_page_changes_nothing(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1"))
+    page = events("1", "a", "b")
+    store.save_events("hs", page, cursor=("web", 5))
+    store.save_scores("hs", [StoredScore("1", "lead", 10, 0, 10, "D", "New", "D-New", "", NOW)])
+    assert store.save_events("hs", page, cursor=("web", 5)) == 0
+    assert list(store.contacts_with_events("hs", only_dirty=True)) == []
+
+
+def test_new_events_mark_only_their_contacts_for_rescoring(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1", "2", "3"))
+    store.save_scores(
+        "hs", [StoredScore(cid, "lead", 0, 0, 0, "D", "New", "D-New", "", NOW) for cid in ("1", "2", "3")]
+    )
+    store.save_events("hs", events("2", "x"))
+    dirty = [c.id for page in store.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+    assert dirty == ["2"]
+
+
+def test_contacts_stream_in_pages_with_their_own_events(store: SQLStore) -> None:
+    ids = [f"{i:03d}" for i in range(25)]
+    store.save_contacts("hs", contacts(*ids))
+    for cid in ids:
+        store.save_events("hs", events(cid, f"{cid}-1", f"{cid}-2"))
+    pages = list(store.contacts_with_events("hs", page_size=10))
+    assert [len(p) for p in pages] == [10, 10, 5]
+    for page in pages:
+        for contact, contact_events in page:
+            assert sorted(e.id for e in contact_events) == [f"{contact.id}-1", f"{contact.id}-2"]
+            assert all(e.occurred_at.tzinfo is not None for e in contact_events)
+            assert contact_events[0].attributes == {"url": "/p"}
+
+
+def test_deleted_and_merged_contacts_are_not_scored(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1", "2", "3"))
+    store.mark_contacts("hs", ["1"], deleted=True)
+    store.mark_contacts("hs", ["2"], merged_into="3")
+    assert [c.id for page in store.contacts_with_events("hs") for c, _ in page] == ["3"]
+
+
+def test_contacts_sharing_an_email_across_sources_are_one_person(store: SQLStore) -> None:
+    store.save_contacts("hs", [Contact("hs", "1", "pat@acme.example", {}, {})])
+    store.save_contacts("sf", [Contact("sf", "003X", "pat@acme.example", {}, {})])
+    store.save_contacts("brevo", [Contact("brevo", "9", "other@acme.example", {}, {})])
+    assert store.count("persons") == 2
+
+
+def test_scores_round_trip(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1"))
+    score = StoredScore("1", "lead", 55, 20.0, 35.5, "B", "MQL", "B-MQL", "+30 pricing page (1d)", NOW)
+    store.save_scores("hs", [score])
+    assert store.stored_scores("hs", ["1"]) == {("1", "lead"): score}
+
+
+def test_outbox_acknowledge_moves_changes_into_written_state(store: SQLStore) -> None:
+    ids = store.enqueue(
+        [
+            Change("hs", "1", SET_PROPERTIES, {"leadscore_score": 55, "leadscore_band": "MQL"}),
+            Change("hs", "1", LIST_ADD, {"list": "MQL"}),
+            Change("hs", "2", LIST_ADD, {"list": "New"}),
+        ]
+    )
+    assert len(ids) == 3
+    assert store.outbox_depth("hs") == 3
+    pending = store.pending("hs", limit=10)
+    assert [(e.change.kind, e.change.contact_id) for e in pending] == [
+        (LIST_ADD, "1"),
+        (LIST_ADD, "2"),
+        (SET_PROPERTIES, "1"),
+    ], "grouped by kind and list, so one call carries one list's members"
+    store.acknowledge([e for e in pending if e.change.contact_id == "1"])
+    assert store.outbox_depth("hs") == 1
+    state = store.written_state("hs", ["1", "2"])
+    assert state["1"].properties == {"leadscore_score": 55, "leadscore_band": "MQL"}
+    assert state["1"].lists == frozenset({"MQL"})
+    assert "2" not in state
+    store.enqueue([Change("hs", "1", LIST_REMOVE, {"list": "MQL"}), Change("hs", "1", LIST_ADD, {"list": "SQL"})])
+    store.acknowledge([e for e in store.pending("hs", 10) if e.change.contact_id == "1"])
+    assert store.written_state("hs", ["1"])["1"].lists == frozenset({"SQL"})
+
+
+def test_set_aside_changes_wait_for_their_backoff(store: SQLStore) -> None:
+    [entry_id] = store.enqueue([Change("hs", "404", SET_PROPERTIES, {"leadscore_score": 1})])
+    store.set_aside(entry_id, "OBJECT_NOT_FOUND: contact deleted", NOW + timedelta(hours=1))
+    assert store.pending("hs", 10, now=NOW) == []
+    [due] = store.pending("hs", 10, now=NOW + timedelta(hours=2))
+    assert due.attempts == 1
+    [(entry, reason)] = store.set_aside_entries("hs")
+    assert entry.id == entry_id
+    assert reason == "OBJECT_NOT_FOUND: contact deleted"
+    store.discard([entry_id])
+    assert store.outbox_depth("hs") == 0
+
+
+def test_runs_are_recorded(store: SQLStore) -> None:
+    run_id = store.start_run("hs")
+    assert store.last_run("hs") == ("running", {})
+    store.finish_run(run_id, "ok", {"contacts_read": 3})
+    assert store.last_run("hs") == ("ok", {"contacts_read": 3})
+    assert store.last_run("other") is None
+
+
+@pytest.mark.parametrize("value", [{"after": "2026-11-01T00:00:00Z", "ids": ["1", "2"]}, 12345, "opaque-token"])
+def test_cursor_values_keep_their_shape(store: SQLStore, value: object) -> None:
+    store.set_cursor("hs", "contacts", value)
+    assert store.cursor("hs", "contacts") == value

@@ -1,0 +1,128 @@
+"""Whole sync cycles against the HubSpot sandbox over real HTTP (issue 3's cycle tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
+from tests.sync.conftest import NOW_MS, Rig, portal_state
+
+
+def band_list(rig: Rig, band: str) -> set[int]:
+    found = rig.sandbox.list_named(f"leadscore lead - {band}")
+    assert found is not None
+    return found.members
+
+
+def test_first_cycle_writes_every_contact_score_and_list(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=250)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    live = rig.sandbox.live_contacts()
+    assert len(live) == 250
+    for contact in live:
+        assert contact.properties["leadscore_score"] is not None
+        assert contact.properties["leadscore_grade"] in {"A", "B", "C", "D"}
+        band = contact.properties["leadscore_band"]
+        assert contact.id in band_list(rig, str(band))
+    members = [m for lst in rig.sandbox.lists.values() for m in lst.members]
+    assert sorted(members) == sorted(c.id for c in live)
+    assert report.applied == report.changes["set_properties"] + report.changes["list_add"]
+
+
+def test_idle_second_cycle_makes_zero_write_calls(make_rig: Callable[..., Rig]) -> None:
+    """user-pain W4: our own writes come back as changes; they must not be written again."""
+    rig = make_rig()
+    rig.pipeline.run_cycle()
+    writes = rig.writes()
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert rig.writes() == writes
+    assert sum(report.changes.values()) == 0
+
+
+def test_new_engagement_for_ten_contacts_writes_exactly_those(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=150)
+    rig.pipeline.run_cycle()
+    before = portal_state(rig.sandbox)
+    chosen = [
+        c.id
+        for c in rig.sandbox.live_contacts()
+        if "competitor" not in str(c.properties.get("email")) and int(str(c.properties["leadscore_score"])) < 60
+    ][:10]
+    assert len(chosen) == 10
+    for contact_id in chosen:
+        rig.sandbox.add_web_event(contact_id, "e_submitted_form", NOW_MS - 3600_000, hs_form_id="quote-request-2")
+    updates_before = rig.sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"]
+    report = rig.pipeline.run_cycle()
+    after = portal_state(rig.sandbox)
+    changed = {cid for cid in after["contacts"] if after["contacts"][cid] != before["contacts"][cid]}
+    assert changed == set(chosen)
+    assert rig.sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"] == updates_before + 1
+    assert report.changes["set_properties"] == 10
+
+
+def test_band_change_moves_the_contact_between_lists(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=80)
+    rig.pipeline.run_cycle()
+    low = next(
+        c
+        for c in rig.sandbox.live_contacts()
+        if c.properties["leadscore_band"] == "New" and "competitor" not in str(c.properties.get("email"))
+    )
+    for number in range(4):
+        rig.sandbox.add_web_event(low.id, "e_submitted_form", NOW_MS - number * 1000, hs_form_id=f"quote-{number}")
+        rig.sandbox.add_web_event(
+            low.id, "e_visited_page", NOW_MS - number * 1000, hs_url=f"https://www.example.com/pricing?{number}"
+        )
+    rig.pipeline.run_cycle()
+    assert low.properties["leadscore_band"] == "SQL"
+    assert low.id in band_list(rig, "SQL")
+    assert low.id not in band_list(rig, "New")
+
+
+def test_hand_edited_score_is_healed_on_the_next_cycle(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=60)
+    rig.pipeline.run_cycle()
+    victim = rig.sandbox.live_contacts()[7]
+    true_score = victim.properties["leadscore_score"]
+    rig.sandbox.touch(victim.id, leadscore_score="99", leadscore_grade="A")
+    updates = rig.sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"]
+    report = rig.pipeline.run_cycle()
+    assert victim.properties["leadscore_score"] == true_score
+    assert rig.sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"] == updates + 1
+    assert report.changes["set_properties"] == 1
+
+
+def test_dry_run_prints_a_plan_and_writes_nothing(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=40)
+    report = rig.pipeline.run_cycle(dry_run=True)
+    assert report.status == "dry-run"
+    assert report.changes["set_properties"] == 40
+    assert report.sample
+    assert rig.writes() == 0
+    assert not rig.sandbox.lists
+    assert rig.store.outbox_depth("hubspot") == 0
+    real = rig.pipeline.run_cycle()
+    assert real.changes["set_properties"] == 40
+
+
+def test_email_events_resolve_recipients_and_newsletter_clicks_score_more(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=3, seed=11)
+    target = next(c for c in rig.sandbox.live_contacts() if c.properties.get("email"))
+    email = str(target.properties["email"])
+    rig.sandbox.web_events.clear()
+    rig.sandbox.email_events.clear()
+    rig.sandbox.add_email_event(email, "CLICK", NOW_MS - 1000, PROMO_CAMPAIGN)
+    rig.sandbox.add_email_event(email.upper(), "CLICK", NOW_MS - 2000, 1001)
+    rig.sandbox.add_email_event("stranger@nowhere.example", "OPEN", NOW_MS - 2000, 1001)
+    report = rig.pipeline.run_cycle()
+    assert report.events_unresolved == 1
+    assert "+15 newsletter click" in str(target.properties["leadscore_reasons"])
+    [[(_, events)]] = [
+        [(c, e) for c, e in page if c.id == str(target.id)]
+        for page in rig.store.contacts_with_events("hubspot")
+        if any(c.id == str(target.id) for c, _ in page)
+    ]
+    clicks = sorted((e.action, e.attributes.get("campaign_type", "")) for e in events)
+    assert clicks == [("email_click", ""), ("email_click", "newsletter")]
