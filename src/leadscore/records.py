@@ -80,7 +80,8 @@ class Contact:
     """A person as one source knows them.
 
     ``written`` holds the values leadscore last saw in its own properties on the
-    platform, so that the planner can tell drift (a hand edit) from agreement.
+    platform, so that the planner can tell drift (a hand edit) from agreement;
+    ``lists`` does the same for list memberships where the platform shows them.
     """
 
     source: str
@@ -88,6 +89,8 @@ class Contact:
     email: str | None = None
     profile: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     written: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    lists: frozenset[str] | None = None
+    """Keys of leadscore's lists the platform says the contact is in; None where a read does not tell."""
 
 
 @dataclass(frozen=True, slots=True)

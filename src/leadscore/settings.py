@@ -47,8 +47,9 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
-    platform: Literal["hubspot"]
-    base_url: str = "https://api.hubapi.com"
+    platform: Literal["hubspot", "brevo"]
+    base_url: str | None = None
+    """The API's root; None means the platform's public one (tests and the demo point it at a sandbox)."""
     token: SecretStr | None = None
     token_env: str | None = None
     token_file: Path | None = None
@@ -57,6 +58,17 @@ class SourceSettings(BaseModel):
     oauth_refresh_token: SecretStr | None = None
     mapping: dict[str, Any] = {}
     schedule: Schedule = Schedule()
+    webhook_token: SecretStr | None = None
+    """Bearer token the platform's webhooks must present at /webhooks/<name>; without it webhooks are refused."""
+    webhook_token_env: str | None = None
+
+    def resolved_webhook_token(self) -> str | None:
+        if self.webhook_token is not None:
+            return self.webhook_token.get_secret_value()
+        if self.webhook_token_env:
+            return os.environ.get(self.webhook_token_env) or None
+        path = SECRETS_DIR / f"{self.name}_webhook_token"
+        return path.read_text(encoding="utf-8").strip() if path.is_file() else None
 
     def resolved_token(self) -> str:
         if self.token is not None:
@@ -77,6 +89,7 @@ class SourceSettings(BaseModel):
     def secrets(self) -> list[str]:
         """Every secret value this source holds, for log redaction."""
         values = [s.get_secret_value() for s in (self.token, self.oauth_client_secret, self.oauth_refresh_token) if s]
+        values.append(self.resolved_webhook_token() or "")
         with contextlib.suppress(ConfigError):
             values.append(self.resolved_token())
         return [v for v in values if v]

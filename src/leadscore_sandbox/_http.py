@@ -71,6 +71,7 @@ class Request:
 class Response:
     status: int
     body: Any = None
+    """JSON-able data, or bytes sent as they are (a CSV export file)."""
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -228,9 +229,13 @@ class SandboxServer:
                     with contextlib.suppress(OSError):
                         self.connection.shutdown(socket.SHUT_RDWR)
                     return
-                payload = b"" if response.body is None else json.dumps(response.body).encode()
+                if isinstance(response.body, bytes):
+                    payload, content_type = response.body, "text/csv;charset=utf-8"
+                else:
+                    payload = b"" if response.body is None else json.dumps(response.body).encode()
+                    content_type = "application/json;charset=utf-8"
                 self.send_response(response.status)
-                self.send_header("Content-Type", "application/json;charset=utf-8")
+                self.send_header("Content-Type", response.headers.pop("Content-Type", content_type))
                 self.send_header("Content-Length", str(len(payload)))
                 for key, value in response.headers.items():
                     self.send_header(key, value)

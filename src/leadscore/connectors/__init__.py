@@ -22,6 +22,17 @@ def build_connector(source: SourceSettings, sleep: Sleep = time.sleep) -> Connec
                 source.oauth_refresh_token.get_secret_value(),
             )
         return HubSpotConnector(
-            source.name, source.base_url, source.resolved_token(), source.mapping, oauth=oauth, sleep=sleep
+            source.name,
+            source.base_url or "https://api.hubapi.com",
+            source.resolved_token(),
+            source.mapping,
+            oauth=oauth,
+            sleep=sleep,
+        )
+    if source.platform == "brevo":
+        from leadscore.connectors.brevo import BrevoConnector
+
+        return BrevoConnector(
+            source.name, source.base_url or "https://api.brevo.com/v3", source.resolved_token(), source.mapping, sleep
         )
     raise AssertionError(f"unknown platform {source.platform}")

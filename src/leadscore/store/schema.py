@@ -122,6 +122,17 @@ outbox = Table(
 Index("ix_outbox_pending", outbox.c.source, outbox.c.status, outbox.c.id)
 Index("ix_outbox_order", outbox.c.source, outbox.c.kind, outbox.c.target, outbox.c.id)
 
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", SourceName, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("body", Json, nullable=False),
+)
+Index("ix_inbox_source", inbox.c.source, inbox.c.id)
+Index("ix_outbox_contact", outbox.c.source, outbox.c.contact_id, outbox.c.id)
+
 runs = Table(
     "runs",
     metadata,

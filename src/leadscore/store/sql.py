@@ -52,6 +52,8 @@ class OutboxEntry:
     id: int
     change: Change
     attempts: int
+    email: str | None = None
+    """The contact's email as last read, for platforms whose bulk path keys records by email."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,33 +183,54 @@ class SQLStore:
                     ),
                     rows,
                 )
-                self._observe(connection, source, rows, now)
+                self._observe(connection, source, _last_per_id(contacts), now)
             if cursor is not None:
                 self._set_cursor(connection, source, cursor[0], cursor[1])
         return len(rows)
 
-    def _observe(self, connection: Connection, source: str, rows: list[dict[str, Any]], now: datetime) -> None:
+    def _observe(self, connection: Connection, source: str, contacts: Sequence[Contact], now: datetime) -> None:
         """What a pull saw in leadscore's own properties replaces what acks said: a hand edit is seen and healed.
 
-        List memberships are not visible in a contact read, so they keep what acks recorded.
+        List memberships replace the acknowledged ones only where the platform shows them on the contact.
         """
         statement = self._insert(schema.written)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["source", "contact_id"],
-                set_={"properties": statement.excluded.properties, "written_at": statement.excluded.written_at},
-            ),
-            [
+        for with_lists in (False, True):
+            rows = [
                 {
                     "source": source,
-                    "contact_id": row["contact_id"],
-                    "properties": row["written"],
-                    "lists": [],
+                    "contact_id": c.id,
+                    "properties": dict(c.written),
+                    "lists": sorted(c.lists or ()),
                     "written_at": now,
                 }
-                for row in rows
-            ],
-        )
+                for c in contacts
+                if (c.lists is not None) == with_lists
+            ]
+            if not rows:
+                continue
+            updated = {"properties": statement.excluded.properties, "written_at": statement.excluded.written_at}
+            if with_lists:
+                updated["lists"] = statement.excluded.lists
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=["source", "contact_id"], set_=updated), rows
+            )
+
+    def forget_list(self, source: str, key: str) -> int:
+        """A list was (re)created empty on the platform: nobody is in it any more, so its members get planned again."""
+        w, c = schema.written, schema.contacts
+        with self.engine.begin() as connection:
+            rows = connection.execute(select(w.c.contact_id, w.c.lists).where(w.c.source == source)).all()
+            members = [(contact_id, lists) for contact_id, lists in rows if key in (lists or ())]
+            for contact_id, lists in members:
+                connection.execute(
+                    update(w)
+                    .where(w.c.source == source, w.c.contact_id == contact_id)
+                    .values(lists=[k for k in lists if k != key])
+                )
+            ids = [contact_id for contact_id, _ in members]
+            for chunk in _chunks(ids, 500):
+                connection.execute(update(c).where(c.c.source == source, c.c.contact_id.in_(chunk)).values(dirty=True))
+        return len(ids)
 
     def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
         if not emails:
@@ -275,6 +298,13 @@ class SQLStore:
 
         Returns how many were new, so a replayed page reports 0.
         """
+        with self.engine.begin() as connection:
+            inserted = self._insert_events(connection, source, events)
+            if cursor is not None:
+                self._set_cursor(connection, source, cursor[0], cursor[1])
+        return inserted
+
+    def _insert_events(self, connection: Connection, source: str, events: Sequence[Event]) -> int:
         rows = [
             {
                 "source": source,
@@ -286,28 +316,26 @@ class SQLStore:
             }
             for e in events
         ]
+        if not rows:
+            return 0
+        statement = (
+            self._insert(schema.events)
+            .on_conflict_do_nothing(index_elements=["source", "event_id"])
+            .returning(schema.events.c.contact_id)
+        )
         inserted = 0
-        with self.engine.begin() as connection:
-            if rows:
-                statement = (
-                    self._insert(schema.events)
-                    .on_conflict_do_nothing(index_elements=["source", "event_id"])
-                    .returning(schema.events.c.contact_id)
-                )
-                touched: set[str] = set()
-                for chunk in _chunks(rows, 500):
-                    result = connection.execute(statement, chunk, execution_options={"insertmanyvalues_page_size": 500})
-                    new_ids = [row[0] for row in result]
-                    inserted += len(new_ids)
-                    touched.update(new_ids)
-                for chunk_ids in _chunks(sorted(touched), 1000):
-                    connection.execute(
-                        update(schema.contacts)
-                        .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk_ids))
-                        .values(dirty=True)
-                    )
-            if cursor is not None:
-                self._set_cursor(connection, source, cursor[0], cursor[1])
+        touched: set[str] = set()
+        for chunk in _chunks(rows, 500):
+            result = connection.execute(statement, chunk, execution_options={"insertmanyvalues_page_size": 500})
+            new_ids = [row[0] for row in result]
+            inserted += len(new_ids)
+            touched.update(new_ids)
+        for chunk_ids in _chunks(sorted(touched), 1000):
+            connection.execute(
+                update(schema.contacts)
+                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk_ids))
+                .values(dirty=True)
+            )
         return inserted
 
     def cursor(self, source: str, stream: str) -> Any | None:
@@ -476,23 +504,34 @@ class SQLStore:
             return [row[0] for row in result]
 
     def pending(
-        self, source: str, limit: int, now: datetime | None = None, kind: str | None = None
+        self,
+        source: str,
+        limit: int,
+        now: datetime | None = None,
+        kind: str | None = None,
+        order: str = "by_list",
     ) -> list[OutboxEntry]:
-        """Changes due for sending, grouped by kind and list (so one call carries one list's members), then oldest
-        first; set-aside changes wait for their backoff to pass."""
-        o = schema.outbox
+        """Changes due for sending, oldest first within a group; set-aside changes wait for their backoff to pass.
+
+        ``by_list`` groups by kind and list (one call carries one list's members);
+        ``by_contact`` keeps a contact's changes together (one call carries them all).
+        """
+        o, c = schema.outbox, schema.contacts
         moment = now or utcnow()
+        grouping = (o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
         query = (
-            select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts)
+            select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email)
+            .outerjoin(c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id))
             .where(o.c.source == source, (o.c.not_before.is_(None)) | (o.c.not_before <= moment))
-            .order_by(o.c.kind, o.c.target, o.c.id)
+            .order_by(*grouping)
             .limit(limit)
         )
         if kind is not None:
             query = query.where(o.c.kind == kind)
         with self.engine.connect() as connection:
             return [
-                OutboxEntry(row[0], Change(source, row[1], row[2], row[3]), row[4]) for row in connection.execute(query)
+                OutboxEntry(row[0], Change(source, row[1], row[2], row[3]), row[4], row[5])
+                for row in connection.execute(query)
             ]
 
     def outbox_depth(self, source: str, status: str | None = None) -> int:
@@ -609,6 +648,33 @@ class SQLStore:
         )
 
     # runs -------------------------------------------------------------------------
+
+    # webhook inbox --------------------------------------------------------------
+
+    def receive(self, source: str, body: Any) -> int:
+        """Keep a webhook body until the next cycle turns it into events; the sender gets 200 only after this."""
+        with self.engine.begin() as connection:
+            result = connection.execute(
+                schema.inbox.insert()
+                .values(source=source, received_at=utcnow(), body=body)
+                .returning(schema.inbox.c.id)
+            )
+            return int(result.scalar_one())
+
+    def inbox(self, source: str, limit: int) -> list[tuple[int, Any]]:
+        i = schema.inbox
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(i.c.id, i.c.body).where(i.c.source == source).order_by(i.c.id).limit(limit)
+            )
+            return [(int(row[0]), row[1]) for row in rows]
+
+    def save_inbox_events(self, source: str, events: Sequence[Event], inbox_ids: Sequence[int]) -> int:
+        """Store the events from some webhook bodies and drop those bodies, in one transaction."""
+        with self.engine.begin() as connection:
+            added = self._insert_events(connection, source, events)
+            connection.execute(delete(schema.inbox).where(schema.inbox.c.id.in_(list(inbox_ids))))
+        return added
 
     def start_run(self, source: str) -> int:
         with self.engine.begin() as connection:

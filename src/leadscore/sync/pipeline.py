@@ -26,7 +26,7 @@ from leadscore.records import SET_PROPERTIES, Contact, Event, ScoreResult
 from leadscore.rescore import rescore
 from leadscore.store import SQLStore
 from leadscore.sync.plan import desired_state, plan_contact, write_targets
-from leadscore.sync.protocol import Connector, Outcome, RecordProblem
+from leadscore.sync.protocol import Connector, EventPage, Outcome, RecordProblem, WebhookReceiver
 
 log = logging.getLogger("leadscore.sync")
 CONTACT_STREAM = "contacts"
@@ -34,6 +34,7 @@ APPLY_BATCH = 10_000
 EARLY_BATCH = 1_000
 """Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
 SAMPLE_SIZE = 5
+INBOX_BATCH = 500
 
 
 @dataclass
@@ -112,9 +113,11 @@ class Pipeline:
         run_id = self.store.start_run(self.source)
         try:
             if not dry_run:
-                self.connector.ensure_targets(write_targets(self.engines))
+                for key in self.connector.ensure_targets(write_targets(self.engines)):
+                    self.store.forget_list(self.source, key)
                 self.apply_outbox(report)
             self._pull_contacts(report)
+            self._drain_inbox(report)
             self._pull_events(report)
             self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
             if not dry_run:
@@ -160,17 +163,39 @@ class Pipeline:
         for stream in self.connector.event_streams():
             for page in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
                 self._check_stop()
-                events = list(page.events)
-                if page.by_email:
-                    owners = self.store.contact_ids_by_email(self.source, [email for email, _ in page.by_email])
-                    for email, event in page.by_email:
-                        owner = owners.get(email)
-                        if owner is None:
-                            report.events_unresolved += 1
-                            continue
-                        events.append(_owned_by(event, owner))
+                events = self._resolved(page, report)
                 report.events_new += self.store.save_events(self.source, events, cursor=(stream, page.cursor))
                 report.problems.extend(page.problems)
+
+    def _drain_inbox(self, report: CycleReport) -> None:
+        """Webhook bodies received since the last cycle become events, after contacts are pulled so that
+        a contact created moments before its first open is known."""
+        if not isinstance(self.connector, WebhookReceiver):
+            return
+        while True:
+            self._check_stop()
+            bodies = self.store.inbox(self.source, INBOX_BATCH)
+            if not bodies:
+                return
+            events: list[Event] = []
+            for _, body in bodies:
+                page = self.connector.parse_webhook(body)
+                events += self._resolved(page, report)
+                report.problems.extend(page.problems)
+            report.events_new += self.store.save_inbox_events(self.source, events, [i for i, _ in bodies])
+
+    def _resolved(self, page: EventPage, report: CycleReport) -> list[Event]:
+        """The page's events, with those known only by email given their contact (when the store knows it)."""
+        events = list(page.events)
+        if page.by_email:
+            owners = self.store.contact_ids_by_email(self.source, [email for email, _ in page.by_email])
+            for email, event in page.by_email:
+                owner = owners.get(email)
+                if owner is None:
+                    report.events_unresolved += 1
+                    continue
+                events.append(_owned_by(event, owner))
+        return events
 
     def _score_and_plan(self, report: CycleReport, *, dry_run: bool, full: bool) -> None:
         now = self.clock()
@@ -251,7 +276,7 @@ class Pipeline:
         """Send what the outbox holds, in batches, until it is empty or only holds entries waiting out a backoff."""
         while True:
             self._check_stop()
-            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock())
+            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.write_order)
             if not entries:
                 return
             outcomes = self.connector.apply(entries)

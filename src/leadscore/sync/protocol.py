@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from leadscore.records import Contact, Event
 from leadscore.store import OutboxEntry
@@ -86,6 +86,8 @@ class Connector(Protocol):
     source: str
     write_batch: int
     """How many property updates the platform takes in one call; the pipeline sends whole batches early."""
+    write_order: Literal["by_list", "by_contact"]
+    """How the outbox hands changes over: one list's members together, or each contact's changes together."""
 
     def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]: ...
 
@@ -93,13 +95,22 @@ class Connector(Protocol):
 
     def read_events(self, stream: str, cursor: Any | None) -> Iterator[EventPage]: ...
 
-    def ensure_targets(self, targets: WriteTargets) -> None: ...
+    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
+        """Create missing properties and lists; return the keys of lists created empty (members are re-added)."""
+        ...
 
     def apply(self, entries: Sequence[OutboxEntry]) -> list[Outcome]: ...
 
     def usage(self) -> ApiUsage: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """A connector whose platform pushes engagement: the daemon keeps each body, the next cycle parses it."""
+
+    def parse_webhook(self, body: Any) -> EventPage: ...
 
 
 def list_key(model: str, band: str) -> str:

@@ -20,15 +20,16 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from hubspot.crm.properties import OptionInput
 
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.hubspot.client import HubSpotClient, OAuthApp
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
-from leadscore.connectors.hubspot.transform import counter_events, email_event, parse_time, to_contact, web_event
+from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
 from leadscore.connectors.mapping import load_mapping
+from leadscore.connectors.values import parse_time
 from leadscore.errors import BatchRejectedError, ConfigError
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
 from leadscore.store import OutboxEntry
@@ -72,6 +73,7 @@ class HubSpotConnector:
         self.source = source
         self.mapping = load_mapping("hubspot", HubSpotMapping, mapping_overrides)
         self.write_batch = self.mapping.limits.batch_update
+        self.write_order: Literal["by_list", "by_contact"] = "by_list"
         self.client = HubSpotClient(source, base_url, token, self.mapping.limits, oauth=oauth, sleep=sleep)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self._written_names: dict[str, str] = {}
@@ -223,11 +225,11 @@ class HubSpotConnector:
 
     # --- write targets --------------------------------------------------------------------
 
-    def ensure_targets(self, targets: WriteTargets) -> None:
+    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
         """Create the property group, properties and MANUAL lists leadscore writes, if missing (idempotent)."""
         self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
         if self._targets == targets:
-            return
+            return ()
         existing = self.client.properties()
         group = self.mapping.property_group
         if any(self.mapping.write_name(p.name) not in existing for p in targets.properties):
@@ -250,11 +252,16 @@ class HubSpotConnector:
                     f"HubSpot property '{name}' lacks the options {missing}; add them in HubSpot or remove the "
                     "property so leadscore recreates it"
                 )
+        created: list[str] = []
         for key in targets.lists:
             name = self._list_name(key)
-            list_id = self.client.list_id(name) or self.client.create_list(name)
+            list_id = self.client.list_id(name)
+            if list_id is None:
+                list_id = self.client.create_list(name)
+                created.append(key)
             self._list_ids[key] = list_id
         self._targets = targets
+        return created
 
     def _list_name(self, key: str) -> str:
         model, band = split_list_key(key)

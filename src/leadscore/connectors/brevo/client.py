@@ -1,0 +1,195 @@
+"""The only module that talks to Brevo: httpx, paced per rate-limit group, one retry policy.
+
+Brevo limits each endpoint group separately (api-facts 3.5): ``/contacts/*`` per
+second and per hour, ``/smtp/*`` and everything else per hour. Calls are paced
+before sending; every response's ``x-sib-ratelimit-*`` headers are read, and a
+group whose remaining count reaches zero waits out its ``reset`` before the next
+call. A 429 carries no Retry-After, so its ``x-sib-ratelimit-reset`` is the wait
+(user-pain L5). 5xx and dropped connections are retried for idempotent calls;
+POSTs that create something are retried only where a repeat is harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from leadscore.connectors.brevo.mapping import Limits
+from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
+from leadscore.errors import AuthError, PlatformError, RateLimitedError, RetryableError
+from leadscore.sync.protocol import ApiUsage
+
+CONTACTS, SMTP, OTHER = "contacts", "smtp", "other"
+PACE_MARGIN_SECONDS = 0.05
+
+
+class BrevoApiError(PlatformError):
+    """Brevo refused a call with its ``{"code", "message"}`` body; ``code`` says why."""
+
+    def __init__(self, message: str, *, code: str, source: str, endpoint: str, status: int) -> None:
+        self.code = code
+        super().__init__(message, source=source, endpoint=endpoint, status=status)
+
+
+def group_of(path: str) -> str:
+    if path.startswith("/contacts"):
+        return CONTACTS
+    if path.startswith("/smtp"):
+        return SMTP
+    return OTHER
+
+
+class BrevoClient:
+    def __init__(self, source: str, base_url: str, api_key: str, limits: Limits, sleep: Sleep = time.sleep) -> None:
+        self.source = source
+        self.limits = limits
+        self.sleep = sleep
+        self.http = httpx.Client(
+            base_url=base_url.rstrip("/"),
+            headers={"api-key": api_key, "accept": "application/json"},
+            timeout=limits.request_timeout_seconds,
+        )
+        self.budget = CallBudget(
+            {
+                "contacts_second": Window(limits.contacts_per_second, 1.0 + PACE_MARGIN_SECONDS),
+                "contacts_hour": Window(limits.contacts_per_hour, 3600.0),
+                SMTP: Window(limits.smtp_per_hour, 3600.0),
+                OTHER: Window(limits.other_per_hour, 3600.0),
+            },
+            sleep=sleep,
+        )
+        self.usage = ApiUsage()
+        self._resume_at: dict[str, float] = {}
+
+    def has_room(self, group: str) -> bool:
+        """Whether a call in ``group`` could go now without waiting (used to defer hourly-limited work)."""
+        names = ("contacts_second", "contacts_hour") if group == CONTACTS else (group,)
+        blocked = self._resume_at.get(group, 0.0) > time.monotonic()
+        return not blocked and all(self.budget.next_free_in(name) == 0 for name in names)
+
+    def _pace(self, group: str) -> None:
+        wait = self._resume_at.get(group, 0.0) - time.monotonic()
+        if wait > 0:
+            self.budget.waited += wait
+            self.sleep(wait)
+        for name in ("contacts_second", "contacts_hour") if group == CONTACTS else (group,):
+            self.budget.acquire(name)
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        endpoint: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        retry: bool = True,
+    ) -> httpx.Response:
+        """One logical request; returns the response of status < 400 or 404/400/207 for the caller to read."""
+        policy = retrying(
+            self.limits.max_attempts if retry else 1,
+            self.limits.max_wait_seconds,
+            self.limits.max_retry_seconds,
+            sleep=self.sleep,
+        )
+        for attempt in policy:
+            with attempt:
+                if attempt.retry_state.attempt_number > 1:
+                    self.usage.retries += 1
+                return self._once(method, path, endpoint, params, body)
+        raise AssertionError("unreachable: tenacity reraises")
+
+    def _once(
+        self, method: str, path: str, endpoint: str, params: Mapping[str, Any] | None, body: Any
+    ) -> httpx.Response:
+        group = group_of(path)
+        self._pace(group)
+        self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
+        try:
+            response = self.http.request(method, path, params=params, json=body)
+        except httpx.TransportError as exc:
+            raise RetryableError(
+                f"Brevo {endpoint}: {type(exc).__name__}: {exc}", source=self.source, endpoint=endpoint
+            ) from None
+        reset = self._observe(group, response.headers)
+        status = response.status_code
+        if status == 429:
+            self.usage.rate_limited += 1
+            raise RateLimitedError(
+                f"Brevo {endpoint}: 429 rate limited",
+                retry_after=reset or 1.0,
+                source=self.source,
+                endpoint=endpoint,
+                status=status,
+            )
+        if status >= 500:
+            raise RetryableError(f"Brevo {endpoint}: {status}", source=self.source, endpoint=endpoint, status=status)
+        if status in (401, 403):
+            code, message = error_fields(response)
+            raise AuthError(
+                f"Brevo refused the API key for source '{self.source}' ({status} {code}: {message}); create a v3 "
+                "API key under SMTP & API > API keys and set it as the source's token",
+                source=self.source,
+                endpoint=endpoint,
+                status=status,
+            )
+        return response
+
+    def _observe(self, group: str, headers: httpx.Headers) -> float | None:
+        """Read Brevo's rate-limit headers; when none are left, hold the group until the window resets."""
+        reset_text = headers.get("x-sib-ratelimit-reset")
+        remaining_text = headers.get("x-sib-ratelimit-remaining")
+        try:
+            reset = float(reset_text) if reset_text is not None else None
+            remaining = int(remaining_text) if remaining_text is not None else None
+        except ValueError:
+            return None
+        if remaining is not None and remaining <= 0 and reset is not None:
+            self._resume_at[group] = time.monotonic() + reset
+        return reset
+
+    def raise_for(self, response: httpx.Response, endpoint: str) -> None:
+        """Turn a 4xx Brevo answer the caller did not expect into an error naming the code and message."""
+        if response.status_code < 400:
+            return
+        code, message = error_fields(response)
+        raise BrevoApiError(
+            f"Brevo {endpoint}: {response.status_code} {code}: {message}",
+            code=code,
+            source=self.source,
+            endpoint=endpoint,
+            status=response.status_code,
+        )
+
+    def download(self, url: str) -> str:
+        """An export file: a link outside the API and its rate limits, fetched without the API key."""
+        policy = retrying(
+            self.limits.max_attempts, self.limits.max_wait_seconds, self.limits.max_retry_seconds, self.sleep
+        )
+        for attempt in policy:
+            with attempt:
+                try:
+                    response = httpx.get(url, timeout=self.limits.request_timeout_seconds)
+                except httpx.TransportError as exc:
+                    raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
+                if response.status_code >= 500:
+                    raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
+                self.raise_for(response, "export download")
+                return response.text
+        raise AssertionError("unreachable: tenacity reraises")
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def error_fields(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+    except ValueError:
+        return "", response.text[:200]
+    if isinstance(body, dict):
+        return str(body.get("code", "")), str(body.get("message", ""))
+    return "", str(body)[:200]
