@@ -175,7 +175,7 @@ class BrevoClient:
                     response = httpx.get(url, timeout=self.limits.request_timeout_seconds)
                 except httpx.TransportError as exc:
                     raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
-                if response.status_code >= 500:
+                if response.status_code == 429 or response.status_code >= 500:
                     raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
                 self.raise_for(response, "export download")
                 return response.text

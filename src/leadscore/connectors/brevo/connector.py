@@ -23,10 +23,11 @@ through ``/contacts/import``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, Literal
@@ -37,7 +38,7 @@ from leadscore.connectors.brevo.transform import export_events, to_contact, tran
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.values import parse_time
-from leadscore.errors import ConfigError
+from leadscore.errors import ConfigError, RetryableError
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 from leadscore.store import OutboxEntry
 from leadscore.sync.protocol import (
@@ -274,15 +275,11 @@ class BrevoConnector:
             name = self._list_name(key)
             list_id = existing.get(name)
             if list_id is None:
-                response = self.client.call(
-                    "POST",
+                list_id = self._create_once(
                     "/contacts/lists",
-                    "POST /contacts/lists",
-                    body={"name": name, "folderId": folder_id},
-                    retry=False,
+                    {"name": name, "folderId": folder_id},
+                    functools.partial(self._list_in_folder, folder_id, name),
                 )
-                self.client.raise_for(response, "POST /contacts/lists")
-                list_id = int(response.json()["id"])
                 created.append(key)
             self._list_ids[key] = list_id
         self._list_keys = {list_id: key for key, list_id in self._list_ids.items()}
@@ -316,6 +313,31 @@ class BrevoConnector:
     def _ensure_folder(self) -> int:
         if self._folder_id is not None:
             return self._folder_id
+        found = self._find_folder()
+        if found is not None:
+            self._folder_id = found
+            return found
+        self._folder_id = self._create_once("/contacts/folders", {"name": self.mapping.folder_name}, self._find_folder)
+        return self._folder_id
+
+    def _create_once(self, path: str, body: dict[str, Any], find: Callable[[], int | None]) -> int:
+        """Create a folder or list without ever making two (user-pain W3): a create that failed ambiguously
+        (5xx, dropped connection) may have happened, so look before trying again."""
+        endpoint = f"POST {path}"
+        for _ in range(self.mapping.limits.max_attempts):
+            try:
+                response = self.client.call("POST", path, endpoint, body=body, retry=False)
+            except RetryableError as exc:
+                self.sleep(exc.retry_after if exc.retry_after is not None else 1.0)
+                found = find()
+                if found is not None:
+                    return found
+                continue
+            self.client.raise_for(response, endpoint)
+            return int(response.json()["id"])
+        raise RetryableError(f"Brevo {endpoint}: failed {self.mapping.limits.max_attempts} times", source=self.source)
+
+    def _find_folder(self) -> int | None:
         offset = 0
         while True:
             response = self.client.call(
@@ -325,17 +347,13 @@ class BrevoConnector:
             folders = response.json().get("folders") or []
             for folder in folders:
                 if folder.get("name") == self.mapping.folder_name:
-                    self._folder_id = int(folder["id"])
-                    return self._folder_id
+                    return int(folder["id"])
             offset += len(folders)
             if len(folders) < 50:
-                break
-        response = self.client.call(
-            "POST", "/contacts/folders", "POST /contacts/folders", body={"name": self.mapping.folder_name}, retry=False
-        )
-        self.client.raise_for(response, "POST /contacts/folders")
-        self._folder_id = int(response.json()["id"])
-        return self._folder_id
+                return None
+
+    def _list_in_folder(self, folder_id: int, name: str) -> int | None:
+        return self._folder_lists(folder_id).get(name)
 
     def _folder_lists(self, folder_id: int) -> dict[str, int]:
         lists: dict[str, int] = {}
@@ -508,7 +526,7 @@ class BrevoConnector:
                     "disableNotification": True,
                 }
                 sent = [e for _, items in chunk for e in items if e.change.kind != LIST_REMOVE]
-                response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body, retry=False)
+                response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
                 self.client.raise_for(response, "POST /contacts/import")
                 if self._wait_for_process(int(response.json()["processId"])) is None:
                     reason = "Brevo import not finished in time; sent again later (an import repeats harmlessly)"

@@ -1,0 +1,181 @@
+"""One face for every platform's sandbox, so the cycle suite runs unchanged against each.
+
+An adapter knows how to seed its sandbox, build its connector, read back what a
+salesperson would see (leadscore's fields and list members per contact), make a
+contact show high intent, hand-edit a score, and count write calls.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from leadscore.connectors.brevo import BrevoConnector
+from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.engine import engines, load_model_file
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import Pipeline
+from leadscore.sync.protocol import Connector
+from leadscore_sandbox._http import SandboxServer
+from leadscore_sandbox.brevo import BrevoSandbox
+from leadscore_sandbox.brevo import Limits as BrevoLimits
+from leadscore_sandbox.brevo_seed import seed_brevo
+from leadscore_sandbox.hubspot import HubSpotSandbox
+from leadscore_sandbox.hubspot import Limits as HubSpotLimits
+from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
+from tests.conftest import DEFAULT_MODEL
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+NOW_MS = int(NOW.timestamp() * 1000)
+DAY_MS = 86_400_000
+FIELDS = ("score", "grade", "band", "label", "reasons")
+BREVO_FAST = BrevoLimits(
+    contacts_per_second=100_000,
+    contacts_per_hour=10**8,
+    smtp_per_hour=10**6,
+    other_per_hour=10**6,
+    process_polls_until_done=0,
+)
+BREVO_CONNECTOR_FAST = {"limits": {"process_poll_seconds": 0}}
+
+
+class Platform(Protocol):
+    name: str
+    sandbox: SandboxServer
+
+    def connector(self, **overrides: Any) -> Connector: ...
+
+    def seed(self, contacts: int, seed: int) -> None: ...
+
+    def contact_ids(self) -> list[str]: ...
+
+    def shown(self, contact_id: str) -> dict[str, str | None]: ...
+
+    def members(self, band: str) -> set[str]: ...
+
+    def high_intent(self, contact_id: str, store: SQLStore) -> None: ...
+
+    def hand_edit(self, contact_id: str, score: str) -> None: ...
+
+    def write_calls(self) -> int: ...
+
+
+class HubSpotPlatform:
+    name = "hubspot"
+
+    def __init__(self) -> None:
+        self.sandbox = HubSpotSandbox(limits=HubSpotLimits(per_ten_seconds=100_000, search_per_second=100_000)).start()
+        ticks = itertools.count(NOW_MS)
+        self.sandbox.clock_ms = lambda: next(ticks)
+
+    def connector(self, **overrides: Any) -> Connector:
+        mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN], **overrides}
+        return HubSpotConnector("hubspot", self.sandbox.url, "sandbox-token", mapping, clock_ms=lambda: NOW_MS)
+
+    def seed(self, contacts: int, seed: int) -> None:
+        seed_hubspot(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
+
+    def contact_ids(self) -> list[str]:
+        return [str(c.id) for c in self.sandbox.live_contacts()]
+
+    def shown(self, contact_id: str) -> dict[str, str | None]:
+        properties = self.sandbox.contacts[int(contact_id)].properties
+        return {f: _text(properties.get(f"leadscore_{f}")) for f in FIELDS}
+
+    def members(self, band: str) -> set[str]:
+        found = self.sandbox.list_named(f"leadscore lead - {band}")
+        return {str(m) for m in found.members} if found else set()
+
+    def high_intent(self, contact_id: str, store: SQLStore) -> None:
+        for number in range(3):
+            at = NOW_MS - number * 1000
+            self.sandbox.add_web_event(int(contact_id), "e_submitted_form", at, hs_form_id=f"quote-{number}")
+            self.sandbox.add_web_event(int(contact_id), "e_visited_page", at, hs_url=f"https://x.example/pricing?{number}")
+
+    def hand_edit(self, contact_id: str, score: str) -> None:
+        self.sandbox.touch(int(contact_id), leadscore_score=score)
+
+    def write_calls(self) -> int:
+        calls = self.sandbox.log.calls
+        return (
+            calls["POST /crm/v3/objects/contacts/batch/update"] + calls["PUT /crm/v3/lists/memberships/add-and-remove"]
+        )
+
+
+class BrevoPlatform:
+    name = "brevo"
+
+    def __init__(self, **sandbox: Any) -> None:
+        self.sandbox = BrevoSandbox(limits=sandbox.pop("limits", BREVO_FAST), **sandbox).start()
+
+    def connector(self, **overrides: Any) -> Connector:
+        mapping = {**BREVO_CONNECTOR_FAST, **overrides}
+        return BrevoConnector("brevo", self.sandbox.api_url, "sandbox-key", mapping, clock=lambda: NOW)
+
+    def seed(self, contacts: int, seed: int) -> None:
+        seed_brevo(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
+
+    def contact_ids(self) -> list[str]:
+        return [str(i) for i in sorted(self.sandbox.contacts)]
+
+    def shown(self, contact_id: str) -> dict[str, str | None]:
+        attributes = self.sandbox.contacts[int(contact_id)].attributes
+        names = {"score": "SCORE", "grade": "GRADE"}
+        return {f: _text(attributes.get(names.get(f, f"LEADSCORE_{f.upper()}"))) for f in FIELDS}
+
+    def members(self, band: str) -> set[str]:
+        found = self.sandbox.list_named(f"leadscore lead - {band}")
+        return {str(m) for m in found["members"]} if found else set()
+
+    def high_intent(self, contact_id: str, store: SQLStore) -> None:
+        """Custom events as an automation forwards them to the daemon's webhook endpoint, which keeps them."""
+        email = self.sandbox.contacts[int(contact_id)].email
+        for number in range(3):
+            at = (NOW_MS - number * 1000) // 1000
+            store.receive("brevo", {"event": "quote_request", "email": email, "ts_event": at})
+            store.receive(
+                "brevo",
+                {"event": "page_view", "email": email, "ts_event": at, "properties": {"url": f"/pricing?{number}"}},
+            )
+
+    def hand_edit(self, contact_id: str, score: str) -> None:
+        self.sandbox.touch(int(contact_id), SCORE=float(score))
+
+    def write_calls(self) -> int:
+        calls = self.sandbox.log.calls
+        return calls["POST /v3/contacts/batch"] + sum(
+            n for name, n in calls.items() if name.startswith("POST /v3/contacts/lists/{listId}/contacts/")
+        ) + calls["POST /v3/contacts/import"]
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+PLATFORMS: dict[str, Callable[..., Platform]] = {"hubspot": HubSpotPlatform, "brevo": BrevoPlatform}
+
+
+@dataclass
+class PlatformRig:
+    platform: Platform
+    store: SQLStore
+    pipeline: Pipeline
+
+    @property
+    def connector(self) -> Connector:
+        return self.pipeline.connector
+
+
+def build_rig(platform: Platform, tmp_path: Path, name: str, contacts: int, seed: int, **overrides: Any) -> PlatformRig:
+    platform.seed(contacts, seed)
+    store = SQLStore.open(f"sqlite:///{tmp_path / name}")
+    pipeline = Pipeline(store, platform.connector(**overrides), engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
+    return PlatformRig(platform, store, pipeline)

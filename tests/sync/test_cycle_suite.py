@@ -1,0 +1,136 @@
+"""The cycle tests every platform must pass, run against each platform's sandbox over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.sync.platforms import PLATFORMS, PlatformRig, build_rig
+
+BANDS = ("New", "Warm", "MQL", "SQL")
+
+
+@pytest.fixture(params=sorted(PLATFORMS))
+def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
+    made: list[PlatformRig] = []
+
+    def build(contacts: int = 150, seed: int = 5, sandbox: dict[str, Any] | None = None, **overrides: Any) -> PlatformRig:
+        platform = PLATFORMS[request.param](**(sandbox or {}))
+        rig = build_rig(platform, tmp_path, f"state{len(made)}.db", contacts, seed, **overrides)
+        made.append(rig)
+        return rig
+
+    yield build
+    for rig in made:
+        rig.store.close()
+        rig.connector.close()
+        rig.platform.sandbox.stop()
+
+
+def band_of(rig: PlatformRig, contact_id: str) -> str:
+    band = rig.platform.shown(contact_id)["band"]
+    assert band in BANDS, band
+    return band
+
+
+def test_first_cycle_writes_every_contact_and_puts_it_in_one_band_list(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=220)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    ids = rig.platform.contact_ids()
+    assert report.contacts_scored == len(ids) == 220
+    for contact_id in ids:
+        shown = rig.platform.shown(contact_id)
+        assert shown["score"] is not None and 0 <= int(shown["score"]) <= 100
+        assert shown["grade"] in {"A", "B", "C", "D"}
+        assert shown["reasons"]
+        assert [b for b in BANDS if contact_id in rig.platform.members(b)] == [band_of(rig, contact_id)]
+
+
+def test_idle_second_cycle_writes_nothing(make: Callable[..., PlatformRig]) -> None:
+    """user-pain W4: our own writes come back as modified contacts; they must not be written again."""
+    rig = make()
+    rig.pipeline.run_cycle()
+    writes = rig.platform.write_calls()
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert rig.platform.write_calls() == writes
+    assert sum(report.changes.values()) == 0
+
+
+def test_new_engagement_rewrites_exactly_the_contacts_it_touched(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=120)
+    rig.pipeline.run_cycle()
+    before = {c: rig.platform.shown(c) for c in rig.platform.contact_ids()}
+    chosen = [c for c in rig.platform.contact_ids() if int(before[c]["score"] or 0) < 50 and before[c]["grade"] != "D"][:10]
+    assert len(chosen) == 10
+    for contact_id in chosen:
+        rig.platform.high_intent(contact_id, rig.store)
+    writes = rig.platform.write_calls()
+    report = rig.pipeline.run_cycle()
+    after = {c: rig.platform.shown(c) for c in rig.platform.contact_ids()}
+    assert {c for c in after if after[c] != before[c]} == set(chosen)
+    assert report.changes["set_properties"] == 10
+    assert rig.platform.write_calls() - writes <= 1 + len(BANDS), "one batch, and at most one call per list"
+
+
+def test_band_change_moves_the_contact_between_lists(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=80)
+    rig.pipeline.run_cycle()
+    low = next(c for c in rig.platform.contact_ids() if band_of(rig, c) == "New" and rig.platform.shown(c)["grade"] != "D")
+    rig.platform.high_intent(low, rig.store)
+    rig.pipeline.run_cycle()
+    band = band_of(rig, low)
+    assert band in {"MQL", "SQL"}
+    assert low in rig.platform.members(band)
+    assert low not in rig.platform.members("New")
+
+
+def test_hand_edited_score_is_healed_with_one_write(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=60)
+    rig.pipeline.run_cycle()
+    victim = rig.platform.contact_ids()[7]
+    true_score = rig.platform.shown(victim)["score"]
+    rig.platform.hand_edit(victim, "99")
+    writes = rig.platform.write_calls()
+    report = rig.pipeline.run_cycle()
+    assert rig.platform.shown(victim)["score"] == true_score
+    assert report.changes["set_properties"] == 1
+    assert rig.platform.write_calls() == writes + 1
+
+
+def test_dry_run_plans_everything_and_writes_nothing(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=40)
+    report = rig.pipeline.run_cycle(dry_run=True)
+    assert report.status == "dry-run"
+    assert report.changes["set_properties"] == 40
+    assert rig.platform.write_calls() == 0
+    assert rig.store.outbox_depth(rig.platform.name) == 0
+    assert rig.pipeline.run_cycle().changes["set_properties"] == 40
+
+
+def test_storm_of_429_5xx_and_dropped_connections_ends_like_a_clean_run(make: Callable[..., PlatformRig]) -> None:
+    clean = make(contacts=120, seed=9)
+    clean.pipeline.run_cycle()
+    stormy = make(contacts=120, seed=9)
+    faults = stormy.platform.sandbox.faults
+    faults.rate_429, faults.retry_after_seconds, faults.rate_5xx, faults.rate_drop = 0.2, 0.01, 0.1, 0.05
+    faults.seed = 3
+    faults.__post_init__()
+    report = stormy.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert report.rate_limited > 0
+    assert stormy.platform.sandbox.log.statuses[502] > 0
+    shown = {c: stormy.platform.shown(c) for c in stormy.platform.contact_ids()}
+    expected = {c: clean.platform.shown(c) for c in clean.platform.contact_ids()}
+    assert sorted(shown.values(), key=str) == sorted(expected.values(), key=str)
+
+
+def test_the_outbox_is_empty_and_every_change_acknowledged_after_a_cycle(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=90)
+    report = rig.pipeline.run_cycle()
+    assert rig.store.outbox_depth(rig.platform.name) == 0
+    assert report.applied == sum(report.changes.values())
