@@ -98,7 +98,6 @@ class Process:
     name: str
     polls_left: int
     export_url: str | None = None
-    apply: Callable[[], None] | None = None
 
 
 class _Group:
@@ -170,6 +169,12 @@ class BrevoSandbox(SandboxServer):
             "smtp": _Group([(limits.smtp_per_hour, 3600.0)]),
             "other": _Group([(limits.other_per_hour, 3600.0)]),
         }
+
+    def spend(self, group: str, calls: int) -> None:
+        """Another integration on the same account uses ``calls`` of a group's budget (they share it)."""
+        now = time.monotonic()
+        for _ in range(calls):
+            self._groups[group].take(now)
 
     def reset_rate_limits(self) -> None:
         self._groups = self._make_groups()
@@ -450,6 +455,7 @@ class BrevoSandbox(SandboxServer):
         update_existing = body.get("updateExistingContacts", True)
 
         def apply() -> None:
+            """Brevo imports asynchronously whether or not anyone polls; the sandbox imports at once."""
             for row in rows:
                 email = str(row.get("email") or "").lower()
                 if not email:
@@ -461,7 +467,8 @@ class BrevoSandbox(SandboxServer):
                     continue
                 self._write(contact, {"attributes": row.get("attributes") or {}, "listIds": list_ids})
 
-        return self._start_process("IMPORTUSER", apply=apply)
+        apply()
+        return self._start_process("IMPORTUSER")
 
     def _start_process(
         self, name: str, apply: Callable[[], None] | None = None, export: bytes | None = None
@@ -472,9 +479,7 @@ class BrevoSandbox(SandboxServer):
             token = uuid.uuid4().hex
             self.exports[token] = export
             export_url = f"{self.url}/exports/{token}.csv"
-        self.processes[process_id] = Process(
-            process_id, name, self.limits.process_polls_until_done, export_url=export_url, apply=apply
-        )
+        self.processes[process_id] = Process(process_id, name, self.limits.process_polls_until_done, export_url)
         return Response(202, {"processId": process_id})
 
     def _get_process(self, request: Request) -> Response:
@@ -485,9 +490,6 @@ class BrevoSandbox(SandboxServer):
         if process.polls_left > 0:
             process.polls_left -= 1
             return Response(200, {"id": process.id, "status": "in_process", "name": process.name})
-        if process.apply is not None:
-            process.apply()
-            process.apply = None
         body: dict[str, Any] = {"id": process.id, "status": "completed", "name": process.name}
         if process.export_url:
             body["export_url"] = process.export_url

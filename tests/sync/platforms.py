@@ -94,7 +94,9 @@ class HubSpotPlatform:
         for number in range(3):
             at = NOW_MS - number * 1000
             self.sandbox.add_web_event(int(contact_id), "e_submitted_form", at, hs_form_id=f"quote-{number}")
-            self.sandbox.add_web_event(int(contact_id), "e_visited_page", at, hs_url=f"https://x.example/pricing?{number}")
+            self.sandbox.add_web_event(
+                int(contact_id), "e_visited_page", at, hs_url=f"https://x.example/pricing?{number}"
+            )
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(int(contact_id), leadscore_score=score)
@@ -147,9 +149,11 @@ class BrevoPlatform:
 
     def write_calls(self) -> int:
         calls = self.sandbox.log.calls
-        return calls["POST /v3/contacts/batch"] + sum(
-            n for name, n in calls.items() if name.startswith("POST /v3/contacts/lists/{listId}/contacts/")
-        ) + calls["POST /v3/contacts/import"]
+        return (
+            calls["POST /v3/contacts/batch"]
+            + sum(n for name, n in calls.items() if name.startswith("POST /v3/contacts/lists/{listId}/contacts/"))
+            + calls["POST /v3/contacts/import"]
+        )
 
 
 def _text(value: Any) -> str | None:
@@ -177,5 +181,7 @@ class PlatformRig:
 def build_rig(platform: Platform, tmp_path: Path, name: str, contacts: int, seed: int, **overrides: Any) -> PlatformRig:
     platform.seed(contacts, seed)
     store = SQLStore.open(f"sqlite:///{tmp_path / name}")
-    pipeline = Pipeline(store, platform.connector(**overrides), engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
+    pipeline = Pipeline(
+        store, platform.connector(**overrides), engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW
+    )
     return PlatformRig(platform, store, pipeline)

@@ -17,7 +17,9 @@ BANDS = ("New", "Warm", "MQL", "SQL")
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
     made: list[PlatformRig] = []
 
-    def build(contacts: int = 150, seed: int = 5, sandbox: dict[str, Any] | None = None, **overrides: Any) -> PlatformRig:
+    def build(
+        contacts: int = 150, seed: int = 5, sandbox: dict[str, Any] | None = None, **overrides: Any
+    ) -> PlatformRig:
         platform = PLATFORMS[request.param](**(sandbox or {}))
         rig = build_rig(platform, tmp_path, f"state{len(made)}.db", contacts, seed, **overrides)
         made.append(rig)
@@ -44,7 +46,8 @@ def test_first_cycle_writes_every_contact_and_puts_it_in_one_band_list(make: Cal
     assert report.contacts_scored == len(ids) == 220
     for contact_id in ids:
         shown = rig.platform.shown(contact_id)
-        assert shown["score"] is not None and 0 <= int(shown["score"]) <= 100
+        assert shown["score"] is not None
+        assert 0 <= int(shown["score"]) <= 100
         assert shown["grade"] in {"A", "B", "C", "D"}
         assert shown["reasons"]
         assert [b for b in BANDS if contact_id in rig.platform.members(b)] == [band_of(rig, contact_id)]
@@ -65,7 +68,9 @@ def test_new_engagement_rewrites_exactly_the_contacts_it_touched(make: Callable[
     rig = make(contacts=120)
     rig.pipeline.run_cycle()
     before = {c: rig.platform.shown(c) for c in rig.platform.contact_ids()}
-    chosen = [c for c in rig.platform.contact_ids() if int(before[c]["score"] or 0) < 50 and before[c]["grade"] != "D"][:10]
+    chosen = [c for c in rig.platform.contact_ids() if int(before[c]["score"] or 0) < 50 and before[c]["grade"] != "D"][
+        :10
+    ]
     assert len(chosen) == 10
     for contact_id in chosen:
         rig.platform.high_intent(contact_id, rig.store)
@@ -80,7 +85,9 @@ def test_new_engagement_rewrites_exactly_the_contacts_it_touched(make: Callable[
 def test_band_change_moves_the_contact_between_lists(make: Callable[..., PlatformRig]) -> None:
     rig = make(contacts=80)
     rig.pipeline.run_cycle()
-    low = next(c for c in rig.platform.contact_ids() if band_of(rig, c) == "New" and rig.platform.shown(c)["grade"] != "D")
+    low = next(
+        c for c in rig.platform.contact_ids() if band_of(rig, c) == "New" and rig.platform.shown(c)["grade"] != "D"
+    )
     rig.platform.high_intent(low, rig.store)
     rig.pipeline.run_cycle()
     band = band_of(rig, low)

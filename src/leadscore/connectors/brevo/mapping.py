@@ -20,7 +20,7 @@ class Limits(_Data):
     lists_page: int = Field(50, gt=0, le=50)
     batch_update: int = Field(100, gt=0)
     list_members: int = Field(150, gt=0, le=150)
-    import_threshold: int = Field(10_000, gt=0)
+    import_threshold: int = Field(2000, gt=0)
     import_rows: int = Field(50_000, gt=0)
     smtp_events_page: int = Field(5000, gt=0, le=5000)
     process_poll_seconds: float = Field(2, ge=0)

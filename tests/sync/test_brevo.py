@@ -1,0 +1,254 @@
+"""What only Brevo does: identity by id, typed attributes, static lists, blacklists, its batch failure modes,
+its rate-limit headers, campaign exports and the import path (issue 5, user-pain D4, D5, W1, W6, W7, L5)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadscore.errors import AuthError, ConfigError
+from leadscore_sandbox.brevo import BrevoSandbox, Limits
+from tests.sync.platforms import BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
+    made: list[PlatformRig] = []
+
+    def build(
+        contacts: int = 60, seed: int = 4, sandbox: dict[str, Any] | None = None, **overrides: Any
+    ) -> PlatformRig:
+        rig = build_rig(BrevoPlatform(**(sandbox or {})), tmp_path, f"state{len(made)}.db", contacts, seed, **overrides)
+        made.append(rig)
+        return rig
+
+    yield build
+    for rig in made:
+        rig.store.close()
+        rig.connector.close()
+        rig.platform.sandbox.stop()
+
+
+def sandbox_of(rig: PlatformRig) -> BrevoSandbox:
+    sandbox = rig.platform.sandbox
+    assert isinstance(sandbox, BrevoSandbox)
+    return sandbox
+
+
+def test_email_change_does_not_create_a_second_contact(make: Callable[..., PlatformRig]) -> None:
+    """user-pain D5: Brevo keys by email, leadscore by id; a changed address is the same person."""
+    rig = make()
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    contact = sandbox.contacts[min(sandbox.contacts)]
+    before = rig.store.count("contacts", "brevo")
+    sandbox.change_email(contact.id, "renamed.person@northwind.example")
+    rig.pipeline.run_cycle()
+    assert rig.store.count("contacts", "brevo") == before
+    assert rig.store.contact_ids_by_email("brevo", ["renamed.person@northwind.example"]) == {
+        "renamed.person@northwind.example": str(contact.id)
+    }
+    rig.store.receive(
+        "brevo", {"event": "quote_request", "email": "Renamed.Person@northwind.example", "ts_event": 1795000000}
+    )
+    report = rig.pipeline.run_cycle()
+    assert report.events_new == 1
+    assert report.events_unresolved == 0
+    assert "quote request" in str(contact.attributes["LEADSCORE_REASONS"])
+    assert not any("EMAIL" in json.dumps(body) for _, body in sandbox.bodies), "identity fields are never written"
+
+
+def test_attribute_of_the_wrong_type_fails_naming_it_and_the_fix(make: Callable[..., PlatformRig]) -> None:
+    """user-pain W6: Brevo silently drops values of the wrong type; leadscore refuses to write into the void."""
+    rig = make()
+    sandbox_of(rig).add_attribute("SCORE", "text")
+    with pytest.raises(ConfigError) as raised:
+        rig.pipeline.run_cycle()
+    message = str(raised.value)
+    assert "SCORE" in message
+    assert "'text'" in message
+    assert "'float'" in message
+    assert "mapping.writes" in message
+    assert "delete" in message
+    assert rig.platform.write_calls() == 0
+
+
+def test_list_deleted_between_cycles_is_recreated_with_its_members(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=80)
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    warm = sandbox.list_named("leadscore lead - Warm")
+    assert warm is not None
+    assert warm["members"]
+    members = set(warm["members"])
+    sandbox.delete_list(warm["id"])
+    report = rig.pipeline.run_cycle()
+    again = sandbox.list_named("leadscore lead - Warm")
+    assert again is not None
+    assert again["id"] != warm["id"]
+    assert again["members"] == members
+    assert report.changes["list_add"] == len(members)
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_list_membership_removed_by_hand_is_restored_when_the_contact_is_read(make: Callable[..., PlatformRig]) -> None:
+    """Brevo shows list ids on each contact, so a membership removed in the UI is seen as drift and healed."""
+    rig = make(contacts=30)
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    contact = sandbox.contacts[min(sandbox.contacts)]
+    [list_id] = contact.list_ids
+    contact.list_ids.clear()
+    sandbox.lists[list_id]["members"].discard(contact.id)
+    sandbox.touch(contact.id)
+    report = rig.pipeline.run_cycle()
+    assert report.changes == {"list_add": 1}
+    assert contact.list_ids == {list_id}
+
+
+def test_blacklisted_contacts_keep_their_score_and_are_never_resubscribed(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=80)
+    sandbox = sandbox_of(rig)
+    blacklisted = [c for c in sandbox.contacts.values() if c.email_blacklisted]
+    assert blacklisted
+    rig.pipeline.run_cycle()
+    for contact in blacklisted:
+        rig.store.receive("brevo", {"event": "demo_request", "email": contact.email, "ts_event": 1795400000})
+    rig.pipeline.run_cycle()
+    for contact in blacklisted:
+        assert contact.email_blacklisted
+        assert contact.attributes.get("SCORE") is not None
+        assert contact.list_ids
+    sent = json.dumps([body for _, body in sandbox.bodies])
+    assert "Blacklisted" not in sent
+    assert "emailBlacklist" not in sent
+
+
+@pytest.mark.parametrize("batch_mode", ["strict", "partial"])
+def test_deleted_contact_mid_batch_is_set_aside_and_the_rest_land(
+    make: Callable[..., PlatformRig], batch_mode: str
+) -> None:
+    """user-pain W1 and D4: strict Brevo fails the whole batch with 404 naming indexes; later Brevo answers 207."""
+    rig = make(contacts=50, sandbox={"batch_mode": batch_mode})
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    ids = sorted(
+        c for c, found in sandbox.contacts.items() if "disqualified" not in found.attributes["LEADSCORE_REASONS"]
+    )
+    for contact_id in ids[:6]:
+        rig.platform.high_intent(str(contact_id), rig.store)
+    gone_email = sandbox.contacts[ids[2]].email
+    sandbox.delete_contact(ids[2])
+    report = rig.pipeline.run_cycle()
+    assert report.gone >= 1
+    assert rig.store.contact_ids_by_email("brevo", [gone_email]) == {}, "the store marks the contact deleted"
+    for contact_id in ids[:6]:
+        if contact_id != ids[2]:
+            assert "quote request" in str(sandbox.contacts[contact_id].attributes["LEADSCORE_REASONS"])
+    assert rig.store.outbox_depth("brevo") == 0
+    calls_before = sandbox.log.calls["POST /v3/contacts/batch"]
+    assert rig.pipeline.run_cycle().changes == {}
+    assert sandbox.log.calls["POST /v3/contacts/batch"] == calls_before, "a gone contact is not written again"
+
+
+def test_brevo_waits_for_ratelimit_reset_header(make: Callable[..., PlatformRig]) -> None:
+    """user-pain L5: Brevo's 429 has no Retry-After; x-sib-ratelimit-reset says how long to wait. Another
+    integration spends the shared per-second budget, so leadscore's first call meets a 429 it could not foresee."""
+    tight = Limits(**{**BREVO_FAST.__dict__, "contacts_per_second": 4})
+    rig = make(contacts=30, sandbox={"limits": tight}, limits={"contacts_per_second": 4, "process_poll_seconds": 0})
+    sandbox = sandbox_of(rig)
+    sandbox.spend("contacts", 4)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert report.rate_limited >= 1
+    assert all(c.attributes.get("SCORE") is not None for c in sandbox.contacts.values())
+    entries = sandbox.log.entries
+    limited = [(position, at) for position, (at, endpoint, status) in enumerate(entries) if status == 429]
+    assert limited
+    for position, at in limited:
+        following = next((t for t, e, _ in entries[position + 1 :] if "/v3/contacts" in e), None)
+        assert following is None or following - at >= 0.5, "the next call waited for the window to reset"
+
+
+def test_paced_to_the_plan_limits_a_steady_cycle_sees_no_429(make: Callable[..., PlatformRig]) -> None:
+    limits = Limits(**{**BREVO_FAST.__dict__, "contacts_per_second": 20})
+    rig = make(contacts=40, sandbox={"limits": limits}, limits={"contacts_per_second": 20, "process_poll_seconds": 0})
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert report.rate_limited == 0
+    assert sandbox_of(rig).log.statuses[429] == 0
+
+
+def test_campaign_exports_wait_for_the_hourly_budget_and_resume(make: Callable[..., PlatformRig]) -> None:
+    """/emailCampaigns and /processes share 100 calls an hour: exports stop for the cycle, never sleep an hour."""
+    rig = make(contacts=40, limits={"other_per_hour": 9, "process_poll_seconds": 0})
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    sandbox = sandbox_of(rig)
+    exports = sandbox.log.calls["POST /v3/emailCampaigns/{campaignId}/exportRecipients"]
+    assert 0 < exports < 16
+    done = rig.store.cursor("brevo", "campaign_exports")["done"]
+    assert sum(len(kinds) for kinds in done.values()) == exports
+    rig.connector.client.budget.windows["other"].sent.clear()  # type: ignore[attr-defined]
+    for _ in range(4):
+        rig.connector.client.budget.windows["other"].sent.clear()  # type: ignore[attr-defined]
+        rig.pipeline.run_cycle()
+    assert sandbox.log.calls["POST /v3/emailCampaigns/{campaignId}/exportRecipients"] == 16
+    assert sum(len(k) for k in rig.store.cursor("brevo", "campaign_exports")["done"].values()) == 16
+
+
+def test_export_and_webhook_of_the_same_open_count_once(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=20)
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    campaign = next(iter(sandbox.campaigns.values()))
+    opener = sorted(campaign.recipients["openers"])[0]
+    webhook = {"event": "opened", "email": opener, "camp_id": campaign.id, "ts_event": 1795400000, "tag": campaign.tag}
+    rig.store.receive("brevo", [webhook, webhook])
+    report = rig.pipeline.run_cycle()
+    assert report.events_new == 0
+
+
+def test_webhook_with_bad_items_keeps_the_good_ones_and_reports_the_rest(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=10)
+    rig.pipeline.run_cycle()
+    email = sandbox_of(rig).contacts[min(sandbox_of(rig).contacts)].email
+    rig.store.receive(
+        "brevo",
+        [
+            {"event": "click", "email": email, "ts_event": 1795400000, "URL": "https://x.example/pricing"},
+            {"event": "click", "email": "not an email", "ts_event": 1795400000},
+            "garbage",
+            {"event": "delivered", "email": email, "ts_event": 1795400000},
+        ],
+    )
+    report = rig.pipeline.run_cycle()
+    assert report.events_new == 1
+    assert len(report.problems) == 2
+    assert rig.store.inbox("brevo", 10) == []
+
+
+def test_a_very_large_change_set_goes_through_contact_import(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=120, limits={"import_threshold": 50, "process_poll_seconds": 0})
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    sandbox = sandbox_of(rig)
+    assert sandbox.log.calls["POST /v3/contacts/import"] >= 1
+    assert len(sandbox.contacts) == 120, "import only updates contacts leadscore read"
+    for contact in sandbox.contacts.values():
+        assert contact.attributes.get("SCORE") is not None
+        assert len(contact.list_ids) == 1
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_wrong_api_key_fails_once_with_the_fix(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=5)
+    sandbox_of(rig).api_keys.clear()
+    with pytest.raises(AuthError, match="API key") as raised:
+        rig.pipeline.run_cycle()
+    assert "SMTP & API" in str(raised.value)
+    assert sum(sandbox_of(rig).log.calls.values()) == 1, "no retry storm on a refused key"
