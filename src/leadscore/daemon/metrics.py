@@ -37,6 +37,9 @@ class Metrics:
         )
         self.outbox = Gauge("leadscore_outbox_depth", "Changes waiting to be sent", labels, registry=self.registry)
         self.set_aside = Gauge("leadscore_set_aside", "Changes set aside with a reason", labels, registry=self.registry)
+        self.webhooks = Counter(
+            "leadscore_webhooks", "Webhook bodies received, by outcome", [*labels, "outcome"], registry=self.registry
+        )
         self.last_success = Gauge(
             "leadscore_last_success_timestamp_seconds",
             "End of the last successful cycle",

@@ -9,6 +9,7 @@ because pages commit with their cursors and changes wait in the outbox.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -38,8 +39,10 @@ from leadscore.errors import CycleInterruptedError, LeadscoreError
 from leadscore.settings import Settings, SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
+from leadscore.sync.protocol import WebhookReceiver
 
 log = logging.getLogger("leadscore.daemon")
+MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 
 
 @dataclass
@@ -165,6 +168,33 @@ class Daemon:
             ready = ready and not failing
         return ready, detail
 
+    def receive_webhook(self, name: str, authorization: str, raw: bytes | None) -> tuple[int, dict[str, Any]]:
+        """Keep an authenticated webhook body for the source's next cycle; answer only once it is stored."""
+        state = self.sources.get(name)
+        if state is None or not isinstance(state.pipeline.connector, WebhookReceiver):
+            return 404, {"error": f"no source '{name}' that receives webhooks"}
+        expected = state.settings.resolved_webhook_token()
+        if expected is None:
+            return 404, {"error": f"source '{name}' has no webhook_token set; webhooks are refused"}
+        scheme, _, presented = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip(), expected):
+            self.metrics.webhooks.labels(name, "refused").inc()
+            return 401, {"error": "missing or wrong bearer token"}
+        if raw is None:
+            return 413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            self.metrics.webhooks.labels(name, "invalid").inc()
+            return 400, {"error": "body is not JSON"}
+        try:
+            self.store.receive(name, body)
+        except Exception as exc:
+            log.error("source %s: webhook not stored: %s", name, type(exc).__name__)
+            return 503, {"error": "not stored; send again"}
+        self.metrics.webhooks.labels(name, "stored").inc()
+        return 200, {"stored": True}
+
     def _serve_http(self) -> None:
         daemon = self
 
@@ -183,6 +213,18 @@ class Daemon:
                     self._send(200, generate_latest(daemon.metrics.registry), CONTENT_TYPE_LATEST)
                 else:
                     self._send(404, b"not found\n", "text/plain")
+
+            def do_POST(self) -> None:
+                name = self.path.removeprefix("/webhooks/").strip("/")
+                if not self.path.startswith("/webhooks/"):
+                    self._send(404, b"not found\n", "text/plain")
+                    return
+                status, answer = daemon.receive_webhook(name, self.headers.get("Authorization", ""), self._body())
+                self._send(status, json.dumps(answer).encode(), "application/json")
+
+            def _body(self) -> bytes | None:
+                length = int(self.headers.get("Content-Length") or 0)
+                return self.rfile.read(length) if 0 <= length <= MAX_WEBHOOK_BYTES else None
 
             def _send(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
