@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -22,6 +22,9 @@ from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.settings import Settings, SourceSettings, load_sources
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
+
+if TYPE_CHECKING:
+    from leadscore_sandbox._http import SandboxServer
 
 out = Console(soft_wrap=True)
 
@@ -129,63 +132,107 @@ def print_report(report: CycleReport) -> None:
 
 
 def sandbox(
-    platform: Annotated[str, typer.Option("--platform", help="Which platform to imitate.")] = "hubspot",
+    platform: Annotated[
+        str, typer.Option("--platform", help="Which platform to imitate: hubspot or brevo.")
+    ] = "hubspot",
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
 ) -> None:
     """Serve a seeded platform sandbox in the foreground, for a source (or another tool) to point at."""
-    if platform != "hubspot":
-        raise fail(f"--platform: '{platform}' has no sandbox yet; available: hubspot", 2)
-    from leadscore_sandbox.hubspot import HubSpotSandbox
-    from leadscore_sandbox.hubspot_seed import seed_hubspot
-
-    server = HubSpotSandbox(port=port)
-    seed_hubspot(server, contacts, seed=seed)
-    out.print(f"HubSpot sandbox on {server.url} with {contacts} contacts (seed {seed}); token: sandbox-token")
-    out.print("point a source at it: base_url: " + server.url + ", token: sandbox-token. Ctrl-C stops it.")
+    if platform not in SANDBOXES:
+        raise fail(f"--platform: '{platform}' has no sandbox yet; available: {', '.join(SANDBOXES)}", 2)
+    server, base_url, token = SANDBOXES[platform](port, contacts, seed)
+    out.print(f"{platform} sandbox on {base_url} with {contacts} contacts (seed {seed})")
+    out.print(f"point a source at it: base_url: {base_url}, token: {token}. Ctrl-C stops it.")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         out.print("stopped")
 
 
+def _hubspot_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
+    from leadscore_sandbox.hubspot import HubSpotSandbox
+    from leadscore_sandbox.hubspot_seed import seed_hubspot
+
+    server = HubSpotSandbox(port=port)
+    seed_hubspot(server, contacts, seed=seed)
+    return server, server.url, "sandbox-token"
+
+
+def _brevo_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
+    from leadscore_sandbox.brevo import BrevoSandbox, Limits
+    from leadscore_sandbox.brevo_seed import seed_brevo
+
+    server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0))
+    seed_brevo(server, contacts, seed=seed)
+    return server, server.api_url, "sandbox-key"
+
+
+SANDBOXES: dict[str, Callable[[int, int, int], tuple[SandboxServer, str, str]]] = {
+    "hubspot": _hubspot_sandbox,
+    "brevo": _brevo_sandbox,
+}
+DEMO_MAPPINGS: dict[str, dict[str, Any]] = {
+    "hubspot": {"newsletter_campaign_ids": [1001]},
+    "brevo": {"limits": {"process_poll_seconds": 0.05}},
+}
+
+
 def demo(
-    contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts in the sandbox.")] = 500,
+    contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts in each sandbox.")] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
     model: Annotated[Path, typer.Option("--model", help="Model file.")] = Path("config/scoring.yaml"),
-    top: Annotated[int, typer.Option("--top", help="How many leads to list.")] = 10,
+    top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
 ) -> None:
-    """Start a seeded HubSpot sandbox, run one sync cycle into a fresh SQLite store, and show what happened."""
-    from leadscore_sandbox.hubspot import HubSpotSandbox
-    from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
-
+    """Start seeded HubSpot and Brevo sandboxes, run one sync cycle of each into a fresh SQLite store, and show
+    what happened."""
     compiled = _engines(model)
-    server = HubSpotSandbox(port=0).start()
-    seed_hubspot(server, contacts, seed=seed)
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")
-    source = SourceSettings(
-        name="hubspot-sandbox",
-        platform="hubspot",
-        base_url=server.url,
-        token=SecretStr("sandbox-token"),
-        mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
-    )
-    out.print(f"HubSpot sandbox on {server.url}, {contacts} seeded contacts; store {workdir / 'leadscore.db'}")
+    out.print(f"store {workdir / 'leadscore.db'}")
     try:
-        started = time.monotonic()
-        report = Pipeline(store, build_connector(source), compiled).run_cycle()
-        out.print(f"cycle finished in {time.monotonic() - started:.1f}s")
-        print_report(report)
-        first = compiled[0]
-        table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({first.name})")
-        for stored, email in store.top_scores(source.name, first.name, top):
-            table.add_row(stored.contact_id, email or "", str(stored.score), stored.grade, stored.band, stored.reasons)
-        out.print(table)
-        lists = ", ".join(f"{lst.name}: {len(lst.members)}" for lst in server.lists.values())
-        out.print(f"sandbox lists now: {lists}", highlight=False)
-        out.print(f"sandbox saw {server.log.total()} requests", highlight=False)
+        for platform, start in SANDBOXES.items():
+            server, base_url, token = start(0, contacts, seed)
+            server.start()
+            try:
+                _demo_cycle(store, compiled, platform, server, base_url, token, top)
+            finally:
+                server.stop()
     finally:
         store.close()
-        server.stop()
+
+
+def _demo_cycle(
+    store: SQLStore,
+    compiled: list[Engine],
+    platform: str,
+    server: SandboxServer,
+    base_url: str,
+    token: str,
+    top: int,
+) -> None:
+    source = SourceSettings.model_validate(
+        {
+            "name": f"{platform}-sandbox",
+            "platform": platform,
+            "base_url": base_url,
+            "token": token,
+            "mapping": DEMO_MAPPINGS[platform],
+        }
+    )
+    out.rule(f"{platform}: sandbox on {base_url}")
+    connector = build_connector(source)
+    try:
+        started = time.monotonic()
+        report = Pipeline(store, connector, compiled).run_cycle()
+    finally:
+        connector.close()
+    out.print(f"cycle finished in {time.monotonic() - started:.1f}s")
+    print_report(report)
+    first = compiled[0]
+    table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({first.name})")
+    for stored, email in store.top_scores(source.name, first.name, top):
+        table.add_row(stored.contact_id, email or "", str(stored.score), stored.grade, stored.band, stored.reasons)
+    out.print(table)
+    out.print(f"sandbox saw {server.log.total()} requests", highlight=False)
