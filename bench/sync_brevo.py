@@ -1,0 +1,136 @@
+"""Benchmark: a first sync cycle of N contacts against the Brevo sandbox with Brevo's "General" rate limits.
+
+    python bench/sync_brevo.py                 # 10,000 and 100,000 contacts
+    python bench/sync_brevo.py --sizes 2000
+
+The sandbox and the sync run in separate processes; the sync's peak RSS is
+sampled with psutil. Prints API calls per endpoint against the minimum for the
+same work (api-facts section 5: contact pages of 1,000, event pages of 5,000,
+four recipient exports per campaign, imports of up to 50,000 rows into each band
+list), the calls the batch path alone would need, and peak RSS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import yaml
+
+from leadscore_sandbox.brevo import BrevoSandbox
+from leadscore_sandbox.brevo_seed import seed_brevo
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPORT_ROWS = 50_000  # connectors/brevo.yaml limits.import_rows
+SETUP = ("attributes", "folders", "/lists")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def expected_work(contacts: int, seed: int) -> dict[str, int]:
+    """Count what the seeded sandbox holds, with the same seed, without serving it."""
+    shadow = BrevoSandbox(port=0)
+    seed_brevo(shadow, contacts, seed=seed)
+    shadow.stop()
+    return {"contacts": contacts, "campaigns": len(shadow.campaigns), "smtp_events": len(shadow.smtp_events)}
+
+
+def minimum_calls(work: dict[str, int], bands: int) -> dict[str, int]:
+    return {
+        "GET /contacts": math.ceil(work["contacts"] / 1000) + (work["contacts"] % 1000 == 0),
+        "GET /smtp/statistics/events": max(1, math.ceil(work["smtp_events"] / 5000)),
+        "GET /emailCampaigns": 1,
+        "POST /emailCampaigns/{campaignId}/exportRecipients": 4 * work["campaigns"],
+        "GET /processes/{processId}": 4 * work["campaigns"],
+        "POST /contacts/import": bands * math.ceil(work["contacts"] / bands / IMPORT_ROWS),
+    }
+
+
+def run(contacts: int, seed: int) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "leadscore", "sandbox", "--platform", "brevo", "--port", str(port)]
+    sandbox = subprocess.Popen(
+        [*command, "--contacts", str(contacts), "--seed", str(seed)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert sandbox.stdout is not None
+    sandbox.stdout.readline()
+    workdir = Path(tempfile.mkdtemp(prefix="leadscore-brevo-bench-"))
+    sources = workdir / "sources.yaml"
+    source = {
+        "name": "brevo",
+        "platform": "brevo",
+        "base_url": f"http://127.0.0.1:{port}/v3",
+        "token": "sandbox-key",
+        "mapping": {"limits": {"process_poll_seconds": 0.2}},
+    }
+    sources.write_text(yaml.safe_dump({"sources": [source]}))
+    report_file = workdir / "report.json"
+    started = time.monotonic()
+    sync = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "leadscore", "sync", "--once", "--sources", str(sources)),
+            *("--state", f"sqlite:///{workdir / 'state.db'}", "--model", str(ROOT / "config" / "scoring.yaml")),
+            *("--report-json", str(report_file)),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    watched = psutil.Process(sync.pid)
+    peak = 0
+    while sync.poll() is None:
+        try:
+            peak = max(peak, watched.memory_info().rss)
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.05)
+    wall = time.monotonic() - started
+    sandbox.terminate()
+    sandbox.wait()
+    [report] = json.loads(report_file.read_text())
+    work = expected_work(contacts, seed)
+    calls: dict[str, int] = report["api_calls"]
+    minimum = minimum_calls(work, bands=4)
+    print(f"--- {contacts:,} contacts, {work['campaigns']} campaigns, {work['smtp_events']:,} transactional events ---")
+    print(f"status {report['status']}, applied {report['applied']:,} changes, {report['rate_limited']} rate-limited")
+    print(f"{'endpoint':55} {'calls':>8} {'minimum':>8}")
+    for name, minimal in minimum.items():
+        print(f"{name:55} {calls.get(name, 0):>8,} {minimal:>8,}")
+    others = {n: c for n, c in calls.items() if n not in minimum}
+    for name, count in sorted(others.items()):
+        kind = "setup" if any(part in name for part in SETUP) else "write"
+        print(f"{name:55} {count:>8,} {'(' + kind + ')':>8}")
+    used, least = sum(calls.values()), sum(minimum.values())
+    setup = sum(c for n, c in others.items() if any(part in n for part in SETUP))
+    batch_only = math.ceil(contacts / 100)
+    ratio, ratio_work = used / least, (used - setup) / least
+    print(f"{'total':55} {used:>8,} {least:>8,}   ratio {ratio:.2f} ({ratio_work:.2f} without setup)")
+    print(f"the batch path alone would need {batch_only:,} POST /contacts/batch calls for the writes")
+    print(f"wall seconds {wall:.1f}; sync peak RSS MB {peak / 2**20:.0f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    for size in args.sizes:
+        run(size, args.seed)
+
+
+if __name__ == "__main__":
+    main()
