@@ -91,6 +91,24 @@ class Campaign:
     recipients: dict[str, set[str]] = field(default_factory=dict)
     """Recipient type (openers, clickers, unsubscribed, hardBounces) -> emails."""
 
+    def stats(self) -> dict[str, int]:
+        """Brevo's getCampaignStats counters, from the recipients the sandbox knows."""
+        count = {kind: len(emails) for kind, emails in self.recipients.items()}
+        opened, clicked = count.get("openers", 0), count.get("clickers", 0)
+        return {
+            "uniqueClicks": clicked,
+            "clickers": clicked,
+            "complaints": 0,
+            "delivered": opened,
+            "sent": opened,
+            "softBounces": count.get("softBounces", 0),
+            "hardBounces": count.get("hardBounces", 0),
+            "uniqueViews": opened,
+            "trackableViews": opened,
+            "unsubscriptions": count.get("unsubscribed", 0),
+            "viewed": opened,
+        }
+
 
 @dataclass
 class Process:
@@ -622,8 +640,25 @@ class BrevoSandbox(SandboxServer):
                 "status": "sent",
                 "tag": c.tag,
                 "sentDate": iso(c.sent_ms),
+                "createdAt": iso(c.sent_ms - 86_400_000),
+                "modifiedAt": iso(c.sent_ms),
+                "sender": {"name": "Marketing", "email": "marketing@example.com", "id": 1},
+                "replyTo": "marketing@example.com",
+                "htmlContent": "<html><body>…</body></html>",
+                "header": "[DEFAULT_HEADER]",
+                "footer": "[DEFAULT_FOOTER]",
+                "testSent": False,
                 "recipients": {"lists": [], "exclusionLists": []},
-                "statistics": {},
+                "statistics": {
+                    "globalStats": c.stats(),
+                    "campaignStats": [],
+                    "mirrorClick": 0,
+                    "remaining": 0,
+                    "linksStats": {},
+                    "statsByDomain": {},
+                    "statsByDevice": {},
+                    "statsByBrowser": {},
+                },
             }
             for c in rows[offset : offset + limit]
         ]
