@@ -107,6 +107,8 @@ def run(contacts: int, seed: int) -> None:
     minimum = minimum_calls(work, bands=4)
     print(f"--- {contacts:,} contacts, {work['campaigns']} campaigns, {work['smtp_events']:,} transactional events ---")
     print(f"status {report['status']}, applied {report['applied']:,} changes, {report['rate_limited']} rate-limited")
+    if report["error"]:
+        print(f"error: {report['error']}")
     print(f"{'endpoint':55} {'calls':>8} {'minimum':>8}")
     for name, minimal in minimum.items():
         print(f"{name:55} {calls.get(name, 0):>8,} {minimal:>8,}")

@@ -10,7 +10,7 @@ from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.client import OAuthApp
 from leadscore.errors import AuthError, ConfigError
 from leadscore_sandbox.hubspot import Limits
-from tests.sync.conftest import NOW_MS, Rig, portal_state
+from tests.sync.conftest import NOW, NOW_MS, Rig, portal_state
 
 
 def test_hubspot_identical_timestamps_beyond_cap_make_progress(make_rig: Callable[..., Rig]) -> None:
@@ -121,7 +121,7 @@ def test_every_outbox_change_gets_exactly_one_outcome(make_rig: Callable[..., Ri
     assert report.gone >= 1
     assert report.merged >= 1
     assert report.set_aside >= 1
-    assert rig.store.pending("hubspot", 1000) == []
+    assert rig.store.pending("hubspot", 1000, now=NOW) == []
     depth = rig.store.outbox_depth("hubspot")
     assert depth == len(rig.store.set_aside_entries("hubspot")), "only set-aside changes remain, each with a reason"
 
