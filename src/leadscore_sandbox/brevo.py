@@ -160,6 +160,7 @@ class BrevoSandbox(SandboxServer):
         self.batch_mode = batch_mode
         self.api_keys: set[str] = {"sandbox-key"}
         self.contacts: dict[int, BrevoContact] = {}
+        self._by_email: dict[str, int] = {}
         self.attributes: dict[str, dict[str, Any]] = {}
         self.folders: dict[int, str] = {}
         self.lists: dict[int, dict[str, Any]] = {}
@@ -209,6 +210,7 @@ class BrevoSandbox(SandboxServer):
         moment = self.clock_ms() if modified_ms is None else modified_ms
         contact_id = self.next_id()
         self.contacts[contact_id] = BrevoContact(contact_id, email.lower(), dict(attributes or {}), moment, moment)
+        self._by_email[email.lower()] = contact_id
         return contact_id
 
     def touch(self, contact_id: int, **attributes: Any) -> None:
@@ -219,11 +221,15 @@ class BrevoSandbox(SandboxServer):
 
     def change_email(self, contact_id: int, email: str) -> None:
         contact = self.contacts[contact_id]
+        self._by_email.pop(contact.email, None)
         contact.email = email.lower()
+        self._by_email[contact.email] = contact_id
         contact.modified_ms = self.clock_ms()
 
     def delete_contact(self, contact_id: int) -> None:
-        self.contacts.pop(contact_id, None)
+        gone = self.contacts.pop(contact_id, None)
+        if gone is not None:
+            self._by_email.pop(gone.email, None)
         for found in self.lists.values():
             found["members"].discard(contact_id)
 
@@ -256,8 +262,8 @@ class BrevoSandbox(SandboxServer):
         )
 
     def by_email(self, email: str) -> BrevoContact | None:
-        wanted = email.lower()
-        return next((c for c in self.contacts.values() if c.email == wanted), None)
+        contact_id = self._by_email.get(email.lower())
+        return self.contacts.get(contact_id) if contact_id is not None else None
 
     def _find(self, identifier: Any) -> BrevoContact | None:
         if isinstance(identifier, int) or (isinstance(identifier, str) and identifier.isdigit()):
