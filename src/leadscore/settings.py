@@ -47,7 +47,7 @@ class SourceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
-    platform: Literal["hubspot", "brevo"]
+    platform: Literal["hubspot", "brevo", "salesforce"]
     base_url: str | None = None
     """The API's root; None means the platform's public one (tests and the demo point it at a sandbox)."""
     token: SecretStr | None = None
@@ -56,6 +56,8 @@ class SourceSettings(BaseModel):
     oauth_client_id: str | None = None
     oauth_client_secret: SecretStr | None = None
     oauth_refresh_token: SecretStr | None = None
+    login_url: str = "https://login.salesforce.com"
+    """Salesforce: where the OAuth token endpoint lives (https://test.salesforce.com for sandboxes, or My Domain)."""
     mapping: dict[str, Any] = {}
     schedule: Schedule = Schedule()
     webhook_token: SecretStr | None = None

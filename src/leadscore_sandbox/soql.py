@@ -44,7 +44,7 @@ def _tokens(text: str) -> list[tuple[str, str]]:
             break
         match = TOKEN.match(text, position)
         if match is None or match.end() == position:
-            raise SoqlError(f"unexpected token at: {text[position:position + 20]!r}")
+            raise SoqlError(f"unexpected token at: {text[position : position + 20]!r}")
         kind = match.lastgroup or ""
         found.append((kind, match.group(kind)))
         position = match.end()

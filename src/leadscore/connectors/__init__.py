@@ -35,4 +35,19 @@ def build_connector(source: SourceSettings, sleep: Sleep = time.sleep) -> Connec
         return BrevoConnector(
             source.name, source.base_url or "https://api.brevo.com/v3", source.resolved_token(), source.mapping, sleep
         )
+    if source.platform == "salesforce":
+        from leadscore.connectors.salesforce import SalesforceConnector
+        from leadscore.connectors.salesforce.client import RefreshCredentials
+
+        refresh = None
+        if source.oauth_client_id and source.oauth_client_secret and source.oauth_refresh_token:
+            refresh = RefreshCredentials(
+                source.login_url,
+                source.oauth_client_id,
+                source.oauth_client_secret.get_secret_value(),
+                source.oauth_refresh_token.get_secret_value(),
+            )
+        session_id = None if refresh is not None else source.resolved_token()
+        instance_url = source.base_url or source.login_url
+        return SalesforceConnector(source.name, instance_url, session_id, refresh, source.mapping, sleep)
     raise AssertionError(f"unknown platform {source.platform}")

@@ -158,6 +158,9 @@ class Pipeline:
             for loser, survivor in page.merged:
                 self.store.merge_contact(self.source, loser, survivor)
                 report.merged += 1
+            if page.deleted:
+                self.store.mark_contacts(self.source, list(page.deleted), deleted=True)
+                report.gone += len(page.deleted)
 
     def _pull_events(self, report: CycleReport) -> None:
         for stream in self.connector.event_streams():

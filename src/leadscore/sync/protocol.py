@@ -32,6 +32,8 @@ class ContactPage:
     problems: Sequence[RecordProblem] = ()
     merged: Sequence[tuple[str, str]] = ()
     """(merged-away id, surviving id) pairs the platform reported on these contacts."""
+    deleted: Sequence[str] = ()
+    """Ids the platform reported deleted: no longer scored or written, their history kept."""
 
 
 @dataclass(frozen=True, slots=True)

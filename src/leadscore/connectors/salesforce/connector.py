@@ -1,0 +1,439 @@
+"""Salesforce behind the connector protocol: Leads and Contacts, activities, campaigns as band lists.
+
+Reading: every stream is a keyset over ``(SystemModstamp, Id)`` with
+``queryAll``, following ``nextRecordsUrl``; each page commits the last
+``(stamp, id)`` it held, so a crash replays at most a page and ties at one
+timestamp are neither skipped nor doubled. ``queryAll`` also returns deleted
+records: a merged-away one follows its ``MasterRecordId``, another is marked
+deleted. A converted lead is not written any more (Salesforce refuses it):
+its history and score move to ``ConvertedContactId``.
+
+Writing: sObject Collections (200 per call, ``allOrNone: false``, one result
+per record); at or above ``bulk_threshold`` updates per object, a Bulk API 2.0
+ingest job whose failed results are read back. Band lists are Campaigns;
+membership is a CampaignMember inserted (a duplicate counts as done) or
+deleted after looking up its id.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from simple_salesforce.api import Salesforce
+
+from leadscore.connectors.http import Sleep
+from leadscore.connectors.mapping import load_mapping
+from leadscore.connectors.salesforce.client import RefreshCredentials, SalesforceClient
+from leadscore.connectors.salesforce.mapping import SalesforceMapping
+from leadscore.connectors.salesforce.transform import (
+    LEAD_PREFIX,
+    calendar_event,
+    member_event,
+    object_of,
+    task_event,
+    to_contact,
+)
+from leadscore.errors import ConfigError, RetryableError
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
+from leadscore.store import OutboxEntry
+from leadscore.sync.protocol import (
+    ApiUsage,
+    ContactPage,
+    EventPage,
+    Outcome,
+    RecordProblem,
+    TargetProperty,
+    WriteTargets,
+    split_list_key,
+)
+
+EPOCH = "1970-01-01T00:00:00.000+0000"
+FIELD_TYPES = {
+    "score": ("double", "Number", {"precision": 5, "scale": 1}),
+    "grade": ("picklist", "Picklist", {}),
+    "band": ("picklist", "Picklist", {}),
+    "label": ("string", "Text", {"length": 32}),
+    "reasons": ("textarea", "LongTextArea", {"length": 1000, "visibleLines": 3}),
+    "scored_at": ("datetime", "DateTime", {}),
+}
+ACCEPTED_TYPES = {"score": {"double", "int", "currency", "percent"}, "grade": {"picklist", "string"},
+                  "band": {"picklist", "string"}, "label": {"string", "picklist"},
+                  "reasons": {"textarea", "string"}, "scored_at": {"datetime"}}  # fmt: skip
+GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "CANNOT_UPDATE_CONVERTED_LEAD"}
+STREAMS = {"tasks": "Task", "events": "Event", "campaign_members": "CampaignMember"}
+STREAM_FIELDS = {
+    "Task": "Id, WhoId, Subject, Type, TaskSubtype, Status, CompletedDateTime, CreatedDate, IsDeleted, SystemModstamp",
+    "Event": "Id, WhoId, Subject, Type, EventSubtype, StartDateTime, IsDeleted, SystemModstamp",
+    "CampaignMember": "Id, CampaignId, LeadId, ContactId, Status, HasResponded, FirstRespondedDate, CreatedDate, "
+    "IsDeleted, SystemModstamp, Campaign.Type",
+}
+
+
+def soql_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def keyset(cursor: dict[str, Any] | None) -> str:
+    """Everything after the cursor's (stamp, id), oldest first."""
+    stamp = (cursor or {}).get("stamp", EPOCH)
+    after = (cursor or {}).get("after_id")
+    literal = stamp.replace("+0000", "Z")
+    if after is None:
+        return f"SystemModstamp > {literal}"
+    return f"(SystemModstamp > {literal} OR (SystemModstamp = {literal} AND Id > {soql_quote(after)}))"
+
+
+class SalesforceConnector:
+    """One Salesforce org as a leadscore source."""
+
+    def __init__(
+        self,
+        source: str,
+        instance_url: str,
+        session_id: str | None = None,
+        refresh: RefreshCredentials | None = None,
+        mapping_overrides: dict[str, Any] | None = None,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        self.source = source
+        self.mapping = load_mapping("salesforce", SalesforceMapping, mapping_overrides)
+        limits = self.mapping.limits
+        self.write_batch = limits.bulk_threshold
+        """Above the pipeline's early batches: updates wait for the end of scoring, so a large change-set
+        reaches ``apply`` whole enough for Bulk API 2.0."""
+        self.write_order: Literal["by_list", "by_contact"] = "by_list"
+        self.sleep = sleep
+        self.client = SalesforceClient(
+            source, instance_url, limits, self.mapping.api_version, session_id=session_id, refresh=refresh, sleep=sleep
+        )
+        self._written_names: dict[str, str] = {}
+        self._field_kinds: dict[str, str] = {}
+        self._campaign_ids: dict[str, str] = {}
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def _pages(self, soql: str, endpoint: str) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a queryAll, following nextRecordsUrl."""
+
+        def first(sf: Salesforce) -> Any:
+            return sf.query(soql, include_deleted=True)
+
+        result = self.client.call(endpoint, first)
+        while True:
+            yield list(result.get("records") or [])
+            following = result.get("nextRecordsUrl")
+            if result.get("done", True) or not following:
+                return
+
+            def more(sf: Salesforce, url: str = str(following)) -> Any:
+                return sf.query_more(url, identifier_is_url=True, include_deleted=True)
+
+            result = self.client.call(f"{endpoint} (next page)", more)
+
+    def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]:
+        state: dict[str, Any] = dict(cursor or {})
+        for sobject in self.mapping.objects:
+            fields = sorted(
+                set(self.mapping.profile.get(sobject, {}).values())
+                | set(self._written_names.values())
+                | {"Id", "IsDeleted", "MasterRecordId", "SystemModstamp"}
+                | ({"IsConverted", "ConvertedContactId"} if sobject == "Lead" else set())
+            )
+            soql = (
+                f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.get(sobject))} "
+                "ORDER BY SystemModstamp, Id"
+            )
+            for records in self._pages(soql, f"GET query {sobject}"):
+                if records:
+                    last = records[-1]
+                    state = state | {sobject: {"stamp": last["SystemModstamp"], "after_id": last["Id"]}}
+                yield self._contact_page(sobject, records, dict(state))
+
+    def _contact_page(self, sobject: str, records: list[dict[str, Any]], cursor: dict[str, Any]) -> ContactPage:
+        contacts: list[Contact] = []
+        problems: list[RecordProblem] = []
+        merged: list[tuple[str, str]] = []
+        deleted: list[str] = []
+        for record in records:
+            if record.get("IsDeleted"):
+                survivor = record.get("MasterRecordId")
+                if survivor:
+                    merged.append((str(record["Id"]), str(survivor)))
+                else:
+                    deleted.append(str(record["Id"]))
+                continue
+            if record.get("IsConverted"):
+                if record.get("ConvertedContactId"):
+                    merged.append((str(record["Id"]), str(record["ConvertedContactId"])))
+                else:
+                    deleted.append(str(record["Id"]))
+                continue
+            contact, found = to_contact(self.source, sobject, record, self.mapping, self._written_names)
+            contacts.append(contact)
+            problems.extend(found)
+        return ContactPage(contacts, cursor, problems=problems, merged=merged, deleted=deleted)
+
+    def event_streams(self) -> Sequence[str]:
+        return tuple(STREAMS)
+
+    def read_events(self, stream: str, cursor: Any | None) -> Iterator[EventPage]:
+        sobject = STREAMS[stream]
+        convert: Callable[[str, dict[str, Any], SalesforceMapping], Event | RecordProblem | None] = {
+            "Task": task_event,
+            "Event": calendar_event,
+            "CampaignMember": member_event,
+        }[sobject]
+        state = dict(cursor or {})
+        soql = f"SELECT {STREAM_FIELDS[sobject]} FROM {sobject} WHERE {keyset(state)} ORDER BY SystemModstamp, Id"
+        for records in self._pages(soql, f"GET query {sobject}"):
+            events: list[Event] = []
+            problems: list[RecordProblem] = []
+            for record in records:
+                converted = convert(self.source, record, self.mapping)
+                if isinstance(converted, RecordProblem):
+                    problems.append(converted)
+                elif converted is not None:
+                    events.append(converted)
+            if records:
+                state = {"stamp": records[-1]["SystemModstamp"], "after_id": records[-1]["Id"]}
+            yield EventPage(events, dict(state), problems=problems)
+
+    # --- write targets ------------------------------------------------------------------------
+
+    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
+        """Check the custom fields with describe (or create them when allowed); one Campaign per band."""
+        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
+        missing: list[str] = []
+        for sobject in self.mapping.objects:
+            described = self._rest(f"GET describe {sobject}", f"sobjects/{sobject}/describe")
+            fields = {f["name"]: f for f in described.get("fields", [])}
+            for target in targets.properties:
+                name = self.mapping.write_name(target.name)
+                found = fields.get(name)
+                if found is None:
+                    missing += [m for m in [self._missing(sobject, name, target)] if m]
+                elif found.get("type") not in ACCEPTED_TYPES[target.role]:
+                    raise ConfigError(
+                        f"Salesforce field {sobject}.{name} is of type {found.get('type')}, but leadscore writes its "
+                        f"{target.role} there as {FIELD_TYPES[target.role][0]}; change the field's type or map "
+                        f"'{target.name}' to another field under mapping.writes"
+                    )
+                elif not found.get("updateable", False):
+                    raise ConfigError(
+                        f"Salesforce field {sobject}.{name} is read-only for the integration user (field-level "
+                        "security); give the user's profile or permission set Edit access to it"
+                    )
+                else:
+                    self._field_kinds[name] = str(found.get("type"))
+        if missing:
+            raise ConfigError(
+                "Salesforce is missing fields leadscore writes; create them (Setup > Object Manager > Fields & "
+                "Relationships), or set mapping.manage_fields: true to let leadscore create them through the Tooling "
+                "API:\n  " + "\n  ".join(missing)
+            )
+        return self._ensure_campaigns(targets.lists)
+
+    def _missing(self, sobject: str, name: str, target: TargetProperty) -> str:
+        _, metadata_type, extra = FIELD_TYPES[target.role]
+        description = (
+            f"{sobject}.{name} ({metadata_type}{', values ' + ', '.join(target.options) if target.options else ''})"
+        )
+        if not self.mapping.manage_fields:
+            return description
+        metadata: dict[str, Any] = {"label": name.removesuffix("__c").replace("_", " "), "type": metadata_type, **extra}
+        if target.options:
+            metadata["valueSet"] = {
+                "valueSetDefinition": {"value": [{"fullName": o, "label": o} for o in target.options]}
+            }
+        body = {"FullName": f"{sobject}.{name}", "Metadata": metadata}
+        self._rest("POST tooling CustomField", "tooling/sobjects/CustomField", "POST", json=body)
+        self._field_kinds[name] = FIELD_TYPES[target.role][0]
+        return ""
+
+    def _ensure_campaigns(self, keys: Sequence[str]) -> list[str]:
+        names = {key: self._campaign_name(key) for key in keys}
+        listed = ", ".join(soql_quote(n) for n in names.values())
+        soql = f"SELECT Id, Name FROM Campaign WHERE Name IN ({listed}) AND IsDeleted = false"
+        existing = {str(r["Name"]): str(r["Id"]) for page in self._pages(soql, "GET query Campaign") for r in page}
+        created: list[str] = []
+        for key, name in names.items():
+            campaign_id = existing.get(name)
+            if campaign_id is None:
+                body = {"Name": name, "IsActive": True}
+                answer = self._rest("POST sobjects Campaign", "sobjects/Campaign", "POST", json=body)
+                campaign_id = str(answer["id"])
+                created.append(key)
+            self._campaign_ids[key] = campaign_id
+        return created
+
+    def _campaign_name(self, key: str) -> str:
+        model, band = split_list_key(key)
+        return self.mapping.campaign_name.format(model=model, band=band)
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def apply(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+        updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
+        outcomes: list[Outcome] = []
+        by_object: dict[str, list[OutboxEntry]] = defaultdict(list)
+        for entry in updates:
+            by_object[object_of(entry.change.contact_id)].append(entry)
+        for sobject, items in by_object.items():
+            if len(items) >= self.mapping.limits.bulk_threshold:
+                outcomes += self._bulk_update(sobject, items)
+            else:
+                size = self.mapping.limits.collection_size
+                for start in range(0, len(items), size):
+                    outcomes += self._collection_update(sobject, items[start : start + size])
+        outcomes += self._add_members([e for e in entries if e.change.kind == LIST_ADD])
+        outcomes += self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
+        return outcomes
+
+    def _values(self, entry: OutboxEntry) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for neutral, value in entry.change.payload.items():
+            name = self.mapping.write_name(neutral)
+            kind = self._field_kinds.get(name, "string")
+            values[name] = float(value) if kind in ("double", "int", "currency", "percent") else str(value)
+        return values
+
+    def _collection_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+        merged: dict[str, dict[str, Any]] = defaultdict(dict)
+        for entry in entries:
+            merged[entry.change.contact_id].update(self._values(entry))
+        records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
+        body = {"allOrNone": False, "records": records}
+        results = self._rest("PATCH composite/sobjects", "composite/sobjects", "PATCH", json=body)
+        by_id = {record["id"]: _outcome_of(result) for record, result in zip(records, results, strict=True)}
+        return [Outcome(e.id, *by_id[e.change.contact_id]) for e in entries]
+
+    def _bulk_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+        """A Bulk API 2.0 update job; its failed results come back record by record."""
+        merged: dict[str, dict[str, Any]] = defaultdict(dict)
+        for entry in entries:
+            merged[entry.change.contact_id].update(self._values(entry))
+        columns = sorted({name for values in merged.values() for name in values})
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["Id", *columns])
+        for contact_id, values in merged.items():
+            writer.writerow([contact_id, *(_csv_value(values.get(c)) for c in columns)])
+        spec = {"object": sobject, "operation": "update", "contentType": "CSV", "lineEnding": "LF"}
+        job = self._rest("POST jobs/ingest", "jobs/ingest", "POST", json=spec)
+        job_id = str(job["id"])
+        upload = self.client.raw("PUT", f"jobs/ingest/{job_id}/batches", "PUT jobs/ingest batches", out.getvalue())
+        if upload.status_code >= 300:
+            raise RetryableError(
+                f"Salesforce bulk upload: {upload.status_code} {upload.text[:200]}", source=self.source
+            )
+        self._rest("PATCH jobs/ingest", f"jobs/ingest/{job_id}", "PATCH", json={"state": "UploadComplete"})
+        state = self._wait_for_job(job_id)
+        if state != "JobComplete":
+            reason = f"Salesforce bulk job {job_id} ended {state}; sent again later"
+            return [Outcome(e.id, "rejected", reason) for e in entries]
+        failed_text = self.client.raw(
+            "GET", f"jobs/ingest/{job_id}/failedResults", "GET jobs/ingest failedResults"
+        ).text
+        failures = {row["sf__Id"]: row["sf__Error"] for row in csv.DictReader(io.StringIO(failed_text))}
+        outcomes = []
+        for entry in entries:
+            error = failures.get(entry.change.contact_id)
+            if error is None:
+                outcomes.append(Outcome(entry.id, "ok"))
+            else:
+                code, _, message = error.partition(":")
+                outcomes.append(Outcome(entry.id, "gone" if code in GONE_CODES else "rejected", f"{code}: {message}"))
+        return outcomes
+
+    def _wait_for_job(self, job_id: str) -> str:
+        for _ in range(self.mapping.limits.bulk_max_polls):
+            info = self._rest("GET jobs/ingest", f"jobs/ingest/{job_id}")
+            state = str(info.get("state"))
+            if state in ("JobComplete", "Failed", "Aborted"):
+                return state
+            self.sleep(self.mapping.limits.bulk_poll_seconds)
+        return "still running"
+
+    def _member(self, campaign_id: str, person: str) -> dict[str, Any]:
+        key = "LeadId" if person.startswith(LEAD_PREFIX) else "ContactId"
+        record = {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign_id, key: person}
+        return record | {"Status": self.mapping.member_status}
+
+    def _add_members(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+        outcomes: list[Outcome] = []
+        ready = [e for e in entries if str(e.change.payload["list"]) in self._campaign_ids]
+        outcomes += [Outcome(e.id, "rejected", "no Campaign for this band yet") for e in entries if e not in ready]
+        size = self.mapping.limits.collection_size
+        for start in range(0, len(ready), size):
+            chunk = ready[start : start + size]
+            records = [
+                self._member(self._campaign_ids[str(e.change.payload["list"])], e.change.contact_id) for e in chunk
+            ]
+            body = {"allOrNone": False, "records": records}
+            results = self._rest("POST composite/sobjects", "composite/sobjects", "POST", json=body)
+            for entry, result in zip(chunk, results, strict=True):
+                status, reason = _outcome_of(result)
+                if reason.startswith("DUPLICATE_VALUE"):
+                    status, reason = "ok", ""
+                outcomes.append(Outcome(entry.id, status, reason))
+        return outcomes
+
+    def _remove_members(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+        """Look the members up by campaign and person, then delete them; a member already gone is done."""
+        by_campaign: dict[str, list[OutboxEntry]] = defaultdict(list)
+        for entry in entries:
+            campaign_id = self._campaign_ids.get(str(entry.change.payload["list"]))
+            if campaign_id is not None:
+                by_campaign[campaign_id].append(entry)
+        size = self.mapping.limits.collection_size
+        member_ids: list[str] = []
+        for campaign_id, items in by_campaign.items():
+            for start in range(0, len(items), size):
+                people = ", ".join(soql_quote(e.change.contact_id) for e in items[start : start + size])
+                soql = (
+                    f"SELECT Id FROM CampaignMember WHERE CampaignId = {soql_quote(campaign_id)} "
+                    f"AND IsDeleted = false AND (LeadId IN ({people}) OR ContactId IN ({people}))"
+                )
+                member_ids += [str(r["Id"]) for page in self._pages(soql, "GET query CampaignMember") for r in page]
+        for start in range(0, len(member_ids), size):
+            chunk = ",".join(member_ids[start : start + size])
+            params = {"ids": chunk, "allOrNone": "false"}
+            self._rest("DELETE composite/sobjects", "composite/sobjects", "DELETE", params=params)
+        return [Outcome(e.id, "ok") for e in entries]
+
+    def _rest(self, endpoint: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        """A REST call through simple-salesforce's ``restful`` (it has no helper for collections or jobs)."""
+
+        def send(sf: Salesforce) -> Any:
+            return sf.restful(path, method=method, **kwargs)
+
+        return self.client.call(endpoint, send)
+
+    def usage(self) -> ApiUsage:
+        return self.client.usage
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _outcome_of(result: dict[str, Any]) -> tuple[Literal["ok", "rejected", "gone"], str]:
+    if result.get("success"):
+        return "ok", ""
+    error = (result.get("errors") or [{}])[0]
+    code = str(error.get("statusCode", ""))
+    reason = f"{code}: {error.get('message', '')}"
+    return ("gone" if code in GONE_CODES else "rejected"), reason
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    return str(value)

@@ -1,0 +1,109 @@
+"""Salesforce records to canonical ones: leads and contacts, tasks, events, campaign members. No I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from leadscore.connectors.salesforce.mapping import ActivityRule, SalesforceMapping
+from leadscore.connectors.values import number_or_range, parse_time
+from leadscore.records import Contact, Event, normalize_email
+from leadscore.sync.protocol import RecordProblem
+
+LEAD_PREFIX, CONTACT_PREFIX = "00Q", "003"
+
+
+def object_of(record_id: str) -> str:
+    return "Lead" if record_id.startswith(LEAD_PREFIX) else "Contact"
+
+
+def to_contact(
+    source: str, sobject: str, record: Mapping[str, Any], mapping: SalesforceMapping, written_names: Mapping[str, str]
+) -> tuple[Contact, list[RecordProblem]]:
+    record_id = str(record["Id"])
+    problems: list[RecordProblem] = []
+    profile: dict[str, Any] = {}
+    for field, name in mapping.profile.get(sobject, {}).items():
+        raw = record.get(name)
+        if raw in (None, "") or field == "email":
+            continue
+        transform = mapping.transforms.get(field)
+        if transform == "number_or_range":
+            number = number_or_range(str(raw))
+            if number is None:
+                problems.append(RecordProblem(record_id, name, f"'{raw}' is not a number or a range; ignored"))
+                continue
+            profile[field] = number
+        elif transform == "words":
+            profile[field] = str(raw).replace("_", " ").strip().lower()
+        else:
+            profile[field] = raw
+    email = normalize_email(record.get(mapping.profile.get(sobject, {}).get("email", "Email")))
+    if email is None:
+        problems.append(RecordProblem(record_id, "Email", "no usable email; scored without email-based fit rules"))
+    written = {neutral: record.get(name) for neutral, name in written_names.items()}
+    return Contact(source, record_id, email, profile, {k: v for k, v in written.items() if v is not None}), problems
+
+
+def _matches(rule: ActivityRule, fields: Mapping[str, Any]) -> bool:
+    tests = (
+        (rule.subtype, fields.get("subtype")),
+        (rule.type, fields.get("type")),
+        (rule.campaign_type, fields.get("campaign_type")),
+        (rule.status, fields.get("status")),
+    )
+    if any(wanted is not None and str(wanted).lower() != str(found or "").lower() for wanted, found in tests):
+        return False
+    subject = str(fields.get("subject") or "").lower()
+    return rule.subject_contains is None or rule.subject_contains.lower() in subject
+
+
+def first_action(rules: Sequence[ActivityRule], fields: Mapping[str, Any]) -> str | None:
+    return next((rule.action for rule in rules if _matches(rule, fields)), None)
+
+
+def task_event(source: str, record: Mapping[str, Any], mapping: SalesforceMapping) -> Event | RecordProblem | None:
+    fields = {"subtype": record.get("TaskSubtype"), "type": record.get("Type"), "subject": record.get("Subject")}
+    action = first_action(mapping.tasks, fields)
+    if action is None or record.get("IsDeleted"):
+        return None
+    who = record.get("WhoId")
+    occurred = parse_time(record.get("CompletedDateTime") or record.get("CreatedDate"))
+    if not who or occurred is None:
+        return RecordProblem(str(record.get("Id")), "WhoId/CreatedDate", "task without a person or a time")
+    return Event(
+        source, f"task:{record['Id']}", str(who), action, occurred, {"subject": str(record.get("Subject") or "")}
+    )
+
+
+def calendar_event(source: str, record: Mapping[str, Any], mapping: SalesforceMapping) -> Event | RecordProblem | None:
+    fields = {"subtype": record.get("EventSubtype"), "type": record.get("Type"), "subject": record.get("Subject")}
+    action = first_action(mapping.events, fields)
+    if action is None or record.get("IsDeleted"):
+        return None
+    who = record.get("WhoId")
+    occurred = parse_time(record.get("StartDateTime"))
+    if not who or occurred is None:
+        return RecordProblem(str(record.get("Id")), "WhoId/StartDateTime", "event without a person or a start")
+    return Event(source, f"event:{record['Id']}", str(who), action, occurred, {})
+
+
+def member_event(source: str, record: Mapping[str, Any], mapping: SalesforceMapping) -> Event | RecordProblem | None:
+    """A campaign member that has responded; a new status is a new event (Registered, then Attended)."""
+    if not record.get("HasResponded") or record.get("IsDeleted"):
+        return None
+    campaign = record.get("Campaign") or {}
+    campaign_type = campaign.get("Type") if isinstance(campaign, Mapping) else None
+    fields = {"campaign_type": campaign_type, "status": record.get("Status")}
+    action = first_action(mapping.campaign_members, fields)
+    who = record.get("LeadId") or record.get("ContactId")
+    occurred = parse_time(record.get("FirstRespondedDate") or record.get("CreatedDate"))
+    if action is None:
+        return None
+    if not who or occurred is None:
+        return RecordProblem(str(record.get("Id")), "LeadId/ContactId", "campaign member without a person or a time")
+    attributes: dict[str, Any] = {"campaign": str(record.get("CampaignId") or ""), "status": str(record.get("Status"))}
+    if campaign_type in mapping.newsletter_campaign_types:
+        attributes["campaign_type"] = "newsletter"
+    event_id = f"member:{record['Id']}:{record.get('Status')}"
+    return Event(source, event_id, str(who), action, occurred, attributes)
