@@ -269,10 +269,8 @@ class SalesforceSandbox(SandboxServer):
         if query.limit is not None:
             rows = rows[: query.limit]
         known = set(self._fields(query.sobject)) | {"Id"}
-        if query.sobject not in self.custom_fields:
-            known |= {k for r in rows for k in r}
         unknown = [f for f in query.fields if f not in known and "." not in f]
-        if unknown:
+        if unknown and query.sobject in self.custom_fields:
             return errors(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{query.sobject}'.")
         shaped = [self._shape(query.sobject, r, query.fields) for r in rows]
         locator = uuid.uuid4().hex[:15]

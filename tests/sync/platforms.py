@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from leadscore.connectors.brevo import BrevoConnector
 from leadscore.connectors.hubspot import HubSpotConnector
+from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.engine import engines, load_model_file
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
@@ -27,6 +28,8 @@ from leadscore_sandbox.brevo_seed import seed_brevo
 from leadscore_sandbox.hubspot import HubSpotSandbox
 from leadscore_sandbox.hubspot import Limits as HubSpotLimits
 from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
+from leadscore_sandbox.salesforce import SalesforceSandbox, stamp
+from leadscore_sandbox.salesforce_seed import seed_salesforce
 from tests.conftest import DEFAULT_MODEL
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -45,6 +48,8 @@ BREVO_CONNECTOR_FAST = {"limits": {"process_poll_seconds": 0}}
 
 class Platform(Protocol):
     name: str
+    throttles_with_429: bool
+    """Salesforce has no 429: its sandbox injects 503 SERVER_UNAVAILABLE instead."""
     sandbox: SandboxServer
 
     def connector(self, **overrides: Any) -> Connector: ...
@@ -66,6 +71,7 @@ class Platform(Protocol):
 
 class HubSpotPlatform:
     name = "hubspot"
+    throttles_with_429 = True
 
     def __init__(self) -> None:
         self.sandbox = HubSpotSandbox(limits=HubSpotLimits(per_ten_seconds=100_000, search_per_second=100_000)).start()
@@ -110,6 +116,7 @@ class HubSpotPlatform:
 
 class BrevoPlatform:
     name = "brevo"
+    throttles_with_429 = True
 
     def __init__(self, **sandbox: Any) -> None:
         self.sandbox = BrevoSandbox(limits=sandbox.pop("limits", BREVO_FAST), **sandbox).start()
@@ -164,7 +171,60 @@ def _text(value: Any) -> str | None:
     return str(value)
 
 
-PLATFORMS: dict[str, Callable[..., Platform]] = {"hubspot": HubSpotPlatform, "brevo": BrevoPlatform}
+class SalesforcePlatform:
+    name = "salesforce"
+    throttles_with_429 = False
+
+    def __init__(self, **sandbox: Any) -> None:
+        self.sandbox = SalesforceSandbox(**sandbox).start()
+
+    def connector(self, **overrides: Any) -> Connector:
+        mapping = {"limits": {"bulk_poll_seconds": 0}} | overrides
+        return SalesforceConnector("salesforce", self.sandbox.url, "sandbox-session", mapping_overrides=mapping)
+
+    def seed(self, contacts: int, seed: int) -> None:
+        seed_salesforce(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
+
+    def contact_ids(self) -> list[str]:
+        return [
+            record_id
+            for sobject in ("Lead", "Contact")
+            for record_id, record in self.sandbox.records[sobject].items()
+            if not record["IsDeleted"] and not record.get("IsConverted")
+        ]
+
+    def shown(self, contact_id: str) -> dict[str, str | None]:
+        record = self.sandbox.find(contact_id) or {}
+        names = {"score": "Score", "grade": "Grade", "band": "Band", "label": "Label", "reasons": "Reasons"}
+        return {f: _text(record.get(f"Leadscore_{names[f]}__c")) for f in FIELDS}
+
+    def members(self, band: str) -> set[str]:
+        campaign = self.sandbox.campaign_named(f"leadscore lead - {band}")
+        return self.sandbox.members(campaign) if campaign else set()
+
+    def high_intent(self, contact_id: str, store: SQLStore) -> None:
+        for number in range(3):
+            at = NOW_MS - number * 1000
+            self.sandbox.add("Task", modified_ms=at, WhoId=contact_id, Subject=f"Demo {number}", Type="Demo",
+                             TaskSubtype="Task", CreatedDate=stamp(at), CompletedDateTime=stamp(at))  # fmt: skip
+
+    def hand_edit(self, contact_id: str, score: str) -> None:
+        self.sandbox.touch(contact_id, Leadscore_Score__c=float(score))
+
+    def write_calls(self) -> int:
+        prefix = "/services/data/v59.0"
+        calls = self.sandbox.log.calls
+        return (
+            sum(calls[f"{verb} {prefix}/composite/sobjects"] for verb in ("PATCH", "POST", "DELETE"))
+            + calls[f"POST {prefix}/jobs/ingest"]
+        )
+
+
+PLATFORMS: dict[str, Callable[..., Platform]] = {
+    "hubspot": HubSpotPlatform,
+    "brevo": BrevoPlatform,
+    "salesforce": SalesforcePlatform,
+}
 
 
 @dataclass

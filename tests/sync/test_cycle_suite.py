@@ -129,8 +129,9 @@ def test_storm_of_429_5xx_and_dropped_connections_ends_like_a_clean_run(make: Ca
     faults.__post_init__()
     report = stormy.pipeline.run_cycle()
     assert report.status == "ok", report.error
-    assert report.rate_limited > 0
-    assert stormy.platform.sandbox.log.statuses[502] > 0
+    if stormy.platform.throttles_with_429:
+        assert report.rate_limited > 0
+    assert sum(n for status, n in stormy.platform.sandbox.log.statuses.items() if status >= 500) > 0
     shown = {c: stormy.platform.shown(c) for c in stormy.platform.contact_ids()}
     expected = {c: clean.platform.shown(c) for c in clean.platform.contact_ids()}
     assert sorted(shown.values(), key=str) == sorted(expected.values(), key=str)
