@@ -76,6 +76,8 @@ class SalesforceSandbox(SandboxServer):
         self.custom_fields: dict[str, dict[str, str]] = {"Lead": {}, "Contact": {}}
         self.not_updateable: set[tuple[str, str]] = set()
         """(object, field) pairs the integration user's profile cannot edit (field-level security)."""
+        self.fls_denied_ids: set[str] = set()
+        """Records whose update fails with INVALID_FIELD_FOR_INSERT_UPDATE (a record type without edit access)."""
         self.locked_ids: set[str] = set()
         """Records a collection update refuses with UNABLE_TO_LOCK_ROW (another job holds them)."""
         self.daily_limit = daily_limit
@@ -334,7 +336,7 @@ class SalesforceSandbox(SandboxServer):
         missing = [k for k in values if k not in fields]
         if missing:
             return fail("INVALID_FIELD", f"No such column '{missing[0]}' on sobject of type {sobject}", missing)
-        locked = [k for k in values if (sobject, k) in self.not_updateable]
+        locked = [k for k in values if (sobject, k) in self.not_updateable or record_id in self.fls_denied_ids]
         if locked:
             return fail(
                 "INVALID_FIELD_FOR_INSERT_UPDATE",

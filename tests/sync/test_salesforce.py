@@ -1,0 +1,235 @@
+"""What only Salesforce does: converted leads, the recycle bin and merges, field-level security, Bulk API 2.0,
+expiring sessions, the org's daily budget, and fields that must exist (issue 4, user-pain D3, D4, W6, W8, A-series)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadscore.connectors.salesforce import SalesforceConnector
+from leadscore.connectors.salesforce.client import RefreshCredentials
+from leadscore.engine import engines, load_model_file
+from leadscore.errors import AuthError, ConfigError
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import Pipeline
+from leadscore_sandbox.salesforce import SalesforceSandbox
+from leadscore_sandbox.salesforce_seed import seed_salesforce
+from tests.conftest import DEFAULT_MODEL
+from tests.sync.platforms import DAY_MS, NOW, NOW_MS, PlatformRig, SalesforcePlatform, build_rig
+
+PREFIX = "/services/data/v59.0"
+
+
+@pytest.fixture
+def make(tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
+    made: list[PlatformRig] = []
+
+    def build(people: int = 60, seed: int = 4, sandbox: dict[str, Any] | None = None, **overrides: Any) -> PlatformRig:
+        rig = build_rig(SalesforcePlatform(**(sandbox or {})), tmp_path, f"s{len(made)}.db", people, seed, **overrides)
+        made.append(rig)
+        return rig
+
+    yield build
+    for rig in made:
+        rig.store.close()
+        rig.connector.close()
+        rig.platform.sandbox.stop()
+
+
+def org(rig: PlatformRig) -> SalesforceSandbox:
+    sandbox = rig.platform.sandbox
+    assert isinstance(sandbox, SalesforceSandbox)
+    return sandbox
+
+
+def scorable_leads(rig: PlatformRig) -> list[str]:
+    return [
+        i
+        for i, r in org(rig).records["Lead"].items()
+        if "disqualified" not in str(r.get("Leadscore_Reasons__c")) and not r["IsDeleted"]
+    ]
+
+
+def test_converted_lead_is_not_written_and_its_score_follows_to_the_contact(make: Callable[..., PlatformRig]) -> None:
+    """user-pain D3: Salesforce refuses updates to converted leads; the history belongs to the new contact."""
+    rig = make()
+    rig.pipeline.run_cycle()
+    sandbox = org(rig)
+    lead_id = scorable_leads(rig)[0]
+    rig.platform.high_intent(lead_id, rig.store)
+    rig.pipeline.run_cycle()
+    lead_score = sandbox.records["Lead"][lead_id]["Leadscore_Score__c"]
+    contact_id = sandbox.convert(lead_id)
+    report = rig.pipeline.run_cycle()
+    assert report.merged == 1
+    assert report.gone == 0, (
+        "no write went to the converted lead (Salesforce would answer CANNOT_UPDATE_CONVERTED_LEAD)"
+    )
+    contact = sandbox.records["Contact"][contact_id]
+    assert contact["Leadscore_Score__c"] == lead_score, "the demo requests moved with the person"
+    assert "demo request" in contact["Leadscore_Reasons__c"]
+    frozen = dict(sandbox.records["Lead"][lead_id])
+    rig.platform.high_intent(contact_id, rig.store)
+    later = rig.pipeline.run_cycle()
+    assert later.gone == 0
+    assert {k: v for k, v in sandbox.records["Lead"][lead_id].items() if k.startswith("Leadscore")} == {
+        k: v for k, v in frozen.items() if k.startswith("Leadscore")
+    }
+    assert rig.store.outbox_depth("salesforce") == 0
+
+
+def test_deleted_record_mid_batch_is_set_aside_and_the_rest_land(make: Callable[..., PlatformRig]) -> None:
+    rig = make()
+    rig.pipeline.run_cycle()
+    sandbox = org(rig)
+    chosen = scorable_leads(rig)[:5]
+    for lead_id in chosen:
+        rig.platform.high_intent(lead_id, rig.store)
+    victim = chosen[2]
+    sandbox.records["Lead"][victim]["IsDeleted"] = True
+    report = rig.pipeline.run_cycle()
+    assert report.gone >= 1
+    for lead_id in chosen:
+        if lead_id != victim:
+            assert "demo request" in sandbox.records["Lead"][lead_id]["Leadscore_Reasons__c"]
+    assert rig.store.outbox_depth("salesforce") == 0
+    patches = sandbox.log.calls[f"PATCH {PREFIX}/composite/sobjects"]
+    rig.pipeline.run_cycle()
+    assert sandbox.log.calls[f"PATCH {PREFIX}/composite/sobjects"] == patches, "a deleted record is not written again"
+
+
+def test_records_in_the_recycle_bin_or_merged_are_seen_through_query_all(make: Callable[..., PlatformRig]) -> None:
+    """user-pain D4: deletes are invisible to query; queryAll shows IsDeleted and MasterRecordId."""
+    rig = make()
+    rig.pipeline.run_cycle()
+    sandbox = org(rig)
+    deleted, loser, survivor = scorable_leads(rig)[:3]
+    sandbox.delete(deleted)
+    sandbox.touch(loser, IsDeleted=True, MasterRecordId=survivor)
+    report = rig.pipeline.run_cycle()
+    assert report.gone == 1
+    assert report.merged == 1
+    email = sandbox.records["Lead"][deleted]["Email"]
+    assert rig.store.contact_ids_by_email("salesforce", [email]) == {}
+
+
+def test_field_level_security_error_on_one_record_sets_it_aside(make: Callable[..., PlatformRig]) -> None:
+    rig = make()
+    rig.pipeline.run_cycle()
+    sandbox = org(rig)
+    chosen = scorable_leads(rig)[:4]
+    for lead_id in chosen:
+        rig.platform.high_intent(lead_id, rig.store)
+    sandbox.fls_denied_ids.add(chosen[1])
+    report = rig.pipeline.run_cycle()
+    assert report.set_aside >= 1
+    assert any("INVALID_FIELD_FOR_INSERT_UPDATE" in p.problem for p in report.problems)
+    for lead_id in (chosen[0], chosen[2], chosen[3]):
+        assert "demo request" in sandbox.records["Lead"][lead_id]["Leadscore_Reasons__c"]
+    [(entry, reason)] = [
+        (e, r) for e, r in rig.store.set_aside_entries("salesforce") if e.change.kind == "set_properties"
+    ]
+    assert entry.change.contact_id == chosen[1]
+    assert "security settings" in reason
+
+
+def test_missing_or_readonly_score_field_is_one_clear_error(make: Callable[..., PlatformRig]) -> None:
+    """user-pain W6: before any write, describe names every missing field with its type, or the FLS fix."""
+    rig = make()
+    sandbox = org(rig)
+    del sandbox.custom_fields["Contact"]["Leadscore_Grade__c"]
+    with pytest.raises(ConfigError, match=r"Contact\.Leadscore_Grade__c \(Picklist, values A, B, C, D\)"):
+        rig.pipeline.run_cycle()
+    sandbox.custom_fields["Contact"]["Leadscore_Grade__c"] = "picklist"
+    sandbox.not_updateable.add(("Lead", "Leadscore_Score__c"))
+    with pytest.raises(ConfigError, match=r"Lead\.Leadscore_Score__c is read-only .*Edit access"):
+        rig.pipeline.run_cycle()
+    assert rig.platform.write_calls() == 0
+
+
+def test_missing_fields_are_created_through_the_tooling_api_when_allowed(make: Callable[..., PlatformRig]) -> None:
+    rig = make(manage_fields=True)
+    sandbox = org(rig)
+    for sobject in ("Lead", "Contact"):
+        sandbox.custom_fields[sobject].clear()
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert sandbox.log.calls[f"POST {PREFIX}/tooling/sobjects/CustomField"] == 12
+    assert sandbox.custom_fields["Lead"]["Leadscore_Score__c"] == "double"
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_bulk_api_path_reads_back_partial_failures(make: Callable[..., PlatformRig]) -> None:
+    rig = make(people=150, limits={"bulk_threshold": 40, "bulk_poll_seconds": 0})
+    sandbox = org(rig)
+    leads = list(sandbox.records["Lead"])
+    sandbox.locked_ids.add(leads[3])
+    sandbox.records["Lead"][leads[5]]["IsDeleted"] = True
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert sandbox.log.calls[f"POST {PREFIX}/jobs/ingest"] >= 1
+    assert sandbox.log.calls[f"GET {PREFIX}/jobs/ingest/{{jobId}}/{{results}}"] >= 1
+    assert sandbox.records["Lead"][leads[0]].get("Leadscore_Score__c") is not None
+    assert sandbox.records["Lead"][leads[3]].get("Leadscore_Score__c") is None
+    [(entry, reason)] = [
+        (e, r) for e, r in rig.store.set_aside_entries("salesforce") if e.change.kind == "set_properties"
+    ]
+    assert entry.change.contact_id == leads[3]
+    assert reason.startswith("UNABLE_TO_LOCK_ROW")
+
+
+def test_session_expiring_mid_cycle_is_refreshed_once(tmp_path: Path) -> None:
+    sandbox = SalesforceSandbox().start()
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        seed_salesforce(sandbox, 40, seed=2, now_ms=NOW_MS - DAY_MS)
+        refresh = RefreshCredentials(sandbox.url, "sandbox-client", "sandbox-secret", "sandbox-refresh")
+        connector = SalesforceConnector("salesforce", sandbox.url, refresh=refresh, mapping_overrides={})
+        pipeline = Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
+        assert pipeline.run_cycle().status == "ok"
+        sandbox.expire_sessions()
+        lead = next(iter(sandbox.records["Lead"]))
+        sandbox.touch(lead, Title="Chief Executive Officer")
+        report = pipeline.run_cycle()
+        assert report.status == "ok"
+        assert sandbox.log.calls["POST /services/oauth2/token"] == 2
+        assert sandbox.log.statuses[401] == 1
+        sandbox.expire_sessions()
+        sandbox.refresh_tokens.clear()
+        with pytest.raises(AuthError, match="re-authorize the connected app"):
+            pipeline.run_cycle()
+        assert sandbox.log.calls["POST /services/oauth2/token"] == 3, "one refresh attempt, no retry storm"
+        connector.close()
+    finally:
+        store.close()
+        sandbox.stop()
+
+
+def test_a_bare_session_id_that_expires_fails_clearly(make: Callable[..., PlatformRig]) -> None:
+    rig = make(people=5)
+    org(rig).expire_sessions()
+    with pytest.raises(AuthError, match="no refresh token is configured"):
+        rig.pipeline.run_cycle()
+    assert sum(org(rig).log.calls.values()) == 1
+
+
+def test_salesforce_api_budget_is_respected_and_exhaustion_pauses_source(make: Callable[..., PlatformRig]) -> None:
+    """user-pain L4: keep a share of the org's daily budget for others; REQUEST_LIMIT_EXCEEDED pauses the source."""
+    rig = make(people=30, sandbox={"daily_limit": 100}, limits={"daily_reserve_share": 0.1})
+    sandbox = org(rig)
+    sandbox.api_used = 85
+    report = rig.pipeline.run_cycle()
+    assert report.status == "paused"
+    assert "kept free for other integrations" in str(report.error)
+    assert sandbox.api_used <= 90, "stopped at the reserve, before the org ran dry"
+    sandbox.api_used = 100
+    rig.connector.client.usage.daily_remaining = None  # type: ignore[attr-defined]
+    report = rig.pipeline.run_cycle()
+    assert report.status == "paused"
+    assert "REQUEST_LIMIT_EXCEEDED" in str(report.error)
+    sandbox.api_used = 0
+    rig.connector.client.usage.daily_remaining = None  # type: ignore[attr-defined]
+    assert rig.pipeline.run_cycle().status == "ok"
