@@ -68,6 +68,10 @@ class Platform(Protocol):
 
     def write_calls(self) -> int: ...
 
+    def source(self) -> dict[str, Any]:
+        """The sources-file entry that points leadscore at this sandbox."""
+        ...
+
 
 class HubSpotPlatform:
     name = "hubspot"
@@ -106,6 +110,11 @@ class HubSpotPlatform:
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(int(contact_id), leadscore_score=score)
+
+    def source(self) -> dict[str, Any]:
+        mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
+        return {"name": self.name, "platform": "hubspot", "base_url": self.sandbox.url, "token": "sandbox-token",
+                "mapping": mapping}  # fmt: skip
 
     def write_calls(self) -> int:
         calls = self.sandbox.log.calls
@@ -154,6 +163,10 @@ class BrevoPlatform:
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(int(contact_id), SCORE=float(score))
 
+    def source(self) -> dict[str, Any]:
+        return {"name": self.name, "platform": "brevo", "base_url": self.sandbox.api_url, "token": "sandbox-key",
+                "mapping": BREVO_CONNECTOR_FAST}  # fmt: skip
+
     def write_calls(self) -> int:
         calls = self.sandbox.log.calls
         return (
@@ -161,6 +174,14 @@ class BrevoPlatform:
             + sum(n for name, n in calls.items() if name.startswith("POST /v3/contacts/lists/{listId}/contacts/"))
             + calls["POST /v3/contacts/import"]
         )
+
+
+def shown_everywhere(platform: Platform) -> dict[str, Any]:
+    """What a salesperson would see: leadscore's fields on every live record, and each band list's members."""
+    return {
+        "records": {c: platform.shown(c) for c in platform.contact_ids()},
+        "lists": {band: sorted(platform.members(band)) for band in ("New", "Warm", "MQL", "SQL")},
+    }
 
 
 def _text(value: Any) -> str | None:
@@ -203,13 +224,18 @@ class SalesforcePlatform:
         return self.sandbox.members(campaign) if campaign else set()
 
     def high_intent(self, contact_id: str, store: SQLStore) -> None:
+        """Demo-request tasks done just before NOW; Salesforce stamps SystemModstamp itself, at write time."""
         for number in range(3):
             at = NOW_MS - number * 1000
-            self.sandbox.add("Task", modified_ms=at, WhoId=contact_id, Subject=f"Demo {number}", Type="Demo",
-                             TaskSubtype="Task", CreatedDate=stamp(at), CompletedDateTime=stamp(at))  # fmt: skip
+            self.sandbox.add("Task", WhoId=contact_id, Subject=f"Demo {number}", Type="Demo", TaskSubtype="Task",
+                             CreatedDate=stamp(at), CompletedDateTime=stamp(at))  # fmt: skip
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(contact_id, Leadscore_Score__c=float(score))
+
+    def source(self) -> dict[str, Any]:
+        return {"name": self.name, "platform": "salesforce", "base_url": self.sandbox.url, "token": "sandbox-session",
+                "mapping": {"limits": {"bulk_poll_seconds": 0}}}  # fmt: skip
 
     def write_calls(self) -> int:
         prefix = "/services/data/v59.0"

@@ -169,12 +169,23 @@ def _brevo_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, 
     return server, server.api_url, "sandbox-key"
 
 
+def _salesforce_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
+    from leadscore_sandbox.salesforce import SalesforceSandbox
+    from leadscore_sandbox.salesforce_seed import seed_salesforce
+
+    server = SalesforceSandbox(port=port)
+    seed_salesforce(server, contacts, seed=seed)
+    return server, server.url, "sandbox-session"
+
+
 SANDBOXES: dict[str, Callable[[int, int, int], tuple[SandboxServer, str, str]]] = {
     "hubspot": _hubspot_sandbox,
+    "salesforce": _salesforce_sandbox,
     "brevo": _brevo_sandbox,
 }
 DEMO_MAPPINGS: dict[str, dict[str, Any]] = {
     "hubspot": {"newsletter_campaign_ids": [1001]},
+    "salesforce": {"limits": {"bulk_poll_seconds": 0.05}},
     "brevo": {"limits": {"process_poll_seconds": 0.05}},
 }
 
@@ -185,8 +196,8 @@ def demo(
     model: Annotated[Path, typer.Option("--model", help="Model file.")] = Path("config/scoring.yaml"),
     top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
 ) -> None:
-    """Start seeded HubSpot and Brevo sandboxes, run one sync cycle of each into a fresh SQLite store, and show
-    what happened."""
+    """Start seeded HubSpot, Salesforce and Brevo sandboxes, run one sync cycle of each into a fresh SQLite store,
+    and show what happened."""
     compiled = _engines(model)
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")

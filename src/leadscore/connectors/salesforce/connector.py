@@ -22,7 +22,7 @@ import io
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from simple_salesforce.api import Salesforce
@@ -79,10 +79,14 @@ def soql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def keyset(cursor: dict[str, Any] | None) -> str:
-    """Everything after the cursor's (stamp, id), oldest first."""
+def keyset(cursor: dict[str, Any] | None, lookback_seconds: float = 0) -> str:
+    """Everything after the cursor's (stamp, id), oldest first; with a look-back, everything since a little
+    before the stamp (a long transaction can commit a record whose SystemModstamp is already behind the cursor)."""
     stamp = (cursor or {}).get("stamp", EPOCH)
     after = (cursor or {}).get("after_id")
+    if lookback_seconds and stamp != EPOCH:
+        moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z") - timedelta(seconds=lookback_seconds)
+        return f"SystemModstamp >= {moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
     literal = stamp.replace("+0000", "Z")
     if after is None:
         return f"SystemModstamp > {literal}"
@@ -138,6 +142,7 @@ class SalesforceConnector:
 
     def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]:
         state: dict[str, Any] = dict(cursor or {})
+        lookback = self.mapping.limits.lookback_seconds
         for sobject in self.mapping.objects:
             fields = sorted(
                 set(self.mapping.profile.get(sobject, {}).values())
@@ -146,7 +151,7 @@ class SalesforceConnector:
                 | ({"IsConverted", "ConvertedContactId"} if sobject == "Lead" else set())
             )
             soql = (
-                f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.get(sobject))} "
+                f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.get(sobject), lookback)} "
                 "ORDER BY SystemModstamp, Id"
             )
             for records in self._pages(soql, f"GET query {sobject}"):
@@ -190,7 +195,8 @@ class SalesforceConnector:
             "CampaignMember": member_event,
         }[sobject]
         state = dict(cursor or {})
-        soql = f"SELECT {STREAM_FIELDS[sobject]} FROM {sobject} WHERE {keyset(state)} ORDER BY SystemModstamp, Id"
+        where = keyset(state, self.mapping.limits.lookback_seconds)
+        soql = f"SELECT {STREAM_FIELDS[sobject]} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"
         for records in self._pages(soql, f"GET query {sobject}"):
             events: list[Event] = []
             problems: list[RecordProblem] = []

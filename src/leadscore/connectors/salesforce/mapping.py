@@ -32,6 +32,7 @@ class Limits(_Data):
     max_attempts: int = Field(6, gt=0)
     max_wait_seconds: float = Field(60, gt=0)
     max_retry_seconds: float = Field(600, gt=0)
+    lookback_seconds: float = Field(60, ge=0)
 
 
 class SalesforceMapping(_Data):
