@@ -58,6 +58,11 @@ class SourceSettings(BaseModel):
     oauth_refresh_token: SecretStr | None = None
     login_url: str = "https://login.salesforce.com"
     """Salesforce: where the OAuth token endpoint lives (https://test.salesforce.com for sandboxes, or My Domain)."""
+    username: str | None = None
+    """Salesforce login flows: the integration user, with ``private_key_file`` (JWT bearer) or ``password``."""
+    private_key_file: Path | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
     mapping: dict[str, Any] = {}
     schedule: Schedule = Schedule()
     webhook_token: SecretStr | None = None
@@ -90,7 +95,8 @@ class SourceSettings(BaseModel):
 
     def secrets(self) -> list[str]:
         """Every secret value this source holds, for log redaction."""
-        values = [s.get_secret_value() for s in (self.token, self.oauth_client_secret, self.oauth_refresh_token) if s]
+        held = (self.token, self.oauth_client_secret, self.oauth_refresh_token, self.password, self.security_token)
+        values = [s.get_secret_value() for s in held if s]
         values.append(self.resolved_webhook_token() or "")
         with contextlib.suppress(ConfigError):
             values.append(self.resolved_token())

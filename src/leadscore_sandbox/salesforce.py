@@ -12,9 +12,11 @@ sends their https URLs to loopback.
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import itertools
+import json
 import time
 import uuid
 from collections.abc import Callable
@@ -30,6 +32,7 @@ DATA = f"/services/data/v{VERSION}"
 PREFIXES = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "Campaign": "701"}
 QUERY_PAGE = 2000
 COLLECTION_MAX = 200
+JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 STANDARD_FIELDS = {
     "Lead": {
         "Id": "id", "Email": "email", "FirstName": "string", "LastName": "string", "Title": "string",
@@ -49,6 +52,14 @@ STANDARD_FIELDS = {
 def stamp(ms: int) -> str:
     """Salesforce's datetime format: ``2026-11-23T12:00:00.000+0000``."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+def _jwt_claims(assertion: str) -> dict[str, Any]:
+    try:
+        payload = assertion.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+    except (IndexError, ValueError):
+        return {}
 
 
 def errors(status: int, code: str, message: str, fields: list[str] | None = None) -> Response:
@@ -85,6 +96,8 @@ class SalesforceSandbox(SandboxServer):
         self.sessions: set[str] = {"sandbox-session"}
         self.refresh_tokens: set[str] = {"sandbox-refresh"}
         self.clients: dict[str, str] = {"sandbox-client": "sandbox-secret"}
+        self.users: dict[str, str] = {"integration@example.com": "sandbox-password" + "SECURITYTOKEN"}
+        """username -> password with the security token appended, as the password grant sends it."""
         self.jobs: dict[str, Job] = {}
         self.clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
         self._counter = itertools.count(1)
@@ -202,14 +215,32 @@ class SalesforceSandbox(SandboxServer):
         route("GET", DATA + "/jobs/ingest/{job}/{kind}", DATA + "/jobs/ingest/{jobId}/{results}")(self._job_results)
 
     def _token(self, request: Request) -> Response:
+        """Refresh-token, password and JWT bearer grants. A JWT's claims are checked (issuer is a known
+        consumer key, subject a known user, not expired), not its RS256 signature: the sandbox is stdlib only."""
         form = request.body if isinstance(request.body, dict) else {}
         grant = form.get("grant_type")
+        if grant == JWT_GRANT:
+            claims = _jwt_claims(str(form.get("assertion", "")))
+            if claims.get("iss") not in self.clients or claims.get("sub") not in self.users:
+                return Response(
+                    400, {"error": "invalid_grant", "error_description": "user hasn't approved this consumer"}
+                )
+            if float(claims.get("exp", 0)) < time.time():
+                return Response(400, {"error": "invalid_grant", "error_description": "expired authorization code"})
+            return self._issue()
         if self.clients.get(str(form.get("client_id"))) != form.get("client_secret"):
             return Response(400, {"error": "invalid_client", "error_description": "invalid client credentials"})
+        if grant == "password":
+            if self.users.get(str(form.get("username"))) != form.get("password"):
+                return Response(400, {"error": "invalid_grant", "error_description": "authentication failure"})
+            return self._issue()
         if grant == "refresh_token" and form.get("refresh_token") not in self.refresh_tokens:
             return Response(400, {"error": "invalid_grant", "error_description": "expired access/refresh token"})
         if grant not in ("refresh_token", "client_credentials"):
             return Response(400, {"error": "unsupported_grant_type", "error_description": "grant type not supported"})
+        return self._issue()
+
+    def _issue(self) -> Response:
         session = f"00D{uuid.uuid4().hex[:12]}!{uuid.uuid4().hex}"
         self.sessions.add(session)
         body = {

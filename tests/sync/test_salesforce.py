@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from leadscore.connectors.salesforce import SalesforceConnector
-from leadscore.connectors.salesforce.client import RefreshCredentials
+from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials
 from leadscore.engine import engines, load_model_file
 from leadscore.errors import AuthError, ConfigError
 from leadscore.store import SQLStore
@@ -233,3 +235,56 @@ def test_salesforce_api_budget_is_respected_and_exhaustion_pauses_source(make: C
     sandbox.api_used = 0
     rig.connector.client.usage.daily_remaining = None  # type: ignore[attr-defined]
     assert rig.pipeline.run_cycle().status == "ok"
+
+
+def login_pipeline(sandbox: SalesforceSandbox, store: SQLStore, **login: Any) -> tuple[SalesforceConnector, Pipeline]:
+    credentials = LoginCredentials(sandbox.url, "integration@example.com", "sandbox-client", **login)
+    connector = SalesforceConnector("salesforce", sandbox.url, login=credentials, mapping_overrides={})
+    return connector, Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
+
+
+@pytest.mark.parametrize("flow", ["jwt", "password"])
+def test_login_flows_of_simple_salesforce_log_in_again_when_the_session_expires(tmp_path: Path, flow: str) -> None:
+    """JWT bearer (a certificate's private key) and OAuth username-password, as simple-salesforce makes them."""
+    sandbox = SalesforceSandbox().start()
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        seed_salesforce(sandbox, 20, seed=2, now_ms=NOW_MS - DAY_MS)
+        if flow == "jwt":
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = tmp_path / "server.key"
+            pem.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
+            connector, pipeline = login_pipeline(sandbox, store, private_key_file=str(pem))
+        else:
+            connector, pipeline = login_pipeline(
+                sandbox,
+                store,
+                consumer_secret="sandbox-secret",
+                password="sandbox-password",
+                security_token="SECURITYTOKEN",
+            )
+        assert pipeline.run_cycle().status == "ok"
+        sandbox.expire_sessions()
+        sandbox.touch(next(iter(sandbox.records["Lead"])), Title="Chief Executive Officer")
+        assert pipeline.run_cycle().status == "ok"
+        assert sandbox.log.calls["POST /services/oauth2/token"] == 2, "one login, then one more after the expiry"
+        connector.close()
+    finally:
+        store.close()
+        sandbox.stop()
+
+
+def test_a_refused_login_fails_clearly_without_retries(tmp_path: Path) -> None:
+    sandbox = SalesforceSandbox().start()
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        with pytest.raises(AuthError, match=r"refused the login .* as integration@example\.com"):
+            login_pipeline(sandbox, store, consumer_secret="sandbox-secret", password="wrong", security_token="")
+        assert sandbox.log.calls["POST /services/oauth2/token"] == 1
+    finally:
+        store.close()
+        sandbox.stop()

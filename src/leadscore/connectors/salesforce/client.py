@@ -28,6 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from simple_salesforce.api import Salesforce
 from simple_salesforce.exceptions import (
+    SalesforceAuthenticationFailed,
     SalesforceError,
     SalesforceExpiredSession,
     SalesforceMalformedRequest,
@@ -54,6 +55,27 @@ class RefreshCredentials:
     refresh_token: str
 
 
+@dataclass(frozen=True)
+class LoginCredentials:
+    """A login simple-salesforce makes by itself: the JWT bearer flow (``private_key_file``) or the OAuth
+    username-password flow (``password``; Salesforce wants the security token appended to it, and given apart,
+    simple-salesforce would switch to the SOAP login)."""
+
+    login_url: str
+    username: str
+    consumer_key: str
+    private_key_file: str | None = None
+    consumer_secret: str | None = None
+    password: str | None = None
+    security_token: str = ""
+
+    @property
+    def domain(self) -> str:
+        """``https://login.salesforce.com`` -> ``login``; a My Domain keeps its ``name.my``."""
+        host = urlsplit(self.login_url).hostname or "login"
+        return host.removesuffix(".salesforce.com") if host.endswith(".salesforce.com") else "login"
+
+
 class TimeoutAdapter(HTTPAdapter):
     """requests has no default timeout and simple-salesforce sets none (user-pain L6): one hung call would
     freeze the daemon. Every request gets ``timeout`` unless it brings its own."""
@@ -74,6 +96,21 @@ class LoopbackAdapter(TimeoutAdapter):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if request.url is not None and request.url.startswith("https://"):
             request.url = "http://" + request.url.removeprefix("https://")
+        return super().send(request, *args, **kwargs)
+
+
+class LoginRedirectAdapter(TimeoutAdapter):
+    """simple-salesforce posts logins to ``https://<domain>.salesforce.com``; for a loopback sandbox's
+    ``login_url`` this sends them there instead."""
+
+    def __init__(self, timeout: float, target: str) -> None:
+        super().__init__(timeout)
+        self.target = target.rstrip("/")
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if request.url is not None:
+            parts = urlsplit(request.url)
+            request.url = self.target + parts.path + (f"?{parts.query}" if parts.query else "")
         return super().send(request, *args, **kwargs)
 
 
@@ -104,11 +141,13 @@ class SalesforceClient:
         session_id: str | None = None,
         refresh: RefreshCredentials | None = None,
         sleep: Sleep = time.sleep,
+        login: LoginCredentials | None = None,
     ) -> None:
-        if session_id is None and refresh is None:
+        if session_id is None and refresh is None and login is None:
             raise ConfigError(
-                f"source '{source}': Salesforce needs a session id (token) or oauth_client_id, oauth_client_secret "
-                "and oauth_refresh_token of a connected app"
+                f"source '{source}': Salesforce needs a session id (token), a connected app's refresh token "
+                "(oauth_client_id, oauth_client_secret, oauth_refresh_token), or a login: username with "
+                "oauth_client_id and private_key_file (JWT bearer), or with password and security_token"
             )
         self.source = source
         self.limits = limits
@@ -124,7 +163,47 @@ class SalesforceClient:
         if refresh is not None:
             self._mount_loopback(refresh.login_url)
         self.reserve = 0
-        self.sf = self._connect(session_id) if session_id is not None else self._connect(self._new_session())
+        self.login = login
+        if login is not None:
+            self.sf = self._log_in(login)
+        elif session_id is not None:
+            self.sf = self._connect(session_id)
+        else:
+            self.sf = self._connect(self._new_session())
+
+    def _log_in(self, login: LoginCredentials) -> Salesforce:
+        parts = urlsplit(login.login_url)
+        if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+            redirect = LoginRedirectAdapter(self.limits.request_timeout_seconds, login.login_url)
+            self.session.mount(f"https://{login.domain}.salesforce.com/", redirect)
+            self._mount_loopback(login.login_url)
+        self.usage.calls["POST /services/oauth2/token"] = self.usage.calls.get("POST /services/oauth2/token", 0) + 1
+        try:
+            if login.private_key_file is not None:
+                return Salesforce(
+                    username=login.username,
+                    consumer_key=login.consumer_key,
+                    privatekey_file=login.private_key_file,
+                    domain=login.domain,
+                    version=self.api_version,
+                    session=self.session,
+                )
+            return Salesforce(
+                username=login.username,
+                password=(login.password or "") + login.security_token,
+                consumer_key=login.consumer_key,
+                consumer_secret=login.consumer_secret,
+                domain=login.domain,
+                version=self.api_version,
+                session=self.session,
+            )
+        except SalesforceAuthenticationFailed as exc:
+            raise AuthError(
+                f"Salesforce refused the login of source '{self.source}' as {login.username} ({exc.code}: "
+                f"{exc.message}); check the username, the connected app's consumer key"
+                + (" and the certificate it holds" if login.private_key_file else ", secret, password and token"),
+                source=self.source,
+            ) from None
 
     def _mount_loopback(self, url: str) -> None:
         parts = urlsplit(url)
@@ -180,16 +259,16 @@ class SalesforceClient:
                 try:
                     return self._once(endpoint, action)
                 except SalesforceExpiredSession:
-                    if refreshed or self.refresh is None:
+                    if refreshed or (self.refresh is None and self.login is None):
                         raise AuthError(
                             f"Salesforce session of source '{self.source}' expired or is invalid, and "
-                            + ("a refreshed one was refused too" if refreshed else "no refresh token is configured")
-                            + "; configure oauth_client_id, oauth_client_secret and oauth_refresh_token",
+                            + ("a renewed one was refused too" if refreshed else "no refresh token is configured")
+                            + "; configure a refresh token or a login (see README, Salesforce)",
                             source=self.source,
                             endpoint=endpoint,
                             status=401,
                         ) from None
-                    self.sf = self._connect(self._new_session())
+                    self.sf = self._log_in(self.login) if self.login else self._connect(self._new_session())
                     refreshed = True
                     raise RetryableError("session refreshed", retry_after=0, source=self.source) from None
         raise AssertionError("unreachable: tenacity reraises")

@@ -29,7 +29,7 @@ from simple_salesforce.api import Salesforce
 
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
-from leadscore.connectors.salesforce.client import RefreshCredentials, SalesforceClient
+from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials, SalesforceClient
 from leadscore.connectors.salesforce.mapping import SalesforceMapping
 from leadscore.connectors.salesforce.transform import (
     LEAD_PREFIX,
@@ -104,6 +104,7 @@ class SalesforceConnector:
         refresh: RefreshCredentials | None = None,
         mapping_overrides: dict[str, Any] | None = None,
         sleep: Sleep = time.sleep,
+        login: LoginCredentials | None = None,
     ) -> None:
         self.source = source
         self.mapping = load_mapping("salesforce", SalesforceMapping, mapping_overrides)
@@ -114,7 +115,14 @@ class SalesforceConnector:
         self.write_order: Literal["by_list", "by_contact"] = "by_list"
         self.sleep = sleep
         self.client = SalesforceClient(
-            source, instance_url, limits, self.mapping.api_version, session_id=session_id, refresh=refresh, sleep=sleep
+            source,
+            instance_url,
+            limits,
+            self.mapping.api_version,
+            session_id=session_id,
+            refresh=refresh,
+            sleep=sleep,
+            login=login,
         )
         self._written_names: dict[str, str] = {}
         self._field_kinds: dict[str, str] = {}
