@@ -97,6 +97,9 @@ class RequestLog:
 class SandboxServer:
     """Routes requests to handlers and wraps them in faults, rate limits and a log."""
 
+    sends_retry_after = True
+    """Whether the platform puts Retry-After on a 429 (HubSpot does; Brevo and Salesforce do not)."""
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
         self.faults = Faults()
@@ -177,7 +180,7 @@ class SandboxServer:
                     return None
                 if not exempt and self.faults.roll(self.faults.rate_429):
                     response = self.injected_429()
-                    if self.faults.retry_after_seconds is not None:
+                    if self.faults.retry_after_seconds is not None and self.sends_retry_after:
                         response.headers["Retry-After"] = f"{self.faults.retry_after_seconds:g}"
                         self.blocked_until = now + self.faults.retry_after_seconds
                 elif not exempt and self.faults.roll(self.faults.rate_5xx):

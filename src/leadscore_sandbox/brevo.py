@@ -148,6 +148,8 @@ class _Group:
 class BrevoSandbox(SandboxServer):
     """Brevo for one account: contacts, attributes, folders, lists, campaigns, transactional events, processes."""
 
+    sends_retry_after = False
+
     def __init__(
         self,
         host: str = "127.0.0.1",
@@ -308,10 +310,13 @@ class BrevoSandbox(SandboxServer):
             self.bodies.append((f"{request.method} {endpoint}", request.body))
 
     def injected_429(self) -> Response:
+        """Brevo sends no Retry-After; the fault's wait goes in the reset header instead (the server drops the
+        Retry-After the fault knob adds)."""
+        reset = self.faults.retry_after_seconds or 1
         return Response(
             429,
             {"code": "too_many_requests", "message": "The expected rate limit is exceeded."},
-            {"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": "1"},
+            {"x-sib-ratelimit-limit": "10", "x-sib-ratelimit-remaining": "0", "x-sib-ratelimit-reset": f"{reset:g}"},
         )
 
     def injected_5xx(self) -> Response:

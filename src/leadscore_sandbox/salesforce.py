@@ -81,6 +81,8 @@ class Job:
 class SalesforceSandbox(SandboxServer):
     """One Salesforce org: leads, contacts, tasks, events, campaigns and their members."""
 
+    sends_retry_after = False
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, daily_limit: int = 1_000_000) -> None:
         super().__init__(host, port)
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PREFIXES}

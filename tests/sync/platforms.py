@@ -43,7 +43,7 @@ BREVO_FAST = BrevoLimits(
     other_per_hour=10**6,
     process_polls_until_done=0,
 )
-BREVO_CONNECTOR_FAST = {"limits": {"process_poll_seconds": 0}}
+BREVO_CONNECTOR_FAST = {"limits": {"process_poll_seconds": 0, "max_wait_seconds": 0.2}}
 
 
 class Platform(Protocol):
