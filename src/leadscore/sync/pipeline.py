@@ -226,7 +226,8 @@ class Pipeline:
         applier = threading.Thread(
             target=self._write_while_scoring, args=(report, scoring_done, failures), name="applier", daemon=True
         )
-        if not dry_run:
+        early = self.connector.sends_early and not dry_run
+        if early:
             applier.start()
         try:
             outcome = rescore(
@@ -234,7 +235,7 @@ class Pipeline:
             )
         finally:
             scoring_done.set()
-            if not dry_run:
+            if early:
                 applier.join()
         if failures:
             raise failures[0]

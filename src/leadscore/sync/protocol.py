@@ -87,7 +87,11 @@ class Connector(Protocol):
 
     source: str
     write_batch: int
-    """How many property updates the platform takes in one call; the pipeline sends whole batches early."""
+    """How many property updates the platform takes in one call."""
+    sends_early: bool
+    """Whether whole batches of property updates go out while later pages are still being scored (HubSpot,
+    paced by a rate limit), or everything waits for the end of scoring, where a contact's changes travel
+    together and a large change-set can take the platform's bulk path (Salesforce, Brevo)."""
     write_order: Literal["by_list", "by_contact"]
     """How the outbox hands changes over: one list's members together, or each contact's changes together."""
 

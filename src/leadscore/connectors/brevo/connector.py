@@ -79,9 +79,8 @@ class BrevoConnector:
         self.source = source
         self.mapping = load_mapping("brevo", BrevoMapping, mapping_overrides)
         limits = self.mapping.limits
-        self.write_batch = limits.import_threshold
-        """Larger than the pipeline's early batches: changes wait for the end of scoring, where a contact's
-        attributes and list moves travel together and a large change-set can go as an import."""
+        self.write_batch = limits.batch_update
+        self.sends_early = False
         self.write_order: Literal["by_list", "by_contact"] = "by_contact"
         self.client = BrevoClient(source, base_url, api_key, limits, sleep=sleep)
         self.sleep = sleep

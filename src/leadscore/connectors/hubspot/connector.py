@@ -73,6 +73,7 @@ class HubSpotConnector:
         self.source = source
         self.mapping = load_mapping("hubspot", HubSpotMapping, mapping_overrides)
         self.write_batch = self.mapping.limits.batch_update
+        self.sends_early = True
         self.write_order: Literal["by_list", "by_contact"] = "by_list"
         self.client = HubSpotClient(source, base_url, token, self.mapping.limits, oauth=oauth, sleep=sleep)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))

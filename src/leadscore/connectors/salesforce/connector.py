@@ -109,9 +109,8 @@ class SalesforceConnector:
         self.source = source
         self.mapping = load_mapping("salesforce", SalesforceMapping, mapping_overrides)
         limits = self.mapping.limits
-        self.write_batch = limits.bulk_threshold
-        """Above the pipeline's early batches: updates wait for the end of scoring, so a large change-set
-        reaches ``apply`` whole enough for Bulk API 2.0."""
+        self.write_batch = limits.collection_size
+        self.sends_early = False
         self.write_order: Literal["by_list", "by_contact"] = "by_list"
         self.sleep = sleep
         self.client = SalesforceClient(
