@@ -72,6 +72,10 @@ class Platform(Protocol):
         """The sources-file entry that points leadscore at this sandbox."""
         ...
 
+    def add_odd(self) -> tuple[str, str]:
+        """Two records with data real accounts hold: (no usable email, a company size that is not a number)."""
+        ...
+
 
 class HubSpotPlatform:
     name = "hubspot"
@@ -110,6 +114,11 @@ class HubSpotPlatform:
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(int(contact_id), leadscore_score=score)
+
+    def add_odd(self) -> tuple[str, str]:
+        nameless = self.sandbox.add_contact({"email": "not-an-email", "firstname": "Nameless"})
+        sizeless = self.sandbox.add_contact({"email": "big@corp.example", "numemployees": "lots"})
+        return str(nameless), str(sizeless)
 
     def source(self) -> dict[str, Any]:
         mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
@@ -162,6 +171,11 @@ class BrevoPlatform:
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(int(contact_id), SCORE=float(score))
+
+    def add_odd(self) -> tuple[str, str]:
+        nameless = self.sandbox.add_contact("not-an-email", {"FIRSTNAME": "Nameless"})
+        sizeless = self.sandbox.add_contact("big@corp.example", {"COMPANY_SIZE": "lots"})
+        return str(nameless), str(sizeless)
 
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "brevo", "base_url": self.sandbox.api_url, "token": "sandbox-key",
@@ -232,6 +246,11 @@ class SalesforcePlatform:
 
     def hand_edit(self, contact_id: str, score: str) -> None:
         self.sandbox.touch(contact_id, Leadscore_Score__c=float(score))
+
+    def add_odd(self) -> tuple[str, str]:
+        nameless = self.sandbox.add("Lead", Email=None, LastName="Nameless", Company="?")
+        sizeless = self.sandbox.add("Lead", Email="big@corp.example", LastName="Big", NumberOfEmployees="lots")
+        return nameless, sizeless
 
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "salesforce", "base_url": self.sandbox.url, "token": "sandbox-session",

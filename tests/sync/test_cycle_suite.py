@@ -142,3 +142,14 @@ def test_the_outbox_is_empty_and_every_change_acknowledged_after_a_cycle(make: C
     report = rig.pipeline.run_cycle()
     assert rig.store.outbox_depth(rig.platform.name) == 0
     assert report.applied == sum(report.changes.values())
+
+
+def test_bad_data_from_the_api_is_reported_and_the_sync_goes_on(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=20)
+    nameless, sizeless = rig.platform.add_odd()
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert any(p.record_id == nameless and p.field.lower() == "email" for p in report.problems), report.problems
+    assert any(p.record_id == sizeless and "'lots' is not a number" in p.problem for p in report.problems)
+    for contact_id in (nameless, sizeless):
+        assert rig.platform.shown(contact_id)["score"] is not None, "scored without the odd field"
