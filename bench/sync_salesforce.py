@@ -7,8 +7,9 @@ changing, through sObject Collections and through Bulk API 2.0.
 The sandbox and the sync run in separate processes; the sync's peak RSS is sampled
 with psutil. Salesforce has no per-second limit: the cost that matters is calls
 against the org's daily allocation. Prints calls per endpoint against the minimum
-for the path (collections: ceil(n/200) updates per object and ceil(n/200) member
-inserts; bulk: 5 calls per job of up to 10,000 records, plus polls), and peak RSS.
+for the path (collections: five collections of 200 per Composite call, so ceil(n/1000)
+updates per object and ceil(n/1000) member inserts; bulk: 5 calls per job of up to
+10,000 records, plus polls), and peak RSS.
 Query pages (first page and nextRecordsUrl) are counted together.
 """
 
@@ -41,7 +42,7 @@ def minimum(people: int, path: str) -> dict[str, int]:
     leads = people - people // 3
     contacts = people // 3
     if path == "collections":
-        writes = {"PATCH composite/sobjects": math.ceil(leads / 200) + math.ceil(contacts / 200)}
+        writes = {"POST composite (PATCH collections)": math.ceil(leads / 1000) + math.ceil(contacts / 1000)}
     else:
         jobs = math.ceil(leads / BULK_JOB_ROWS) + math.ceil(contacts / BULK_JOB_ROWS)
         writes = {
@@ -54,7 +55,7 @@ def minimum(people: int, path: str) -> dict[str, int]:
     reads = {
         "GET query Lead": math.ceil(leads / 2000),
         "GET query Contact": math.ceil(contacts / 2000),
-        "POST composite/sobjects": math.ceil(people / 200),
+        "POST composite (POST collections)": math.ceil(people / 1000),
     }
     return reads | writes
 
@@ -114,7 +115,7 @@ def run(people: int, path: str, seed: int) -> None:
     for name in sorted(set(calls) - set(least)):
         print(f"{name:40} {calls[name]:>8,} {'(other)':>8}")
     used, floor = sum(calls.values()), sum(least.values())
-    writes = sum(c for n, c in calls.items() if "jobs/ingest" in n or n.startswith("PATCH composite"))
+    writes = sum(c for n, c in calls.items() if "jobs/ingest" in n or "PATCH collections" in n)
     print(f"{'total':40} {used:>8,} {floor:>8,}   ratio {used / floor:.2f}; write calls {writes:,}")
     print(f"wall seconds {wall:.1f}; sync peak RSS MB {peak / 2**20:.0f}")
 

@@ -207,6 +207,7 @@ class SalesforceSandbox(SandboxServer):
         route("PATCH", DATA + "/composite/sobjects", DATA + "/composite/sobjects")(self._collection_update)
         route("POST", DATA + "/composite/sobjects", DATA + "/composite/sobjects")(self._collection_insert)
         route("DELETE", DATA + "/composite/sobjects", DATA + "/composite/sobjects")(self._collection_delete)
+        route("POST", DATA + "/composite", DATA + "/composite")(self._composite)
         route("POST", DATA + "/tooling/sobjects/CustomField", DATA + "/tooling/sobjects/CustomField")(
             self._custom_field
         )
@@ -440,6 +441,34 @@ class SalesforceSandbox(SandboxServer):
             self.delete(record_id)
             results.append({"id": record_id, "success": True, "errors": []})
         return Response(200, results)
+
+    def _composite(self, request: Request) -> Response:
+        """Up to 25 subrequests, at most 5 of them collections, counted as one call; the sandbox models the
+        collection update and insert subrequests a sync sends."""
+        body = request.body if isinstance(request.body, dict) else {}
+        subrequests = body.get("compositeRequest")
+        if not isinstance(subrequests, list) or not subrequests or len(subrequests) > 25:
+            return errors(400, "INVALID_COMPOSITE_REQUEST", "compositeRequest: between 1 and 25 subrequests")
+        if sum("/composite/sobjects" in str(s.get("url")) for s in subrequests) > 5:
+            return errors(400, "INVALID_COMPOSITE_REQUEST", "at most 5 sObject Collections subrequests")
+        handlers = {"PATCH": self._collection_update, "POST": self._collection_insert}
+        answers = []
+        for sub in subrequests:
+            handler = handlers.get(str(sub.get("method")))
+            if handler is None or str(sub.get("url")).rstrip("/") != DATA + "/composite/sobjects":
+                answer = errors(400, "NOT_SUPPORTED", f"the sandbox models collections only: {sub.get('url')}")
+            else:
+                inner = Request(str(sub["method"]), str(sub["url"]), {}, request.headers, sub.get("body"), {})
+                answer = handler(inner)
+            answers.append(
+                {
+                    "body": answer.body,
+                    "httpHeaders": {},
+                    "httpStatusCode": answer.status,
+                    "referenceId": sub.get("referenceId"),
+                }
+            )
+        return Response(200, {"compositeResponse": answers})
 
     def _custom_field(self, request: Request) -> Response:
         body = request.body if isinstance(request.body, dict) else {}

@@ -261,6 +261,7 @@ class SalesforcePlatform:
         calls = self.sandbox.log.calls
         return (
             sum(calls[f"{verb} {prefix}/composite/sobjects"] for verb in ("PATCH", "POST", "DELETE"))
+            + calls[f"POST {prefix}/composite"]
             + calls[f"POST {prefix}/jobs/ingest"]
         )
 

@@ -8,8 +8,9 @@ records: a merged-away one follows its ``MasterRecordId``, another is marked
 deleted. A converted lead is not written any more (Salesforce refuses it):
 its history and score move to ``ConvertedContactId``.
 
-Writing: sObject Collections (200 per call, ``allOrNone: false``, one result
-per record); at or above ``bulk_threshold`` updates per object, a Bulk API 2.0
+Writing: sObject Collections (200 records each, ``allOrNone: false``, one
+result per record), five to a Composite request, which counts as one API call;
+at or above ``bulk_threshold`` updates per object, a Bulk API 2.0
 ingest job whose failed results are read back. Band lists are Campaigns;
 membership is a CampaignMember inserted (a duplicate counts as done) or
 deleted after looking up its id.
@@ -301,9 +302,7 @@ class SalesforceConnector:
             if len(items) >= self.mapping.limits.bulk_threshold:
                 outcomes += self._bulk_update(sobject, items)
             else:
-                size = self.mapping.limits.collection_size
-                for start in range(0, len(items), size):
-                    outcomes += self._collection_update(sobject, items[start : start + size])
+                outcomes += self._collection_update(sobject, items)
         outcomes += self._add_members([e for e in entries if e.change.kind == LIST_ADD])
         outcomes += self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
         return outcomes
@@ -316,14 +315,46 @@ class SalesforceConnector:
             values[name] = float(value) if kind in ("double", "int", "currency", "percent") else str(value)
         return values
 
+    def _collections(self, method: str, chunks: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]] | str]:
+        """Collections of up to 200 records, five to a Composite request (one counted call for up to 1,000
+        records); per chunk, its per-record results, or the error that refused the whole chunk."""
+        answers: list[list[dict[str, Any]] | str] = []
+        per_call = self.mapping.limits.collections_per_call
+        url = f"/services/data/v{self.mapping.api_version}/composite/sobjects"
+        for start in range(0, len(chunks), per_call):
+            group = chunks[start : start + per_call]
+            body = {
+                "allOrNone": False,
+                "compositeRequest": [
+                    {
+                        "method": method,
+                        "url": url,
+                        "referenceId": f"chunk{i}",
+                        "body": {"allOrNone": False, "records": c},
+                    }
+                    for i, c in enumerate(group)
+                ],
+            }
+            result = self._rest(f"POST composite ({method} collections)", "composite", "POST", json=body)
+            for sub in result["compositeResponse"]:
+                if int(sub.get("httpStatusCode", 500)) >= 300:
+                    error = (sub.get("body") or [{}])[0]
+                    answers.append(f"{error.get('errorCode', '')}: {error.get('message', '')}")
+                else:
+                    answers.append(list(sub["body"]))
+        return answers
+
     def _collection_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
         merged: dict[str, dict[str, Any]] = defaultdict(dict)
         for entry in entries:
             merged[entry.change.contact_id].update(self._values(entry))
         records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
-        body = {"allOrNone": False, "records": records}
-        results = self._rest("PATCH composite/sobjects", "composite/sobjects", "PATCH", json=body)
-        by_id = {record["id"]: _outcome_of(result) for record, result in zip(records, results, strict=True)}
+        size = self.mapping.limits.collection_size
+        chunks = [records[start : start + size] for start in range(0, len(records), size)]
+        by_id: dict[str, tuple[Literal["ok", "rejected", "gone"], str]] = {}
+        for chunk, answer in zip(chunks, self._collections("PATCH", chunks), strict=True):
+            for record, result in zip(chunk, answer if isinstance(answer, list) else [None] * len(chunk), strict=True):
+                by_id[record["id"]] = _outcome_of(result) if result is not None else ("rejected", str(answer))
         return [Outcome(e.id, *by_id[e.change.contact_id]) for e in entries]
 
     def _bulk_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
@@ -383,15 +414,14 @@ class SalesforceConnector:
         ready = [e for e in entries if str(e.change.payload["list"]) in self._campaign_ids]
         outcomes += [Outcome(e.id, "rejected", "no Campaign for this band yet") for e in entries if e not in ready]
         size = self.mapping.limits.collection_size
-        for start in range(0, len(ready), size):
-            chunk = ready[start : start + size]
-            records = [
-                self._member(self._campaign_ids[str(e.change.payload["list"])], e.change.contact_id) for e in chunk
-            ]
-            body = {"allOrNone": False, "records": records}
-            results = self._rest("POST composite/sobjects", "composite/sobjects", "POST", json=body)
-            for entry, result in zip(chunk, results, strict=True):
-                status, reason = _outcome_of(result)
+        chunks = [ready[start : start + size] for start in range(0, len(ready), size)]
+        records = [
+            [self._member(self._campaign_ids[str(e.change.payload["list"])], e.change.contact_id) for e in chunk]
+            for chunk in chunks
+        ]
+        for chunk, answer in zip(chunks, self._collections("POST", records), strict=True):
+            for entry, result in zip(chunk, answer if isinstance(answer, list) else [None] * len(chunk), strict=True):
+                status, reason = _outcome_of(result) if result is not None else ("rejected", str(answer))
                 if reason.startswith("DUPLICATE_VALUE"):
                     status, reason = "ok", ""
                 outcomes.append(Outcome(entry.id, status, reason))

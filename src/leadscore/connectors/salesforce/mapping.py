@@ -24,6 +24,7 @@ class ActivityRule(_Data):
 
 class Limits(_Data):
     collection_size: int = Field(200, gt=0, le=200)
+    collections_per_call: int = Field(5, gt=0, le=5)
     bulk_threshold: int = Field(10_000, gt=0)
     daily_reserve_share: float = Field(0.10, ge=0, lt=1)
     bulk_poll_seconds: float = Field(2, ge=0)
