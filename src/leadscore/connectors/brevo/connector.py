@@ -390,8 +390,9 @@ class BrevoConnector:
         outcomes: list[Outcome] = []
         unknown = [e for e in riding + alone if str(e.change.payload["list"]) not in self._list_ids]
         outcomes += [Outcome(e.id, "rejected", f"no Brevo list for '{e.change.payload['list']}' yet") for e in unknown]
-        riding = [e for e in riding if e not in unknown]
-        alone = [e for e in alone if e not in unknown]
+        unknown_ids = {e.id for e in unknown}
+        riding = [e for e in riding if e.id not in unknown_ids]
+        alone = [e for e in alone if e.id not in unknown_ids]
         grouped = _by_contact(updates + riding)
         importable = {
             c: items

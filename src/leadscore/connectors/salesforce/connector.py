@@ -412,7 +412,10 @@ class SalesforceConnector:
     def _add_members(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         ready = [e for e in entries if str(e.change.payload["list"]) in self._campaign_ids]
-        outcomes += [Outcome(e.id, "rejected", "no Campaign for this band yet") for e in entries if e not in ready]
+        ready_ids = {e.id for e in ready}
+        outcomes += [
+            Outcome(e.id, "rejected", "no Campaign for this band yet") for e in entries if e.id not in ready_ids
+        ]
         size = self.mapping.limits.collection_size
         chunks = [ready[start : start + size] for start in range(0, len(ready), size)]
         records = [
