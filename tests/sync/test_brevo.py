@@ -252,3 +252,29 @@ def test_wrong_api_key_fails_once_with_the_fix(make: Callable[..., PlatformRig])
         rig.pipeline.run_cycle()
     assert "SMTP & API" in str(raised.value)
     assert sum(sandbox_of(rig).log.calls.values()) == 1, "no retry storm on a refused key"
+
+
+def test_attribute_deleted_mid_cycle_is_one_error_not_a_bisection_storm(make: Callable[..., PlatformRig]) -> None:
+    """user-pain W6: a missing attribute fails every record alike; splitting the batch would only burn calls."""
+    rig = make(contacts=40)
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    for contact_id in sorted(sandbox.contacts)[:30]:
+        rig.platform.high_intent(str(contact_id), rig.store)
+    original = rig.connector.ensure_targets
+
+    def then_deleted(targets: Any) -> Any:
+        created = original(targets)  # type: ignore[arg-type]
+        del sandbox.attributes["LEADSCORE_REASONS"]
+        return created
+
+    rig.connector.ensure_targets = then_deleted  # type: ignore[method-assign]
+    batches = sandbox.log.calls["POST /v3/contacts/batch"]
+    with pytest.raises(ConfigError, match="LEADSCORE_REASONS"):
+        rig.pipeline.run_cycle()
+    assert sandbox.log.calls["POST /v3/contacts/batch"] == batches + 1
+    rig.connector.ensure_targets = original  # type: ignore[method-assign]
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert "LEADSCORE_REASONS" in sandbox.attributes
+    assert rig.store.outbox_depth("brevo") == 0

@@ -463,6 +463,12 @@ class BrevoConnector:
                 gone = [Outcome(e.id, "gone", f"Brevo: {message}") for c in missing for e in grouped[c]]
                 rest = {c: grouped[c] for c in contact_ids if c not in missing}
                 return gone + self._batch(rest)
+        if response.status_code == 400 and "attribute" in message.lower():
+            self._attribute_types.clear()
+            raise ConfigError(
+                f"Brevo refused leadscore's attributes ({code}: {message}); someone deleted or renamed one since "
+                "the cycle began. The next cycle re-creates missing attributes; nothing was written"
+            )
         if response.status_code == 400 and len(contact_ids) > 1:
             half = len(contact_ids) // 2
             return self._batch({c: grouped[c] for c in contact_ids[:half]}) + self._batch(
