@@ -63,3 +63,34 @@ def test_sandbox_imports_nothing_of_leadscore() -> None:
     for path in (SRC / "leadscore_sandbox").rglob("*.py"):
         leaked = {m for m in imports_of(path) if m == "leadscore" or m.startswith("leadscore.")}
         assert leaked == set(), f"{path} imports {leaked}"
+
+
+PLATFORMS = ("hubspot", "salesforce", "brevo", "sendinblue")
+NEUTRAL = sorted(p for part in ("sync", "store", "daemon", "engine") for p in (SRC / "leadscore" / part).rglob("*.py"))
+
+
+def code_words(path: Path) -> set[str]:
+    """Names, attributes, imported modules and string literals, leaving documentation strings out (they may give
+    examples)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+    }
+    words: set[str] = set(imports_of(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            words.add(node.attr)
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words.add(node.value)
+    return words
+
+
+@pytest.mark.parametrize("path", NEUTRAL, ids=[str(p.relative_to(SRC)) for p in NEUTRAL])
+def test_pipeline_store_daemon_and_engine_name_no_platform(path: Path) -> None:
+    """DESIGN.md: the sync pipeline knows no platform by name; platform knowledge lives in connectors/."""
+    named = {w for w in code_words(path) for p in PLATFORMS if p in w.lower()}
+    assert named == set(), f"{path.relative_to(SRC)} names a platform: {sorted(named)}"
