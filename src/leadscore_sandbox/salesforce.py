@@ -104,6 +104,7 @@ class SalesforceSandbox(SandboxServer):
         self.clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)
         self._counter = itertools.count(1)
         self._cursors: dict[str, tuple[list[dict[str, Any]], list[str]]] = {}
+        self._member_ids: dict[tuple[str, str], str] = {}
         self._routes_setup()
 
     # --- state helpers for seeds and tests -------------------------------------------------
@@ -120,6 +121,9 @@ class SalesforceSandbox(SandboxServer):
         if sobject == "Contact":
             defaults["MasterRecordId"] = None
         self.records[sobject][record_id] = {"Id": record_id, **defaults, **fields}
+        if sobject == "CampaignMember":
+            person = str(fields.get("LeadId") or fields.get("ContactId"))
+            self._member_ids[(str(fields.get("CampaignId")), person)] = record_id
         return record_id
 
     def touch(self, record_id: str, **fields: Any) -> None:
@@ -419,7 +423,8 @@ class SalesforceSandbox(SandboxServer):
                 code = "ENTITY_IS_DELETED" if target else "INVALID_CROSS_REFERENCE_KEY"
                 results.append({"success": False, "errors": [{"statusCode": code, "message": message, "fields": []}]})
                 continue
-            if person in self.members(str(item.get("CampaignId"))):
+            existing = self._member_ids.get((str(item.get("CampaignId")), str(person)))
+            if existing is not None and not self.records["CampaignMember"][existing]["IsDeleted"]:
                 message = "Already a campaign member."
                 results.append({"success": False, "errors": [{"statusCode": "DUPLICATE_VALUE", "message": message}]})
                 continue
