@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.records import ensure_utc
+from leadscore.sync.protocol import RecordProblem
 
 _RANGE = re.compile(r"^\s*([\d,.]+)\s*(?:[-–+]|$)")
 
@@ -34,3 +36,31 @@ def parse_time(raw: Any) -> datetime | None:
         return ensure_utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except (ValueError, OverflowError):
         return None
+
+
+def profile_values(
+    record_id: str, raw: Mapping[str, Any], fields: Mapping[str, str], transforms: Mapping[str, str]
+) -> tuple[dict[str, Any], list[RecordProblem]]:
+    """Canonical profile values from a platform record's fields (canonical field -> platform name).
+
+    ``number_or_range`` turns "1,000-5,000" into 1000; ``words`` (HubSpot's mapping calls it ``enum_words``)
+    turns "COMPUTER_SOFTWARE" into "computer software". A value that cannot be read is a problem, never an error.
+    """
+    profile: dict[str, Any] = {}
+    problems: list[RecordProblem] = []
+    for field, name in fields.items():
+        value = raw.get(name)
+        if value in (None, ""):
+            continue
+        transform = transforms.get(field)
+        if transform == "number_or_range":
+            number = number_or_range(str(value))
+            if number is None:
+                problems.append(RecordProblem(record_id, name, f"'{value}' is not a number or a range; ignored"))
+                continue
+            profile[field] = number
+        elif transform in ("words", "enum_words"):
+            profile[field] = str(value).replace("_", " ").strip().lower()
+        else:
+            profile[field] = value
+    return profile, problems

@@ -127,3 +127,9 @@ def list_key(model: str, band: str) -> str:
 def split_list_key(key: str) -> tuple[str, str]:
     model, _, band = key.partition(":")
     return model, band
+
+
+def list_display_name(template: str, key: str) -> str:
+    """A band list's name on the platform, from a mapping's template such as ``leadscore {model} - {band}``."""
+    model, band = split_list_key(key)
+    return template.format(model=model, band=band)

@@ -49,7 +49,7 @@ from leadscore.sync.protocol import (
     RecordProblem,
     TargetProperty,
     WriteTargets,
-    split_list_key,
+    list_display_name,
 )
 
 CAMPAIGNS, TRANSACTIONAL = "campaign_exports", "transactional_events"
@@ -376,8 +376,7 @@ class BrevoConnector:
                 return lists
 
     def _list_name(self, key: str) -> str:
-        model, band = split_list_key(key)
-        return self.mapping.list_name.format(model=model, band=band)
+        return list_display_name(self.mapping.list_name, key)
 
     # --- writing --------------------------------------------------------------------------
 

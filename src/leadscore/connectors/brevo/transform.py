@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.connectors.brevo.mapping import BrevoMapping
-from leadscore.connectors.values import number_or_range, parse_time
+from leadscore.connectors.values import parse_time, profile_values
 from leadscore.records import Contact, Event, normalize_email
 from leadscore.sync.protocol import RecordProblem
 
@@ -35,23 +35,7 @@ def to_contact(
     """One Brevo contact, keyed by its numeric id (which survives an email change, unlike the email)."""
     contact_id = str(record["id"])
     attributes: Mapping[str, Any] = record.get("attributes") or {}
-    problems: list[RecordProblem] = []
-    profile: dict[str, Any] = {}
-    for field, name in mapping.profile.items():
-        raw = attributes.get(name)
-        if raw in (None, ""):
-            continue
-        transform = mapping.transforms.get(field)
-        if transform == "number_or_range":
-            number = number_or_range(str(raw))
-            if number is None:
-                problems.append(RecordProblem(contact_id, name, f"'{raw}' is not a number or a range; ignored"))
-                continue
-            profile[field] = number
-        elif transform == "words":
-            profile[field] = str(raw).replace("_", " ").strip().lower()
-        else:
-            profile[field] = raw
+    profile, problems = profile_values(contact_id, attributes, mapping.profile, mapping.transforms)
     created = parse_time(record.get("createdAt"))
     if created is not None:
         profile["created_at"] = created.isoformat()

@@ -41,7 +41,7 @@ from leadscore.sync.protocol import (
     RecordProblem,
     TargetProperty,
     WriteTargets,
-    split_list_key,
+    list_display_name,
 )
 
 WEB, EMAIL = "web_events", "email_events"
@@ -265,8 +265,7 @@ class HubSpotConnector:
         return created
 
     def _list_name(self, key: str) -> str:
-        model, band = split_list_key(key)
-        return self.mapping.list_name.format(model=model, band=band)
+        return list_display_name(self.mapping.list_name, key)
 
     # --- writing --------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leadscore.connectors.hubspot.mapping import EventRule, HubSpotMapping
-from leadscore.connectors.values import number_or_range, parse_time
+from leadscore.connectors.values import parse_time, profile_values
 from leadscore.records import Contact, Event, normalize_email
 from leadscore.sync.protocol import RecordProblem
 
@@ -18,23 +18,7 @@ def to_contact(
     """One HubSpot contact as a canonical Contact; odd values become problems, never exceptions."""
     contact_id = str(record["id"])
     properties: Mapping[str, Any] = record.get("properties") or {}
-    problems: list[RecordProblem] = []
-    profile: dict[str, Any] = {}
-    for field, name in mapping.profile.items():
-        raw = properties.get(name)
-        if raw in (None, ""):
-            continue
-        transform = mapping.transforms.get(field)
-        if transform == "number_or_range":
-            number = number_or_range(str(raw))
-            if number is None:
-                problems.append(RecordProblem(contact_id, name, f"'{raw}' is not a number or a range; ignored"))
-                continue
-            profile[field] = number
-        elif transform == "enum_words":
-            profile[field] = str(raw).replace("_", " ").strip().lower()
-        else:
-            profile[field] = raw
+    profile, problems = profile_values(contact_id, properties, mapping.profile, mapping.transforms)
     email = normalize_email(properties.get(mapping.profile.get("email", "email")))
     if email is None:
         raw_email = properties.get(mapping.profile.get("email", "email"))

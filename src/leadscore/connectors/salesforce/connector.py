@@ -51,7 +51,7 @@ from leadscore.sync.protocol import (
     RecordProblem,
     TargetProperty,
     WriteTargets,
-    split_list_key,
+    list_display_name,
 )
 
 EPOCH = "1970-01-01T00:00:00.000+0000"
@@ -287,8 +287,7 @@ class SalesforceConnector:
         return created
 
     def _campaign_name(self, key: str) -> str:
-        model, band = split_list_key(key)
-        return self.mapping.campaign_name.format(model=model, band=band)
+        return list_display_name(self.mapping.campaign_name, key)
 
     # --- writing ---------------------------------------------------------------------------
 

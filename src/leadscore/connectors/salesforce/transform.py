@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from leadscore.connectors.salesforce.mapping import ActivityRule, SalesforceMapping
-from leadscore.connectors.values import number_or_range, parse_time
+from leadscore.connectors.values import parse_time, profile_values
 from leadscore.records import Contact, Event, normalize_email
 from leadscore.sync.protocol import RecordProblem
 
@@ -21,23 +21,8 @@ def to_contact(
     source: str, sobject: str, record: Mapping[str, Any], mapping: SalesforceMapping, written_names: Mapping[str, str]
 ) -> tuple[Contact, list[RecordProblem]]:
     record_id = str(record["Id"])
-    problems: list[RecordProblem] = []
-    profile: dict[str, Any] = {}
-    for field, name in mapping.profile.get(sobject, {}).items():
-        raw = record.get(name)
-        if raw in (None, "") or field == "email":
-            continue
-        transform = mapping.transforms.get(field)
-        if transform == "number_or_range":
-            number = number_or_range(str(raw))
-            if number is None:
-                problems.append(RecordProblem(record_id, name, f"'{raw}' is not a number or a range; ignored"))
-                continue
-            profile[field] = number
-        elif transform == "words":
-            profile[field] = str(raw).replace("_", " ").strip().lower()
-        else:
-            profile[field] = raw
+    fields = {f: n for f, n in mapping.profile.get(sobject, {}).items() if f != "email"}
+    profile, problems = profile_values(record_id, record, fields, mapping.transforms)
     email = normalize_email(record.get(mapping.profile.get(sobject, {}).get("email", "Email")))
     if email is None:
         problems.append(RecordProblem(record_id, "Email", "no usable email; scored without email-based fit rules"))
