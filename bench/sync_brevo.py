@@ -13,30 +13,14 @@ list), the calls the batch path alone would need, and peak RSS.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-import psutil
-import yaml
-
+from _sync_run import free_port, run_sync, start_sandbox
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo_seed import seed_brevo
 
-ROOT = Path(__file__).resolve().parent.parent
 IMPORT_ROWS = 50_000  # connectors/brevo.yaml limits.import_rows
 SETUP = ("attributes", "folders", "/lists")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def expected_work(contacts: int, seed: int) -> dict[str, int]:
@@ -60,17 +44,7 @@ def minimum_calls(work: dict[str, int], bands: int) -> dict[str, int]:
 
 def run(contacts: int, seed: int) -> None:
     port = free_port()
-    command = [sys.executable, "-m", "leadscore", "sandbox", "--platform", "brevo", "--port", str(port)]
-    sandbox = subprocess.Popen(
-        [*command, "--contacts", str(contacts), "--seed", str(seed)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert sandbox.stdout is not None
-    sandbox.stdout.readline()
-    workdir = Path(tempfile.mkdtemp(prefix="leadscore-brevo-bench-"))
-    sources = workdir / "sources.yaml"
+    sandbox = start_sandbox("brevo", port, contacts, seed)
     source = {
         "name": "brevo",
         "platform": "brevo",
@@ -78,30 +52,11 @@ def run(contacts: int, seed: int) -> None:
         "token": "sandbox-key",
         "mapping": {"limits": {"process_poll_seconds": 0.2}},
     }
-    sources.write_text(yaml.safe_dump({"sources": [source]}))
-    report_file = workdir / "report.json"
-    started = time.monotonic()
-    sync = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "leadscore", "sync", "--once", "--sources", str(sources)),
-            *("--state", f"sqlite:///{workdir / 'state.db'}", "--model", str(ROOT / "config" / "scoring.yaml")),
-            *("--report-json", str(report_file)),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    watched = psutil.Process(sync.pid)
-    peak = 0
-    while sync.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    wall = time.monotonic() - started
-    sandbox.terminate()
-    sandbox.wait()
-    [report] = json.loads(report_file.read_text())
+    try:
+        report, wall, peak = run_sync(source, "leadscore-brevo-bench-")
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
     work = expected_work(contacts, seed)
     calls: dict[str, int] = report["api_calls"]
     minimum = minimum_calls(work, bands=4)

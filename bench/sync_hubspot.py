@@ -12,31 +12,15 @@ wall time against the rate-limit floor, and peak RSS. Figures go in bench/RESULT
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-import psutil
-import yaml
-
+from _sync_run import free_port, run_sync, start_sandbox
 from leadscore_sandbox.hubspot import HubSpotSandbox, Limits
 from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
 
-ROOT = Path(__file__).resolve().parent.parent
 LIMITS = Limits()
 LIST_CAP = 10_000  # connectors/hubspot.yaml limits.list_membership (HubSpot documents no per-call cap)
 SETUP_CALLS = 1 + 1 + 6 + 4 + 4  # read properties, group, 6 properties, look up and create 4 band lists
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def expected_work(contacts: int, seed: int) -> dict[str, int]:
@@ -60,75 +44,19 @@ def minimum_calls(work: dict[str, int], band_sizes: dict[str, int]) -> dict[str,
 
 def run(contacts: int, seed: int) -> None:
     port = free_port()
-    sandbox = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leadscore",
-            "sandbox",
-            "--port",
-            str(port),
-            "--contacts",
-            str(contacts),
-            "--seed",
-            str(seed),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    assert sandbox.stdout is not None
-    sandbox.stdout.readline()
-    workdir = Path(tempfile.mkdtemp(prefix="leadscore-sync-bench-"))
-    sources = workdir / "sources.yaml"
-    sources.write_text(
-        yaml.safe_dump(
-            {
-                "sources": [
-                    {
-                        "name": "hubspot",
-                        "platform": "hubspot",
-                        "base_url": f"http://127.0.0.1:{port}",
-                        "token": "sandbox-token",
-                        "mapping": {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
-                    }
-                ]
-            }
-        )
-    )
-    report_file = workdir / "report.json"
-    started = time.monotonic()
-    sync = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "leadscore",
-            "sync",
-            "--once",
-            "--sources",
-            str(sources),
-            "--state",
-            f"sqlite:///{workdir / 'state.db'}",
-            "--model",
-            str(ROOT / "config" / "scoring.yaml"),
-            "--report-json",
-            str(report_file),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    watched = psutil.Process(sync.pid)
-    peak = 0
-    while sync.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    wall = time.monotonic() - started
-    sandbox.terminate()
-    sandbox.wait()
-    [report] = json.loads(report_file.read_text())
+    sandbox = start_sandbox("hubspot", port, contacts, seed)
+    source = {
+        "name": "hubspot",
+        "platform": "hubspot",
+        "base_url": f"http://127.0.0.1:{port}",
+        "token": "sandbox-token",
+        "mapping": {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
+    }
+    try:
+        report, wall, peak = run_sync(source, "leadscore-sync-bench-")
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
     work = expected_work(contacts, seed)
     band_sizes = {"adds": report["changes"].get("list_add", 0)}
     minimum = minimum_calls(work, _bands_from(report, band_sizes))

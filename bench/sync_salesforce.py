@@ -16,26 +16,11 @@ Query pages (first page and nextRecordsUrl) are counted together.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-from pathlib import Path
 
-import psutil
-import yaml
+from _sync_run import free_port, run_sync, start_sandbox
 
-ROOT = Path(__file__).resolve().parent.parent
 BULK_JOB_ROWS = 10_000  # the pipeline hands over at most 10,000 outbox entries per apply
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def minimum(people: int, path: str) -> dict[str, int]:
@@ -62,44 +47,19 @@ def minimum(people: int, path: str) -> dict[str, int]:
 
 def run(people: int, path: str, seed: int) -> None:
     port = free_port()
-    sandbox = subprocess.Popen(
-        [sys.executable, "-m", "leadscore", "sandbox", "--platform", "salesforce", "--port", str(port),
-         "--contacts", str(people), "--seed", str(seed)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    assert sandbox.stdout is not None
-    sandbox.stdout.readline()
-    workdir = Path(tempfile.mkdtemp(prefix="leadscore-salesforce-bench-"))
-    threshold = 2000 if path == "bulk" else 10**9
+    sandbox = start_sandbox("salesforce", port, people, seed)
     source = {
         "name": "salesforce",
         "platform": "salesforce",
         "base_url": f"http://127.0.0.1:{port}",
         "token": "sandbox-session",
-        "mapping": {"limits": {"bulk_threshold": threshold, "bulk_poll_seconds": 0.2}},
+        "mapping": {"limits": {"bulk_threshold": 2000 if path == "bulk" else 10**9, "bulk_poll_seconds": 0.2}},
     }
-    sources = workdir / "sources.yaml"
-    sources.write_text(yaml.safe_dump({"sources": [source]}))
-    report_file = workdir / "report.json"
-    started = time.monotonic()
-    sync = subprocess.Popen(
-        [sys.executable, "-m", "leadscore", "sync", "--once", "--sources", str(sources),
-         "--state", f"sqlite:///{workdir / 'state.db'}", "--model", str(ROOT / "config" / "scoring.yaml"),
-         "--report-json", str(report_file)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    watched = psutil.Process(sync.pid)
-    peak = 0
-    while sync.poll() is None:
-        try:
-            peak = max(peak, watched.memory_info().rss)
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.05)
-    wall = time.monotonic() - started
-    sandbox.terminate()
-    sandbox.wait()
-    [report] = json.loads(report_file.read_text())
+    try:
+        report, wall, peak = run_sync(source, "leadscore-salesforce-bench-")
+    finally:
+        sandbox.terminate()
+        sandbox.wait()
     calls: dict[str, int] = {}
     for name, count in report["api_calls"].items():
         key = name.removesuffix(" (next page)")
