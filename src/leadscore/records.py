@@ -68,6 +68,15 @@ def normalize_email(raw: object) -> str | None:
     return cleaned
 
 
+def to_epoch_ms(moment: datetime) -> int:
+    """The store's and the engine's one reading of a moment, so both compute the same ages."""
+    return int(moment.timestamp() * 1000)
+
+
+def from_epoch_ms(milliseconds: int) -> datetime:
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
 def ensure_utc(moment: datetime) -> datetime:
     """Treat a naive timestamp as UTC: platforms that omit the zone mean UTC."""
     if moment.tzinfo is None:
@@ -103,6 +112,14 @@ class Event:
     action: str
     occurred_at: datetime
     attributes: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+EventRow = tuple[str, str, int, Any]
+"""An event as the store holds it: (event id, action, occurred at in epoch ms, attributes).
+
+The attributes are a mapping or the store's JSON text; the text is decoded once per
+distinct value, because most events of one action carry the same few attributes.
+"""
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def _rescore_pages(
             results = []
             for engine in engines:
                 last = previous.get((contact.id, engine.name))
-                result = engine.score(contact, events, now, previous_band=last.band if last else None)
+                result = engine.score_rows(contact, events, now, previous_band=last.band if last else None)
                 report.unmatched_actions.update(result.unmatched_actions)
                 results.append(result)
                 fresh = to_stored(result, now, engine.model.top_reasons)

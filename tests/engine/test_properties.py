@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from leadscore.engine import Engine, load_model_file
-from leadscore.records import Contact, Event
+from leadscore.records import Contact, Event, to_epoch_ms
 from tests.conftest import DEFAULT_MODEL, NOW
 
 ENGINE = Engine("lead", load_model_file(DEFAULT_MODEL).models["lead"])
@@ -97,3 +98,18 @@ def test_conflicting_copies_of_one_id_resolve_the_same_in_any_order(
     shuffled = list(conflicting)
     rng.shuffle(shuffled)  # type: ignore[attr-defined]
     assert ENGINE.score(contact, shuffled, NOW) == ENGINE.score(contact, conflicting, NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.randoms(use_true_random=False))
+def test_store_rows_score_exactly_as_the_events_they_hold(contact: Contact, events: list[Event], rng: object) -> None:
+    """The full rescore reads rows (epoch ms, attributes as JSON text, any order); the result must not change."""
+    distinct = list({e.id: e for e in events}.values())
+    rows = [(e.id, e.action, to_epoch_ms(e.occurred_at), json.dumps(dict(e.attributes))) for e in distinct]
+    rng.shuffle(rows)  # type: ignore[attr-defined]
+    fresh = Engine("lead", ENGINE.model)
+    assert fresh.score_rows(contact, rows, NOW) == ENGINE.score(contact, distinct, NOW)
+    assert fresh.score_rows(contact, rows, NOW) == ENGINE.score(contact, distinct, NOW), "remembered rules agree"
+    assert fresh.score_rows(contact, [(*row[:3], None) for row in rows], NOW) == ENGINE.score(
+        contact, [Event(e.source, e.id, e.contact_id, e.action, e.occurred_at) for e in distinct], NOW
+    ), "no stored attributes reads as none"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -91,9 +92,9 @@ def test_contacts_stream_in_pages_with_their_own_events(store: SQLStore) -> None
     assert [len(p) for p in pages] == [10, 10, 5]
     for page in pages:
         for contact, contact_events in page:
-            assert sorted(e.id for e in contact_events) == [f"{contact.id}-1", f"{contact.id}-2"]
-            assert all(e.occurred_at.tzinfo is not None for e in contact_events)
-            assert contact_events[0].attributes == {"url": "/p"}
+            assert sorted(row[0] for row in contact_events) == [f"{contact.id}-1", f"{contact.id}-2"]
+            assert all(isinstance(row[2], int) for row in contact_events), "occurred_at as epoch ms"
+            assert json.loads(contact_events[0][3]) == {"url": "/p"}, "attributes as the stored JSON text"
 
 
 def test_deleted_and_merged_contacts_are_not_scored(store: SQLStore) -> None:

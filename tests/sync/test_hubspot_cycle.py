@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
@@ -124,5 +125,7 @@ def test_email_events_resolve_recipients_and_newsletter_clicks_score_more(make_r
         for page in rig.store.contacts_with_events("hubspot")
         if any(c.id == str(target.id) for c, _ in page)
     ]
-    clicks = sorted((e.action, e.attributes.get("campaign_type", "")) for e in events)
+    clicks = sorted(
+        (action, json.loads(attributes or "{}").get("campaign_type", "")) for _, action, _, attributes in events
+    )
     assert clicks == [("email_click", ""), ("email_click", "newsletter")]

@@ -137,7 +137,7 @@ def test_hubspot_merge_moves_history_and_writes_to_survivor(make_rig: Callable[.
     report = rig.pipeline.run_cycle()
     assert report.merged == 1
     [page] = list(rig.store.contacts_with_events("hubspot"))
-    survivor_events = {e.id for c, events in page if c.id == str(survivor) for e in events}
+    survivor_events = {row[0] for c, rows in page if c.id == str(survivor) for row in rows}
     assert f"web:{quote}" in survivor_events
     assert str(loser) not in {c.id for c, _ in page}
     assert "quote request" in str(rig.sandbox.contacts[survivor].properties["leadscore_reasons"])

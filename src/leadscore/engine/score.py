@@ -1,8 +1,9 @@
 """The scoring engine: model + contact + events + now -> ScoreResult.
 
 Pure and deterministic: no clock, no I/O, no dependence on the order events
-arrive in. Events are de-duplicated by (source, id) and then taken in a fixed
-order, so floating-point sums are identical however the input was shuffled.
+arrive in. Events are de-duplicated by (source, id), and each rule's faded points
+are summed exactly (``math.fsum``), so the result is identical however the input
+was shuffled.
 
 Rule semantics (README, "How rules match"):
 - every fit rule whose condition holds earns its points;
@@ -18,20 +19,34 @@ Rule semantics (README, "How rules match"):
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from operator import attrgetter
+from types import MappingProxyType
 from typing import Any
 
 from leadscore.engine.conditions import Predicate, compile_condition
 from leadscore.engine.model import BehaviourRule, FitRule, ScoringModel
-from leadscore.records import Contact, Contribution, Event, ScoreResult, normalize_email
+from leadscore.records import (
+    Contact,
+    Contribution,
+    Event,
+    EventRow,
+    ScoreResult,
+    from_epoch_ms,
+    normalize_email,
+    to_epoch_ms,
+)
 
-SECONDS_PER_DAY = 86_400.0
+MS_PER_DAY = 86_400_000.0
 RESET_RULE_ID = "inactivity_reset"
+_NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+_NOT_LEARNED: Any = object()
+_MEMO_LIMIT = 20_000
+"""Distinct (action, attributes text) pairs remembered; page URLs can make them unbounded, so forget past this."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +63,9 @@ class _BehaviourCheck:
 
 @dataclass(slots=True)
 class _RuleTally:
-    points: float = 0.0
+    parts: list[float] = field(default_factory=list)
     events: int = 0
-    last_seen: datetime | None = None
+    last_ms: int = -(2**62)
 
 
 def _profile_value(contact: Contact, field: str) -> Any:
@@ -78,6 +93,7 @@ class Engine:
         self._band_min = {band.name: band.min for band in model.bands}
         self._stage = {band.name: band.lifecycle_stage for band in model.bands}
         self._factor = _decay_factor(model)
+        self._rule_by_text: dict[tuple[str, str | None], BehaviourRule | None] = {}
 
     @property
     def band_names(self) -> tuple[str, ...]:
@@ -91,6 +107,21 @@ class Engine:
         previous_band: str | None = None,
     ) -> ScoreResult:
         """Score one contact as of ``now``; ``previous_band`` enables hysteresis."""
+        rows = [(e.id, e.action, to_epoch_ms(e.occurred_at), e.attributes) for e in _distinct(events)]
+        return self.score_rows(contact, rows, now, previous_band)
+
+    def score_rows(
+        self,
+        contact: Contact,
+        rows: Iterable[EventRow],
+        now: datetime,
+        previous_band: str | None = None,
+    ) -> ScoreResult:
+        """Score one contact from event rows whose ids are unique (the store's key ensures it).
+
+        The same result as :meth:`score` on the same events, without building an
+        ``Event`` per row: a full rescore reads millions of them.
+        """
         contributions: list[Contribution] = []
         fit_total = 0.0
         disqualified = False
@@ -102,47 +133,58 @@ class Engine:
 
         tallies: dict[str, _RuleTally] = {}
         unmatched: Counter[str] = Counter()
-        last_engaged: datetime | None = None
+        last_engaged_ms: int | None = None
         fast_track_seen = False
         fast_track = self.model.fast_track
         fast_actions = fast_track.actions if fast_track is not None else ()
-        now_seconds = now.timestamp()
+        fast_within = fast_track.within_days if fast_track is not None else 0.0
+        now_ms = to_epoch_ms(now)
         factor = self._factor
-        for event in _distinct_in_order(events):
-            age_days = (now_seconds - event.occurred_at.timestamp()) / SECONDS_PER_DAY
+        known = self._rule_by_text
+        for _, action, occurred_ms, attributes in rows:
+            age_days = (now_ms - occurred_ms) / MS_PER_DAY
             if age_days < 0:
                 unmatched["(in the future)"] += 1
                 continue
-            rule = self._rule_for(event)
+            if attributes is None or attributes.__class__ is str:
+                rule = known.get((action, attributes), _NOT_LEARNED)
+                if rule is _NOT_LEARNED:
+                    rule = self._learn(action, attributes)
+            else:
+                rule = self._rule_for(action, attributes)
             if rule is None:
-                unmatched[event.action] += 1
+                unmatched[action] += 1
                 continue
             tally = tallies.get(rule.id)
             if tally is None:
                 tally = tallies[rule.id] = _RuleTally()
             tally.events += 1
-            tally.last_seen = event.occurred_at
+            if occurred_ms > tally.last_ms:
+                tally.last_ms = occurred_ms
             if rule.points > 0:
-                tally.points += rule.points * factor(age_days)
-                last_engaged = event.occurred_at
+                tally.parts.append(rule.points * factor(age_days))
+                if last_engaged_ms is None or occurred_ms > last_engaged_ms:
+                    last_engaged_ms = occurred_ms
             else:
-                tally.points += rule.points
-            if event.action in fast_actions and fast_track is not None and age_days <= fast_track.within_days:
+                tally.parts.append(rule.points)
+            if action in fast_actions and age_days <= fast_within:
                 fast_track_seen = True
 
         reset_after = self.model.decay.reset_after_days
-        inactive_days = None if last_engaged is None else (now - last_engaged).total_seconds() / SECONDS_PER_DAY
+        inactive_days = None if last_engaged_ms is None else (now_ms - last_engaged_ms) / MS_PER_DAY
         reset = reset_after is not None and inactive_days is not None and inactive_days > reset_after
         behaviour_total = 0.0
         for rule in self.model.behaviour:
             found = tallies.get(rule.id)
             if found is None or (reset and rule.points > 0):
                 continue
-            points = found.points
+            points = math.fsum(found.parts)
             if rule.cap is not None:
                 points = min(points, rule.cap) if points > 0 else max(points, -rule.cap)
             behaviour_total += points
-            contributions.append(Contribution(rule.id, "behaviour", points, rule.reason, found.events, found.last_seen))
+            contributions.append(
+                Contribution(rule.id, "behaviour", points, rule.reason, found.events, from_epoch_ms(found.last_ms))
+            )
         if reset and reset_after is not None:
             fast_track_seen = False
             contributions.append(
@@ -169,10 +211,19 @@ class Engine:
             unmatched_actions=dict(unmatched),
         )
 
-    def _rule_for(self, event: Event) -> BehaviourRule | None:
-        for check in self._by_action.get(event.action, ()):
+    def _learn(self, action: str, attributes: str | None) -> BehaviourRule | None:
+        """The rule for an action and the store's JSON text of its attributes, remembered for the next row."""
+        decoded = json.loads(attributes) if attributes else None
+        rule = self._rule_for(action, decoded if isinstance(decoded, dict) else _NO_ATTRIBUTES)
+        if len(self._rule_by_text) >= _MEMO_LIMIT:
+            self._rule_by_text.clear()
+        self._rule_by_text[(action, attributes)] = rule
+        return rule
+
+    def _rule_for(self, action: str, attributes: Mapping[str, Any]) -> BehaviourRule | None:
+        for check in self._by_action.get(action, ()):
             for name, passes in check.filters:
-                if not passes(event.attributes.get(name)):
+                if not passes(attributes.get(name)):
                     break
             else:
                 return check.rule
@@ -199,11 +250,8 @@ class Engine:
         return floor if self._band_min[floor] > self._band_min[band] else band
 
 
-_EVENT_ORDER = attrgetter("occurred_at", "source", "id")
-
-
-def _distinct_in_order(events: Iterable[Event]) -> list[Event]:
-    """One event per (source, id), chosen and ordered independently of input order.
+def _distinct(events: Iterable[Event]) -> list[Event]:
+    """One event per (source, id), chosen independently of input order.
 
     Copies of one id normally agree; when they do not, the smallest by content
     wins, so the choice never depends on which copy arrived first.
@@ -214,7 +262,7 @@ def _distinct_in_order(events: Iterable[Event]) -> list[Event]:
         held = chosen.get(key)
         if held is None or (held != event and _content_key(event) < _content_key(held)):
             chosen[key] = event
-    return sorted(chosen.values(), key=_EVENT_ORDER)
+    return list(chosen.values())
 
 
 def _content_key(event: Event) -> tuple[datetime, str, str, str]:
