@@ -133,7 +133,7 @@ def print_report(report: CycleReport) -> None:
 
 def sandbox(
     platform: Annotated[
-        str, typer.Option("--platform", help="Which platform to imitate: hubspot or brevo.")
+        str, typer.Option("--platform", help="Which platform to imitate: hubspot, salesforce or brevo.")
     ] = "hubspot",
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts.")] = 1000,
