@@ -23,7 +23,7 @@ import json
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -59,13 +59,6 @@ class _FitCheck:
 class _BehaviourCheck:
     rule: BehaviourRule
     filters: tuple[tuple[str, Predicate], ...]
-
-
-@dataclass(slots=True)
-class _RuleTally:
-    parts: list[float] = field(default_factory=list)
-    events: int = 0
-    last_ms: int = -(2**62)
 
 
 def _profile_value(contact: Contact, field: str) -> Any:
@@ -131,19 +124,12 @@ class Engine:
                 disqualified = disqualified or check.rule.disqualify
                 contributions.append(Contribution(check.rule.id, "fit", check.rule.points, check.rule.reason))
 
-        tallies: dict[str, _RuleTally] = {}
-        unmatched: Counter[str] = Counter()
-        last_engaged_ms: int | None = None
-        fast_track_seen = False
-        fast_track = self.model.fast_track
-        fast_actions = fast_track.actions if fast_track is not None else ()
-        fast_within = fast_track.within_days if fast_track is not None else 0.0
         now_ms = to_epoch_ms(now)
-        factor = self._factor
+        moments_by_rule: dict[str, list[int]] = {}
+        unmatched: Counter[str] = Counter()
         known = self._rule_by_text
         for _, action, occurred_ms, attributes in rows:
-            age_days = (now_ms - occurred_ms) / MS_PER_DAY
-            if age_days < 0:
+            if occurred_ms > now_ms:
                 unmatched["(in the future)"] += 1
                 continue
             if attributes is None or attributes.__class__ is str:
@@ -155,35 +141,43 @@ class Engine:
             if rule is None:
                 unmatched[action] += 1
                 continue
-            tally = tallies.get(rule.id)
-            if tally is None:
-                tally = tallies[rule.id] = _RuleTally()
-            tally.events += 1
-            if occurred_ms > tally.last_ms:
-                tally.last_ms = occurred_ms
-            if rule.points > 0:
-                tally.parts.append(rule.points * factor(age_days))
-                if last_engaged_ms is None or occurred_ms > last_engaged_ms:
-                    last_engaged_ms = occurred_ms
+            moments = moments_by_rule.get(rule.id)
+            if moments is None:
+                moments_by_rule[rule.id] = [occurred_ms]
             else:
-                tally.parts.append(rule.points)
-            if action in fast_actions and age_days <= fast_within:
-                fast_track_seen = True
+                moments.append(occurred_ms)
+
+        fast_track = self.model.fast_track
+        fast_track_seen = False
+        last_engaged_ms: int | None = None
+        for rule in self.model.behaviour:
+            moments = moments_by_rule.get(rule.id)
+            if moments is None:
+                continue
+            newest = max(moments)
+            if rule.points > 0 and (last_engaged_ms is None or newest > last_engaged_ms):
+                last_engaged_ms = newest
+            if fast_track is not None and rule.action in fast_track.actions:
+                fast_track_seen = fast_track_seen or (now_ms - newest) / MS_PER_DAY <= fast_track.within_days
 
         reset_after = self.model.decay.reset_after_days
         inactive_days = None if last_engaged_ms is None else (now_ms - last_engaged_ms) / MS_PER_DAY
         reset = reset_after is not None and inactive_days is not None and inactive_days > reset_after
         behaviour_total = 0.0
+        factor = self._factor
         for rule in self.model.behaviour:
-            found = tallies.get(rule.id)
-            if found is None or (reset and rule.points > 0):
+            moments = moments_by_rule.get(rule.id)
+            if moments is None or (reset and rule.points > 0):
                 continue
-            points = math.fsum(found.parts)
+            if rule.points > 0:
+                points = math.fsum([rule.points * factor((now_ms - ms) / MS_PER_DAY) for ms in moments])
+            else:
+                points = rule.points * len(moments)
             if rule.cap is not None:
                 points = min(points, rule.cap) if points > 0 else max(points, -rule.cap)
             behaviour_total += points
             contributions.append(
-                Contribution(rule.id, "behaviour", points, rule.reason, found.events, from_epoch_ms(found.last_ms))
+                Contribution(rule.id, "behaviour", points, rule.reason, len(moments), from_epoch_ms(max(moments)))
             )
         if reset and reset_after is not None:
             fast_track_seen = False
