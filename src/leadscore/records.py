@@ -69,8 +69,8 @@ def normalize_email(raw: object) -> str | None:
 
 
 def to_epoch_ms(moment: datetime) -> int:
-    """The store's and the engine's one reading of a moment, so both compute the same ages."""
-    return int(moment.timestamp() * 1000)
+    """The store's and the engine's one reading of a moment, so both compute the same ages (naive means UTC)."""
+    return int(ensure_utc(moment).timestamp() * 1000)
 
 
 def from_epoch_ms(milliseconds: int) -> datetime:

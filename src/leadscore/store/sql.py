@@ -20,9 +20,19 @@ from sqlalchemy import Connection, Engine, Text, cast, create_engine, delete, ev
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
-from leadscore.clock import to_epoch_ms, utcnow
+from leadscore.clock import utcnow
 from leadscore.errors import StoreError
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event, EventRow, ensure_utc
+from leadscore.records import (
+    LIST_ADD,
+    LIST_REMOVE,
+    SET_PROPERTIES,
+    Change,
+    Contact,
+    Event,
+    EventRow,
+    ensure_utc,
+    to_epoch_ms,
+)
 from leadscore.store import schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -311,7 +321,7 @@ class SQLStore:
                 "event_id": e.id,
                 "contact_id": e.contact_id,
                 "action": e.action,
-                "occurred_at_ms": to_epoch_ms(ensure_utc(e.occurred_at)),
+                "occurred_at_ms": to_epoch_ms(e.occurred_at),
                 "attributes": dict(e.attributes) or None,
             }
             for e in events
