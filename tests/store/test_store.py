@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect
 
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event
 from leadscore.store import SQLStore, StoredScore
+from leadscore.store.sql import SQLITE_HEAP_LIMIT_BYTES, SQLITE_PAGE_CACHE_KIB
 from tests.conftest import NOW
 
 
@@ -170,3 +172,16 @@ def test_runs_are_recorded(store: SQLStore) -> None:
 def test_cursor_values_keep_their_shape(store: SQLStore, value: object) -> None:
     store.set_cursor("hs", "contacts", value)
     assert store.cursor("hs", "contacts") == value
+
+
+def test_sqlite_memory_is_bounded_for_the_whole_process(tmp_path: Path) -> None:
+    """Each pooled connection keeps its own page cache; the soft heap limit caps them together, so the daemon's
+    memory does not grow with the store file (bench/RESULTS.md, sync memory)."""
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'bounded.db'}")
+    try:
+        with store.engine.connect() as first, store.engine.connect() as second:
+            for connection in (first, second):
+                assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == SQLITE_HEAP_LIMIT_BYTES
+                assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_PAGE_CACHE_KIB
+    finally:
+        store.close()

@@ -74,13 +74,21 @@ class WrittenState:
     lists: frozenset[str]
 
 
+SQLITE_PAGE_CACHE_KIB = 16 * 1024
+"""Per connection: enough to keep a full rescore's index pages hot (bench/engine.py)."""
+SQLITE_HEAP_LIMIT_BYTES = 24 * 1024 * 1024
+"""For the whole process: without it each pooled connection's cache (and SQLite's other
+buffers) grows with the store file, and the daemon's memory with the account."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA cache_size=-16384")
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KIB}")
+    cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT_BYTES}")
     cursor.close()
 
 
