@@ -60,3 +60,26 @@ def run_sync(source: dict[str, Any], prefix: str) -> tuple[dict[str, Any], float
     wall = time.monotonic() - started
     [report] = json.loads(report_file.read_text())
     return report, wall, peak
+
+
+def sync_against_sandbox(
+    platform: str, size: int, seed: int, *, token: str, mapping: dict[str, Any], base_path: str = ""
+) -> tuple[dict[str, Any], float, int]:
+    """Serve a seeded ``platform`` sandbox, run one cycle of a source pointed at it, stop the sandbox.
+
+    Returns what ``run_sync`` returns: (the cycle's report, wall seconds, the sync's peak RSS in bytes).
+    """
+    port = free_port()
+    sandbox = start_sandbox(platform, port, size, seed)
+    source = {
+        "name": platform,
+        "platform": platform,
+        "base_url": f"http://127.0.0.1:{port}{base_path}",
+        "token": token,
+        "mapping": mapping,
+    }
+    try:
+        return run_sync(source, f"leadscore-{platform}-bench-")
+    finally:
+        sandbox.terminate()
+        sandbox.wait()

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from _sync_run import free_port, run_sync, start_sandbox
+from _sync_run import sync_against_sandbox
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo_seed import seed_brevo
 
@@ -43,20 +43,9 @@ def minimum_calls(work: dict[str, int], bands: int) -> dict[str, int]:
 
 
 def run(contacts: int, seed: int) -> None:
-    port = free_port()
-    sandbox = start_sandbox("brevo", port, contacts, seed)
-    source = {
-        "name": "brevo",
-        "platform": "brevo",
-        "base_url": f"http://127.0.0.1:{port}/v3",
-        "token": "sandbox-key",
-        "mapping": {"limits": {"process_poll_seconds": 0.2}},
-    }
-    try:
-        report, wall, peak = run_sync(source, "leadscore-brevo-bench-")
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
+    report, wall, peak = sync_against_sandbox(
+        "brevo", contacts, seed, token="sandbox-key", mapping={"limits": {"process_poll_seconds": 0.2}}, base_path="/v3"
+    )
     work = expected_work(contacts, seed)
     calls: dict[str, int] = report["api_calls"]
     minimum = minimum_calls(work, bands=4)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from _sync_run import free_port, run_sync, start_sandbox
+from _sync_run import sync_against_sandbox
 from leadscore_sandbox.hubspot import HubSpotSandbox, Limits
 from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
 
@@ -43,20 +43,9 @@ def minimum_calls(work: dict[str, int], band_sizes: dict[str, int]) -> dict[str,
 
 
 def run(contacts: int, seed: int) -> None:
-    port = free_port()
-    sandbox = start_sandbox("hubspot", port, contacts, seed)
-    source = {
-        "name": "hubspot",
-        "platform": "hubspot",
-        "base_url": f"http://127.0.0.1:{port}",
-        "token": "sandbox-token",
-        "mapping": {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
-    }
-    try:
-        report, wall, peak = run_sync(source, "leadscore-sync-bench-")
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
+    report, wall, peak = sync_against_sandbox(
+        "hubspot", contacts, seed, token="sandbox-token", mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
+    )
     work = expected_work(contacts, seed)
     band_sizes = {"adds": report["changes"].get("list_add", 0)}
     minimum = minimum_calls(work, _bands_from(report, band_sizes))

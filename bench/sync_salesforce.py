@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import math
 
-from _sync_run import free_port, run_sync, start_sandbox
+from _sync_run import sync_against_sandbox
 
 BULK_JOB_ROWS = 10_000  # the pipeline hands over at most 10,000 outbox entries per apply
 
@@ -46,20 +46,10 @@ def minimum(people: int, path: str) -> dict[str, int]:
 
 
 def run(people: int, path: str, seed: int) -> None:
-    port = free_port()
-    sandbox = start_sandbox("salesforce", port, people, seed)
-    source = {
-        "name": "salesforce",
-        "platform": "salesforce",
-        "base_url": f"http://127.0.0.1:{port}",
-        "token": "sandbox-session",
-        "mapping": {"limits": {"bulk_threshold": 2000 if path == "bulk" else 10**9, "bulk_poll_seconds": 0.2}},
-    }
-    try:
-        report, wall, peak = run_sync(source, "leadscore-salesforce-bench-")
-    finally:
-        sandbox.terminate()
-        sandbox.wait()
+    limits = {"bulk_threshold": 2000 if path == "bulk" else 10**9, "bulk_poll_seconds": 0.2}
+    report, wall, peak = sync_against_sandbox(
+        "salesforce", people, seed, token="sandbox-session", mapping={"limits": limits}
+    )
     calls: dict[str, int] = {}
     for name, count in report["api_calls"].items():
         key = name.removesuffix(" (next page)")
