@@ -55,6 +55,8 @@ from leadscore.sync.protocol import (
 )
 
 EPOCH = "1970-01-01T00:00:00.000+0000"
+RecordOutcome = tuple[Literal["ok", "rejected", "gone"], str]
+"""What Salesforce answered for one record: its status and, if not ok, the error code and message."""
 FIELD_TYPES = {
     "score": ("double", "Number", {"precision": 5, "scale": 1}),
     "grade": ("picklist", "Picklist", {}),
@@ -314,10 +316,10 @@ class SalesforceConnector:
             values[name] = float(value) if kind in ("double", "int", "currency", "percent") else str(value)
         return values
 
-    def _collections(self, method: str, chunks: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]] | str]:
+    def _collections(self, method: str, chunks: list[list[dict[str, Any]]]) -> list[list[RecordOutcome]]:
         """Collections of up to 200 records, five to a Composite request (one counted call for up to 1,000
-        records); per chunk, its per-record results, or the error that refused the whole chunk."""
-        answers: list[list[dict[str, Any]] | str] = []
+        records); per chunk, one outcome per record (a chunk refused whole gives each record its error)."""
+        answers: list[list[RecordOutcome]] = []
         per_call = self.mapping.limits.collections_per_call
         url = f"/services/data/v{self.mapping.api_version}/composite/sobjects"
         for start in range(0, len(chunks), per_call):
@@ -335,12 +337,13 @@ class SalesforceConnector:
                 ],
             }
             result = self._rest(f"POST composite ({method} collections)", "composite", "POST", json=body)
-            for sub in result["compositeResponse"]:
+            for chunk, sub in zip(group, result["compositeResponse"], strict=True):
                 if int(sub.get("httpStatusCode", 500)) >= 300:
                     error = (sub.get("body") or [{}])[0]
-                    answers.append(f"{error.get('errorCode', '')}: {error.get('message', '')}")
+                    refused: RecordOutcome = ("rejected", f"{error.get('errorCode', '')}: {error.get('message', '')}")
+                    answers.append([refused] * len(chunk))
                 else:
-                    answers.append(list(sub["body"]))
+                    answers.append([_outcome_of(record) for record in sub["body"]])
         return answers
 
     def _collection_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
@@ -350,10 +353,10 @@ class SalesforceConnector:
         records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
         size = self.mapping.limits.collection_size
         chunks = [records[start : start + size] for start in range(0, len(records), size)]
-        by_id: dict[str, tuple[Literal["ok", "rejected", "gone"], str]] = {}
+        by_id: dict[str, RecordOutcome] = {}
         for chunk, answer in zip(chunks, self._collections("PATCH", chunks), strict=True):
-            for record, result in zip(chunk, answer if isinstance(answer, list) else [None] * len(chunk), strict=True):
-                by_id[record["id"]] = _outcome_of(result) if result is not None else ("rejected", str(answer))
+            for record, outcome in zip(chunk, answer, strict=True):
+                by_id[record["id"]] = outcome
         return [Outcome(e.id, *by_id[e.change.contact_id]) for e in entries]
 
     def _bulk_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
@@ -422,8 +425,7 @@ class SalesforceConnector:
             for chunk in chunks
         ]
         for chunk, answer in zip(chunks, self._collections("POST", records), strict=True):
-            for entry, result in zip(chunk, answer if isinstance(answer, list) else [None] * len(chunk), strict=True):
-                status, reason = _outcome_of(result) if result is not None else ("rejected", str(answer))
+            for entry, (status, reason) in zip(chunk, answer, strict=True):
                 if reason.startswith("DUPLICATE_VALUE"):
                     status, reason = "ok", ""
                 outcomes.append(Outcome(entry.id, status, reason))
@@ -467,7 +469,7 @@ class SalesforceConnector:
         self.client.close()
 
 
-def _outcome_of(result: dict[str, Any]) -> tuple[Literal["ok", "rejected", "gone"], str]:
+def _outcome_of(result: dict[str, Any]) -> RecordOutcome:
     if result.get("success"):
         return "ok", ""
     error = (result.get("errors") or [{}])[0]
