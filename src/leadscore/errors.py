@@ -6,6 +6,7 @@
     ├── InputError           one input record is malformed: file, line number, why
     ├── StoreError           the state store refused an operation (unreachable, locked, too new)
     ├── CycleInterruptedError  shutdown stopped a cycle between two committed steps
+    ├── ScoringWorkerError   a scoring worker process failed; its committed pages stay
     └── PlatformError        a platform call failed (see the subclasses below)
 
 Each class carries the facts a caller needs to act, not just a message.
@@ -121,3 +122,11 @@ class BatchRejectedError(PlatformError):
 
 class CycleInterruptedError(LeadscoreError):
     """A shutdown stopped the cycle between two committed steps; the next cycle resumes from there."""
+
+
+class ScoringWorkerError(LeadscoreError):
+    """A worker process of a parallel rescore failed on a range of contacts.
+
+    It carries the worker's error as text: the pages committed before it stay
+    committed and the contacts after it stay marked, so the next cycle resumes.
+    """

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, m
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import ConfigError
+from leadscore.rescore import Parallelism
 
 ENV_PREFIX = "LEADSCORE_"
 SECRETS_DIR = Path(os.environ.get("LEADSCORE_SECRETS_DIR", "/run/secrets"))
@@ -125,6 +126,11 @@ class Settings(BaseSettings):
     misfire_grace_seconds: int = Field(3_600, ge=1, description="how late a missed run may still start (paused host)")
     shutdown_grace_seconds: float = Field(30, gt=0, description="how long SIGTERM waits for the cycle in flight")
     ready_failed_cycles: int = Field(3, ge=1, description="failed cycles in a row after which /readyz says 503")
+    scoring_workers: int = Field(0, ge=0, description="processes that score a large rescore (0: one per core, max 4)")
+    parallel_min_contacts: int = Field(50_000, ge=1, description="contacts to rescore before workers are started")
+
+    def parallelism(self) -> Parallelism:
+        return Parallelism.auto(self.scoring_workers, self.parallel_min_contacts)
 
 
 def load_settings() -> Settings:

@@ -19,6 +19,7 @@ from leadscore.clock import utcnow
 from leadscore.connectors import build_connector
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.rescore import Parallelism
 from leadscore.settings import Settings, SourceSettings, load_sources
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
@@ -67,7 +68,7 @@ def sync(
     reports = []
     try:
         for item in chosen:
-            report = _run(store, item, compiled, dry_run=dry_run, full=full, now=moment)
+            report = _run(store, item, compiled, settings.parallelism(), dry_run=dry_run, full=full, now=moment)
             print_report(report)
             reports.append({"source": report.source, **report.as_dict()})
             failed = failed or report.status == "failed"
@@ -80,12 +81,20 @@ def sync(
 
 
 def _run(
-    store: SQLStore, source: SourceSettings, compiled: list[Engine], *, dry_run: bool, full: bool, now: datetime | None
+    store: SQLStore,
+    source: SourceSettings,
+    compiled: list[Engine],
+    parallelism: Parallelism,
+    *,
+    dry_run: bool,
+    full: bool,
+    now: datetime | None,
 ) -> CycleReport:
     try:
         connector = build_connector(source)
         clock = (lambda: now) if now is not None else utcnow
-        return Pipeline(store, connector, compiled, clock=clock).run_cycle(dry_run=dry_run, full_rescore=full)
+        pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism)
+        return pipeline.run_cycle(dry_run=dry_run, full_rescore=full)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except LeadscoreError as exc:

@@ -72,8 +72,12 @@ class Daemon:
             if self.stop.wait(seconds):
                 raise CycleInterruptedError("shutting down during a wait")
 
+        parallelism = settings.parallelism()
         self.sources = {
-            s.name: SourceState(s, Pipeline(self.store, build_connector(s, sleep=sleep), engines, stop=self.stop))
+            s.name: SourceState(
+                s,
+                Pipeline(self.store, build_connector(s, sleep=sleep), engines, stop=self.stop, parallelism=parallelism),
+            )
             for s in sources
         }
         self.scheduler = BackgroundScheduler(

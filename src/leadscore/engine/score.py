@@ -88,6 +88,10 @@ class Engine:
         self._factor = _decay_factor(model)
         self._rule_by_text: dict[tuple[str, str | None], BehaviourRule | None] = {}
 
+    def __reduce__(self) -> tuple[type[Engine], tuple[str, ScoringModel]]:
+        """Pickled as its model: a worker process compiles the predicates again."""
+        return (Engine, (self.name, self.model))
+
     @property
     def band_names(self) -> tuple[str, ...]:
         return tuple(self._band_order)

@@ -16,7 +16,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Text, cast, create_engine, delete, event, func, select, text, true, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
@@ -34,6 +34,7 @@ from leadscore.records import (
     to_epoch_ms,
 )
 from leadscore.store import schema
+from leadscore.store.statements import Statements, contacts_page, page_ends, pending_query, statements_for
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///leadscore.db"
@@ -106,6 +107,7 @@ class SQLStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._dialect = engine.dialect.name
+        self._sql: Statements = statements_for(self._dialect)
 
     @classmethod
     def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> SQLStore:
@@ -189,18 +191,7 @@ class SQLStore:
                 for c in _last_per_id(contacts)
             ]
             if rows:
-                statement = self._insert(schema.contacts)
-                connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["source", "contact_id"],
-                        set_={
-                            name: statement.excluded[name]
-                            for name in ("person_id", "email", "profile", "written", "deleted", "merged_into", "dirty")
-                        }
-                        | {"updated_at": statement.excluded.updated_at},
-                    ),
-                    rows,
-                )
+                connection.execute(self._sql.upsert_contacts, rows)
                 self._observe(connection, source, _last_per_id(contacts), now)
             if cursor is not None:
                 self._set_cursor(connection, source, cursor[0], cursor[1])
@@ -211,7 +202,6 @@ class SQLStore:
 
         List memberships replace the acknowledged ones only where the platform shows them on the contact.
         """
-        statement = self._insert(schema.written)
         for with_lists in (False, True):
             rows = [
                 {
@@ -224,14 +214,8 @@ class SQLStore:
                 for c in contacts
                 if (c.lists is not None) == with_lists
             ]
-            if not rows:
-                continue
-            updated = {"properties": statement.excluded.properties, "written_at": statement.excluded.written_at}
-            if with_lists:
-                updated["lists"] = statement.excluded.lists
-            connection.execute(
-                statement.on_conflict_do_update(index_elements=["source", "contact_id"], set_=updated), rows
-            )
+            if rows:
+                connection.execute(self._sql.upsert_observed_lists if with_lists else self._sql.upsert_observed, rows)
 
     def forget_list(self, source: str, key: str) -> int:
         """A list was (re)created empty on the platform: nobody is in it any more, so its members get planned again."""
@@ -254,15 +238,10 @@ class SQLStore:
         if not emails:
             return {}
         ordered = sorted(emails)
-        connection.execute(
-            self._insert(schema.persons).on_conflict_do_nothing(index_elements=["email"]),
-            [{"email": email} for email in ordered],
-        )
+        connection.execute(self._sql.insert_persons, [{"email": email} for email in ordered])
         found: dict[str, int] = {}
         for chunk in _chunks(ordered, 1000):
-            result = connection.execute(
-                select(schema.persons.c.email, schema.persons.c.id).where(schema.persons.c.email.in_(chunk))
-            )
+            result = connection.execute(self._sql.persons_of_emails, {"p_emails": list(chunk)})
             found.update({email: person_id for email, person_id in result})
         return found
 
@@ -336,24 +315,17 @@ class SQLStore:
         ]
         if not rows:
             return 0
-        statement = (
-            self._insert(schema.events)
-            .on_conflict_do_nothing(index_elements=["source", "event_id"])
-            .returning(schema.events.c.contact_id)
-        )
         inserted = 0
         touched: set[str] = set()
         for chunk in _chunks(rows, 500):
-            result = connection.execute(statement, chunk, execution_options={"insertmanyvalues_page_size": 500})
+            result = connection.execute(
+                self._sql.insert_events, chunk, execution_options={"insertmanyvalues_page_size": 500}
+            )
             new_ids = [row[0] for row in result]
             inserted += len(new_ids)
             touched.update(new_ids)
         for chunk_ids in _chunks(sorted(touched), 1000):
-            connection.execute(
-                update(schema.contacts)
-                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk_ids))
-                .values(dirty=True)
-            )
+            connection.execute(self._sql.mark_dirty, {"p_source": source, "p_ids": list(chunk_ids)})
         return inserted
 
     def cursor(self, source: str, stream: str) -> Any | None:
@@ -380,39 +352,50 @@ class SQLStore:
 
     # scoring ------------------------------------------------------------------
 
+    def page_ends(self, source: str, *, only_dirty: bool = False, page_size: int = 2000) -> list[str]:
+        """The contact id that ends each full page of live contacts (of those marked, with ``only_dirty``).
+
+        Splitting the id range at these ids gives pages of ``page_size`` that
+        separate processes can score without reading each other's pages.
+        """
+        with self.engine.connect() as connection:
+            rows = connection.execute(page_ends(only_dirty), {"p_source": source, "p_size": page_size})
+            return [row[0] for row in rows]
+
     def contacts_with_events(
-        self, source: str, *, only_dirty: bool = False, page_size: int = 2000
+        self,
+        source: str,
+        *,
+        only_dirty: bool = False,
+        page_size: int = 2000,
+        after: str = "",
+        upto: str | None = None,
     ) -> Iterator[list[tuple[Contact, list[EventRow]]]]:
         """Stream live contacts with their event rows, a page at a time, so memory follows the page, not the account.
 
-        Rows carry the attributes as the stored JSON text: the engine decodes each
-        distinct text once instead of once per event.
+        Only ids above ``after`` and up to ``upto`` (when given) are read. Rows carry
+        the attributes as the stored JSON text: the engine decodes each distinct
+        text once instead of once per event.
         """
-        c, e = schema.contacts, schema.events
-        after = ""
+        page_query = contacts_page(only_dirty, upto is not None)
         while True:
-            query = (
-                select(c.c.contact_id, c.c.email, c.c.profile, c.c.written)
-                .where(c.c.source == source, c.c.contact_id > after, c.c.deleted.is_(False), c.c.merged_into.is_(None))
-                .order_by(c.c.contact_id)
-                .limit(page_size)
-            )
-            if only_dirty:
-                query = query.where(c.c.dirty == true())
             with self.engine.connect() as connection:
-                contact_rows = connection.execute(query).all()
+                contact_rows = connection.execute(
+                    page_query, {"p_source": source, "p_after": after, "p_upto": upto, "p_limit": page_size}
+                ).all()
                 if not contact_rows:
                     return
                 first, last = contact_rows[0][0], contact_rows[-1][0]
-                event_query = select(
-                    e.c.contact_id, e.c.event_id, e.c.action, e.c.occurred_at_ms, cast(e.c.attributes, Text)
-                ).where(e.c.source == source)
                 if only_dirty:
-                    event_query = event_query.where(e.c.contact_id.in_([row[0] for row in contact_rows]))
+                    event_query = self._sql.events_of_ids
+                    parameters = {"p_source": source, "p_ids": [row[0] for row in contact_rows]}
                 else:
-                    event_query = event_query.where(e.c.contact_id >= first, e.c.contact_id <= last)
+                    event_query = self._sql.events_in_range
+                    parameters = {"p_source": source, "p_first": first, "p_last": last}
                 grouped: dict[str, list[EventRow]] = {}
-                for contact_id, event_id, action, occurred_ms, attributes in connection.execute(event_query).all():
+                for contact_id, event_id, action, occurred_ms, attributes in connection.execute(
+                    event_query, parameters
+                ).all():
                     bucket = grouped.get(contact_id)
                     if bucket is None:
                         bucket = grouped[contact_id] = []
@@ -431,13 +414,8 @@ class SQLStore:
         """
         with self.engine.begin() as connection:
             if scores:
-                statement = self._insert(schema.scores)
-                columns = ("score", "fit", "behaviour", "grade", "band", "label", "reasons", "scored_at")
                 connection.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["source", "contact_id", "model"],
-                        set_={name: statement.excluded[name] for name in columns},
-                    ),
+                    self._sql.upsert_scores,
                     [
                         {
                             "source": source,
@@ -455,23 +433,15 @@ class SQLStore:
                         for s in scores
                     ],
                 )
-            c = schema.contacts
             for chunk in _chunks(sorted({s.contact_id for s in scores} | set(scored_ids)), 1000):
-                connection.execute(
-                    update(c)
-                    .where(c.c.source == source, c.c.contact_id.in_(chunk), c.c.dirty.is_(True))
-                    .values(dirty=False)
-                )
+                connection.execute(self._sql.clear_dirty, {"p_source": source, "p_ids": list(chunk)})
 
     def stored_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], StoredScore]:
         """Last scores by (contact id, model name), for hysteresis and for explaining a record."""
         found: dict[tuple[str, str], StoredScore] = {}
-        s = schema.scores
         with self.engine.connect() as connection:
             for chunk in _chunks(list(contact_ids), 1000):
-                rows = connection.execute(
-                    select(*_score_columns()).where(s.c.source == source, s.c.contact_id.in_(chunk))
-                )
+                rows = connection.execute(self._sql.scores_of_ids, {"p_source": source, "p_ids": list(chunk)})
                 for row in rows:
                     stored = _stored_score(row)
                     found[(stored.contact_id, stored.model)] = stored
@@ -507,7 +477,7 @@ class SQLStore:
         now = utcnow()
         with self.engine.begin() as connection:
             result = connection.execute(
-                schema.outbox.insert().returning(schema.outbox.c.id),
+                self._sql.insert_outbox,
                 [
                     {
                         "source": ch.source,
@@ -537,22 +507,12 @@ class SQLStore:
         ``by_list`` groups by kind and list (one call carries one list's members);
         ``by_contact`` keeps a contact's changes together (one call carries them all).
         """
-        o, c = schema.outbox, schema.contacts
-        moment = now or utcnow()
-        grouping = (o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
-        query = (
-            select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email)
-            .outerjoin(c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id))
-            .where(o.c.source == source, (o.c.not_before.is_(None)) | (o.c.not_before <= moment))
-            .order_by(*grouping)
-            .limit(limit)
-        )
-        if kind is not None:
-            query = query.where(o.c.kind == kind)
+        query = pending_query(order, kind is not None)
+        parameters = {"p_source": source, "p_now": now or utcnow(), "p_limit": limit, "p_kind": kind}
         with self.engine.connect() as connection:
             return [
                 OutboxEntry(row[0], Change(source, row[1], row[2], row[3]), row[4], row[5])
-                for row in connection.execute(query)
+                for row in connection.execute(query, parameters)
             ]
 
     def outbox_depth(self, source: str, status: str | None = None) -> int:
@@ -595,7 +555,7 @@ class SQLStore:
                 )
             self._upsert_written(connection, rows)
             for chunk in _chunks([entry.id for entry in entries], 1000):
-                connection.execute(delete(schema.outbox).where(schema.outbox.c.id.in_(chunk)))
+                connection.execute(self._sql.delete_outbox_ids, {"p_ids": list(chunk)})
 
     def set_aside(self, entry_id: int, reason: str, not_before: datetime) -> None:
         """A record the platform rejected: keep it with its reason and retry it later, not in a loop."""
@@ -615,7 +575,7 @@ class SQLStore:
         """Drop outbox entries that can never apply (their record is gone for good)."""
         with self.engine.begin() as connection:
             for chunk in _chunks(list(entry_ids), 1000):
-                connection.execute(delete(schema.outbox).where(schema.outbox.c.id.in_(chunk)))
+                connection.execute(self._sql.delete_outbox_ids, {"p_ids": list(chunk)})
 
     def set_aside_entries(self, source: str) -> list[tuple[OutboxEntry, str]]:
         o = schema.outbox
@@ -636,37 +596,20 @@ class SQLStore:
         return {key[1]: state for key, state in found.items()}
 
     def _written(self, connection: Connection, keys: Any) -> dict[tuple[str, str], WrittenState]:
-        w = schema.written
         found: dict[tuple[str, str], WrittenState] = {}
         by_source: dict[str, list[str]] = {}
         for source, contact_id in keys:
             by_source.setdefault(source, []).append(contact_id)
         for source, ids in by_source.items():
             for chunk in _chunks(ids, 1000):
-                rows = connection.execute(
-                    select(w.c.contact_id, w.c.properties, w.c.lists).where(
-                        w.c.source == source, w.c.contact_id.in_(chunk)
-                    )
-                )
+                rows = connection.execute(self._sql.written_of_ids, {"p_source": source, "p_ids": list(chunk)})
                 for contact_id, properties, lists in rows:
                     found[(source, contact_id)] = WrittenState(properties or _EMPTY, frozenset(lists or ()))
         return found
 
     def _upsert_written(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        statement = self._insert(schema.written)
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["source", "contact_id"],
-                set_={
-                    "properties": statement.excluded.properties,
-                    "lists": statement.excluded.lists,
-                    "written_at": statement.excluded.written_at,
-                },
-            ),
-            rows,
-        )
+        if rows:
+            connection.execute(self._sql.upsert_written, rows)
 
     # runs -------------------------------------------------------------------------
 

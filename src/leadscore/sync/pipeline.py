@@ -22,10 +22,11 @@ from typing import Any
 from leadscore.clock import utcnow
 from leadscore.engine import Engine
 from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError
-from leadscore.records import SET_PROPERTIES, Contact, Event, ScoreResult
-from leadscore.rescore import rescore
+from leadscore.records import SET_PROPERTIES, Event
+from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
 from leadscore.store import SQLStore
-from leadscore.sync.plan import desired_state, plan_contact, write_targets
+from leadscore.sync.plan import write_targets
+from leadscore.sync.planner import PagePlanner, PlanTally
 from leadscore.sync.protocol import Connector, EventPage, Outcome, RecordProblem, WebhookReceiver
 
 log = logging.getLogger("leadscore.sync")
@@ -33,7 +34,6 @@ CONTACT_STREAM = "contacts"
 APPLY_BATCH = 10_000
 EARLY_BATCH = 1_000
 """Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
-SAMPLE_SIZE = 5
 INBOX_BATCH = 500
 
 
@@ -48,6 +48,7 @@ class CycleReport:
     events_new: int = 0
     events_unresolved: int = 0
     contacts_scored: int = 0
+    scoring_workers: int = 1
     changes: Counter[str] = field(default_factory=Counter)
     score_changes: int = 0
     grade_changes: int = 0
@@ -71,6 +72,7 @@ class CycleReport:
             "events_new": self.events_new,
             "events_unresolved": self.events_unresolved,
             "contacts_scored": self.contacts_scored,
+            "scoring_workers": self.scoring_workers,
             "changes": dict(self.changes),
             "applied": self.applied,
             "set_aside": self.set_aside,
@@ -96,6 +98,7 @@ class Pipeline:
         clock: Callable[[], datetime] = utcnow,
         retry_rejected_after: timedelta = timedelta(minutes=30),
         stop: threading.Event | None = None,
+        parallelism: Parallelism = IN_PROCESS,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -104,6 +107,7 @@ class Pipeline:
         self.clock = clock
         self.retry_rejected_after = retry_rejected_after
         self.stop = stop or threading.Event()
+        self.parallelism = parallelism
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
 
     def run_cycle(self, *, dry_run: bool = False, full_rescore: bool = False) -> CycleReport:
@@ -202,25 +206,7 @@ class Pipeline:
 
     def _score_and_plan(self, report: CycleReport, *, dry_run: bool, full: bool) -> None:
         now = self.clock()
-
-        def plan_page(page: list[tuple[Contact, list[ScoreResult]]]) -> None:
-            self._check_stop()
-            known = self.store.written_state(self.source, [contact.id for contact, _ in page])
-            changes = []
-            for contact, results in page:
-                desired = desired_state(self.engines, results, now)
-                current = known.get(contact.id)
-                planned = plan_contact(self.source, contact.id, desired, current, now, self._scored_at)
-                changes.extend(planned)
-                if planned:
-                    self._count(report, desired.properties, current.properties if current else {})
-                    if len(report.sample) < SAMPLE_SIZE:
-                        report.sample.append(_sample(contact, results, planned))
-                for change in planned:
-                    report.changes[change.kind] += 1
-            if not dry_run:
-                self.store.enqueue(changes)
-
+        planner = PagePlanner(self.source, tuple(self.engines), now, tuple(self._scored_at), dry_run)
         scoring_done = threading.Event()
         failures: list[BaseException] = []
         applier = threading.Thread(
@@ -229,30 +215,32 @@ class Pipeline:
         early = self.connector.sends_early and not dry_run
         if early:
             applier.start()
+        outcome: RescoreReport[PlanTally] = RescoreReport()
         try:
-            outcome = rescore(
-                self.store, self.source, self.engines, now, only_dirty=not full, on_page=plan_page, persist=not dry_run
+            rescore(
+                self.store,
+                self.source,
+                self.engines,
+                now,
+                only_dirty=not full,
+                on_page=planner,
+                persist=not dry_run,
+                parallelism=self.parallelism,
+                should_stop=self.stop.is_set,
+                report=outcome,
             )
         finally:
             scoring_done.set()
             if early:
                 applier.join()
+            _add_scoring(report, outcome)
         if failures:
             raise failures[0]
-        report.contacts_scored = outcome.contacts
-        report.unmatched_actions.update(outcome.unmatched_actions)
 
     def _check_stop(self) -> None:
         """Between pages and batches only: what is committed stays committed, the rest waits in the outbox."""
         if self.stop.is_set():
             raise CycleInterruptedError(f"source {self.source}: shutting down")
-
-    def _count(self, report: CycleReport, desired: Any, current: Any) -> None:
-        for engine in self.engines:
-            writes = engine.model.writes
-            report.score_changes += str(current.get(writes.score)) != desired[writes.score]
-            report.grade_changes += current.get(writes.grade) != desired[writes.grade]
-            report.band_changes += current.get(writes.band) != desired[writes.band]
 
     def _write_while_scoring(self, report: CycleReport, done: threading.Event, failures: list[BaseException]) -> None:
         """Send whole batches of property updates while later pages are still being scored.
@@ -318,12 +306,16 @@ def _owned_by(event: Event, contact_id: str) -> Event:
     return Event(event.source, event.id, contact_id, event.action, event.occurred_at, event.attributes)
 
 
-def _sample(contact: Contact, results: list[ScoreResult], planned: list[Any]) -> dict[str, Any]:
-    first = results[0]
-    return {
-        "contact": contact.id,
-        "score": first.score,
-        "grade": first.grade,
-        "band": first.band,
-        "changes": [f"{c.kind} {dict(c.payload)}" for c in planned],
-    }
+def _add_scoring(report: CycleReport, outcome: RescoreReport[PlanTally]) -> None:
+    """Fold what scoring and planning did into the cycle's report (also for a cycle stopped midway)."""
+    tally = PlanTally()
+    for page in outcome.pages:
+        tally.merge(page)
+    report.contacts_scored = outcome.contacts
+    report.unmatched_actions.update(outcome.unmatched_actions)
+    report.changes.update(tally.changes)
+    report.score_changes += tally.score_changes
+    report.grade_changes += tally.grade_changes
+    report.band_changes += tally.band_changes
+    report.sample.extend(tally.sample)
+    report.scoring_workers = outcome.workers

@@ -1,0 +1,146 @@
+"""The store's per-page statements, built once per dialect with bound parameters.
+
+A SQLAlchemy statement built afresh holds its values (an IN list of a page's
+contact ids, say) inside reference cycles of column proxies, which only the
+cyclic collector frees. Scoring raises the collector's threshold, so a statement
+per page kept dozens of pages' ids alive and the process grew with the account
+(bench/RESULTS.md, "Where the sync's memory grows"). Statements built here once
+hold no values: each call passes them as parameters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, delete, func, select, true, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from leadscore.store import schema
+
+SCORE_COLUMNS = ("score", "fit", "behaviour", "grade", "band", "label", "reasons", "scored_at")
+CONTACT_COLUMNS = ("person_id", "email", "profile", "written", "deleted", "merged_into", "dirty", "updated_at")
+
+
+def _ids(name: str = "p_ids") -> Any:
+    return bindparam(name, expanding=True)
+
+
+def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...]) -> Any:
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+    )
+
+
+def _insert_ignore(dialect: str, table: Any, keys: list[str]) -> Any:
+    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    return statement.on_conflict_do_nothing(index_elements=keys)
+
+
+@dataclass(frozen=True)
+class Statements:
+    """Every statement takes ``p_source`` (where it has a source) and ``p_ids`` (a list, where it filters by ids)."""
+
+    events_in_range: Any
+    events_of_ids: Any
+    scores_of_ids: Any
+    upsert_scores: Any
+    clear_dirty: Any
+    mark_dirty: Any
+    upsert_contacts: Any
+    upsert_observed: Any
+    upsert_observed_lists: Any
+    insert_persons: Any
+    persons_of_emails: Any
+    insert_events: Any
+    written_of_ids: Any
+    upsert_written: Any
+    delete_outbox_ids: Any
+    insert_outbox: Any
+
+
+@cache
+def statements_for(dialect: str) -> Statements:
+    c, e, s, w, o = schema.contacts, schema.events, schema.scores, schema.written, schema.outbox
+    source: Any = bindparam("p_source")
+    event_rows = select(e.c.contact_id, e.c.event_id, e.c.action, e.c.occurred_at_ms, cast(e.c.attributes, Text))
+    return Statements(
+        events_in_range=event_rows.where(
+            e.c.source == source, e.c.contact_id >= bindparam("p_first"), e.c.contact_id <= bindparam("p_last")
+        ),
+        events_of_ids=event_rows.where(e.c.source == source, e.c.contact_id.in_(_ids())),
+        scores_of_ids=select(s.c.contact_id, s.c.model, *(s.c[name] for name in SCORE_COLUMNS)).where(
+            s.c.source == source, s.c.contact_id.in_(_ids())
+        ),
+        upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
+        clear_dirty=update(c)
+        .where(c.c.source == source, c.c.contact_id.in_(_ids()), c.c.dirty.is_(True))
+        .values(dirty=False),
+        mark_dirty=update(c).where(c.c.source == source, c.c.contact_id.in_(_ids())).values(dirty=True),
+        upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
+        upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
+        upsert_observed_lists=_upsert(dialect, w, ["source", "contact_id"], ("properties", "lists", "written_at")),
+        insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
+        persons_of_emails=select(schema.persons.c.email, schema.persons.c.id).where(
+            schema.persons.c.email.in_(_ids("p_emails"))
+        ),
+        insert_events=_insert_ignore(dialect, e, ["source", "event_id"]).returning(e.c.contact_id),
+        written_of_ids=select(w.c.contact_id, w.c.properties, w.c.lists).where(
+            w.c.source == source, w.c.contact_id.in_(_ids())
+        ),
+        upsert_written=_upsert(dialect, w, ["source", "contact_id"], ("properties", "lists", "written_at")),
+        delete_outbox_ids=delete(o).where(o.c.id.in_(_ids())),
+        insert_outbox=o.insert().returning(o.c.id),
+    )
+
+
+@cache
+def pending_query(order: str, one_kind: bool) -> Any:
+    """Due outbox entries with each contact's email; takes ``p_source``, ``p_now``, ``p_limit`` (and ``p_kind``)."""
+    o, c = schema.outbox, schema.contacts
+    grouping = (o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
+    query = (
+        select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email)
+        .outerjoin(c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id))
+        .where(o.c.source == bindparam("p_source"), (o.c.not_before.is_(None)) | (o.c.not_before <= bindparam("p_now")))
+        .order_by(*grouping)
+        .limit(bindparam("p_limit"))
+    )
+    return query.where(o.c.kind == bindparam("p_kind")) if one_kind else query
+
+
+def _live(only_dirty: bool) -> list[Any]:
+    c = schema.contacts
+    conditions = [c.c.source == bindparam("p_source"), c.c.deleted.is_(False), c.c.merged_into.is_(None)]
+    return [*conditions, c.c.dirty == true()] if only_dirty else conditions
+
+
+@cache
+def contacts_page(only_dirty: bool, bounded: bool) -> Any:
+    """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order."""
+    c = schema.contacts
+    query = (
+        select(c.c.contact_id, c.c.email, c.c.profile, c.c.written)
+        .where(*_live(only_dirty), c.c.contact_id > bindparam("p_after"))
+        .order_by(c.c.contact_id)
+        .limit(bindparam("p_limit"))
+    )
+    return query.where(c.c.contact_id <= bindparam("p_upto")) if bounded else query
+
+
+@cache
+def page_ends(only_dirty: bool) -> Any:
+    """The id that ends each full page of ``p_size`` live contacts, counted in the database (no ids travel)."""
+    c = schema.contacts
+    numbered = (
+        select(c.c.contact_id, func.row_number().over(order_by=c.c.contact_id).label("position"))
+        .where(*_live(only_dirty))
+        .subquery()
+    )
+    return (
+        select(numbered.c.contact_id)
+        .where(numbered.c.position % bindparam("p_size") == 0)
+        .order_by(numbered.c.contact_id)
+    )

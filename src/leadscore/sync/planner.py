@@ -1,0 +1,87 @@
+"""Planning one scored page: compare it with written state, enqueue what differs, tally what changed.
+
+A planner holds data only (engines pickle as their models), so a parallel
+rescore can run it inside each worker process; the tallies come back and merge.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadscore.engine import Engine
+from leadscore.records import Change, Contact, ScoreResult
+from leadscore.rescore import ScoredPage
+from leadscore.store import SQLStore
+from leadscore.sync.plan import desired_state, plan_contact
+
+SAMPLE_SIZE = 5
+
+
+@dataclass(slots=True)
+class PlanTally:
+    """What planning some pages found: changes by kind, visible changes, and a few examples."""
+
+    changes: Counter[str] = field(default_factory=Counter)
+    score_changes: int = 0
+    grade_changes: int = 0
+    band_changes: int = 0
+    sample: list[dict[str, Any]] = field(default_factory=list)
+
+    def merge(self, other: PlanTally) -> None:
+        self.changes.update(other.changes)
+        self.score_changes += other.score_changes
+        self.grade_changes += other.grade_changes
+        self.band_changes += other.band_changes
+        self.sample.extend(other.sample[: SAMPLE_SIZE - len(self.sample)])
+
+
+@dataclass(frozen=True, slots=True)
+class PagePlanner:
+    """Turns a scored page into outbox entries (unless ``dry_run``): desired state minus written state."""
+
+    source: str
+    engines: Sequence[Engine]
+    now: datetime
+    scored_at_names: Sequence[str]
+    dry_run: bool
+
+    def __call__(self, store: SQLStore, page: ScoredPage) -> PlanTally:
+        tally = PlanTally()
+        known = store.written_state(self.source, [contact.id for contact, _ in page])
+        changes: list[Change] = []
+        for contact, results in page:
+            desired = desired_state(self.engines, results, self.now)
+            current = known.get(contact.id)
+            planned = plan_contact(self.source, contact.id, desired, current, self.now, self.scored_at_names)
+            if not planned:
+                continue
+            changes.extend(planned)
+            self._count(tally, desired.properties, current.properties if current else {})
+            if len(tally.sample) < SAMPLE_SIZE:
+                tally.sample.append(_sample(contact, results, planned))
+            tally.changes.update(change.kind for change in planned)
+        if not self.dry_run:
+            store.enqueue(changes)
+        return tally
+
+    def _count(self, tally: PlanTally, desired: Mapping[str, str], current: Mapping[str, Any]) -> None:
+        for engine in self.engines:
+            writes = engine.model.writes
+            tally.score_changes += str(current.get(writes.score)) != desired[writes.score]
+            tally.grade_changes += current.get(writes.grade) != desired[writes.grade]
+            tally.band_changes += current.get(writes.band) != desired[writes.band]
+
+
+def _sample(contact: Contact, results: list[ScoreResult], planned: list[Change]) -> dict[str, Any]:
+    first = results[0]
+    return {
+        "contact": contact.id,
+        "score": first.score,
+        "grade": first.grade,
+        "band": first.band,
+        "changes": [f"{c.kind} {dict(c.payload)}" for c in planned],
+    }
