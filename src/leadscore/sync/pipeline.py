@@ -99,6 +99,7 @@ class Pipeline:
         retry_rejected_after: timedelta = timedelta(minutes=30),
         stop: threading.Event | None = None,
         parallelism: Parallelism = IN_PROCESS,
+        page_size: int = 2000,
     ) -> None:
         self.store = store
         self.connector = connector
@@ -108,6 +109,7 @@ class Pipeline:
         self.retry_rejected_after = retry_rejected_after
         self.stop = stop or threading.Event()
         self.parallelism = parallelism
+        self.page_size = page_size
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
 
     def run_cycle(self, *, dry_run: bool = False, full_rescore: bool = False) -> CycleReport:
@@ -226,6 +228,7 @@ class Pipeline:
                 on_page=planner,
                 persist=not dry_run,
                 parallelism=self.parallelism,
+                page_size=self.page_size,
                 should_stop=self.stop.is_set,
                 report=outcome,
             )

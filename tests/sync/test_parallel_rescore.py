@@ -1,0 +1,300 @@
+"""A rescore split across worker processes must leave exactly what one process leaves, on both backends."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from sqlalchemy import select, update
+
+from leadscore.engine import Engine, engines, load_model_file
+from leadscore.errors import CycleInterruptedError, ScoringWorkerError
+from leadscore.records import Contact, Event
+from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, ScoredPage, close_pools, rescore
+from leadscore.store import SQLStore
+from leadscore.store import schema as tables
+from tests.conftest import DEFAULT_MODEL, NOW, contact, event
+from tests.sync.conftest import Rig, portal_state
+
+SOURCE = "par"
+PAGE = 50
+TWO_WORKERS = Parallelism(workers=2, min_contacts=1)
+ACTIONS = [
+    ("page_view", {"url": "https://example.com/pricing"}),
+    ("page_view", {"url": "https://example.com/blog/a"}),
+    ("email_click", {"campaign_type": "newsletter"}),
+    ("form_submit", {}),
+    ("quote_request", {}),
+    ("webinar_attended", {}),
+]
+
+
+@pytest.fixture(autouse=True)
+def _stop_workers() -> Iterator[None]:
+    """Workers outlive a rescore on purpose (the next one starts at no cost); each test's store is its own."""
+    yield
+    close_pools()
+
+
+def fill(store: SQLStore, contacts: int = 600, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    people = [
+        Contact(
+            SOURCE,
+            f"p{n:05d}",
+            f"p{n}@{rng.choice(['acme.example', 'gmail.com', 'competitor.example'])}",
+            {"seniority": rng.choice(["vp", "manager", None]), "company_size": rng.randint(1, 3000)},
+        )
+        for n in range(contacts)
+    ]
+    store.save_contacts(SOURCE, people)
+    history = []
+    for n, person in enumerate(people):
+        for k in range(rng.randint(0, 9)):
+            action, attributes = rng.choice(ACTIONS)
+            moment = NOW - timedelta(hours=rng.randint(1, 24 * 60))
+            history.append(Event(SOURCE, f"e{n}-{k}", person.id, action, moment, attributes))
+    store.save_events(SOURCE, history)
+
+
+def scores_table(store: SQLStore) -> list[tuple[Any, ...]]:
+    s = tables.scores
+    with store.engine.connect() as connection:
+        rows = connection.execute(
+            select(s.c.contact_id, s.c.model, s.c.score, s.c.fit, s.c.behaviour, s.c.band, s.c.reasons).order_by(
+                s.c.contact_id, s.c.model
+            )
+        )
+        return [tuple(row) for row in rows]
+
+
+def forget_scores(store: SQLStore) -> None:
+    with store.engine.begin() as connection:
+        connection.execute(tables.scores.delete())
+        connection.execute(update(tables.contacts).values(dirty=True))
+
+
+def dirty_count(store: SQLStore) -> int:
+    c = tables.contacts
+    with store.engine.connect() as connection:
+        return len(connection.execute(select(c.c.contact_id).where(c.c.dirty.is_(True))).all())
+
+
+@pytest.fixture(scope="module")
+def compiled() -> list[Engine]:
+    return engines(load_model_file(DEFAULT_MODEL))
+
+
+@dataclass(frozen=True)
+class CountingHook:
+    """A page hook as the pipeline's planner is one: data only, run in whichever process scored the page."""
+
+    fail_from: str | None = None
+
+    def __call__(self, store: SQLStore, page: ScoredPage) -> tuple[int, int]:
+        if self.fail_from is not None and page[0][0].id >= self.fail_from:
+            raise ValueError("this page's hook refuses")
+        return (len(page), sum(results[0].score for _, results in page))
+
+
+def test_engine_pickles_as_its_model_and_scores_the_same(engine: Engine) -> None:
+    copy = pickle.loads(pickle.dumps(engine))
+    history = [event("e1", "quote_request", 1), event("e2", "page_view", 2, url="https://x.example/pricing")]
+    person = contact(seniority="vp")
+    assert copy.score(person, history, NOW) == engine.score(person, history, NOW)
+
+
+def test_workers_leave_exactly_what_one_process_leaves(store: SQLStore, compiled: list[Engine]) -> None:
+    fill(store)
+    alone: RescoreReport[tuple[int, int]] = rescore(
+        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, on_page=CountingHook()
+    )
+    expected = scores_table(store)
+    forget_scores(store)
+    shared: RescoreReport[tuple[int, int]] = rescore(
+        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, on_page=CountingHook(), parallelism=TWO_WORKERS
+    )
+    assert (alone.workers, shared.workers) == (1, 2)
+    assert scores_table(store) == expected
+    assert len(expected) == 600 * len(compiled)
+    assert (shared.contacts, shared.events, shared.unmatched_actions) == (
+        alone.contacts,
+        alone.events,
+        alone.unmatched_actions,
+    )
+    assert len(shared.pages) == 600 // PAGE
+    assert sum(n for n, _ in shared.pages) == 600
+    assert sorted(shared.pages) == sorted(alone.pages)
+    assert dirty_count(store) == 0
+
+
+def test_warm_workers_take_an_incremental_rescore_below_the_start_threshold(
+    tmp_path: Path, compiled: list[Engine]
+) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'warm.db'}")
+    fill(store)
+    big_only = Parallelism(workers=2, min_contacts=500)
+    rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=big_only)
+    touched = [f"p{n:05d}" for n in range(0, 600, 4)]
+    store.save_events(SOURCE, [Event(SOURCE, f"new-{cid}", cid, "form_submit", NOW, {}) for cid in touched])
+    again = rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=big_only)
+    assert (again.contacts, again.workers) == (len(touched), 2)
+    assert dirty_count(store) == 0
+    store.close()
+
+
+def test_a_small_rescore_does_not_start_workers(tmp_path: Path, compiled: list[Engine]) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'small.db'}")
+    fill(store)
+    report = rescore(
+        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=Parallelism(2, min_contacts=10_000)
+    )
+    assert (report.contacts, report.workers) == (600, 1)
+    store.close()
+
+
+def test_an_in_memory_store_is_scored_in_process(compiled: list[Engine]) -> None:
+    store = SQLStore.open("sqlite://")
+    fill(store, contacts=120)
+    report = rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=TWO_WORKERS)
+    assert (report.contacts, report.workers) == (120, 1)
+    store.close()
+
+
+def test_a_stop_leaves_whole_pages_and_the_rest_marked(tmp_path: Path, compiled: list[Engine]) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'stop.db'}")
+    fill(store)
+    asked = []
+
+    def stop_after_three() -> bool:
+        asked.append(1)
+        return len(asked) > 3
+
+    partial: RescoreReport[tuple[int, int]] = RescoreReport()
+    with pytest.raises(CycleInterruptedError):
+        rescore(
+            store,
+            SOURCE,
+            compiled,
+            NOW,
+            only_dirty=False,
+            page_size=PAGE,
+            on_page=CountingHook(),
+            parallelism=TWO_WORKERS,
+            should_stop=stop_after_three,
+            report=partial,
+        )
+    scored = {row[0] for row in scores_table(store)}
+    assert len(partial.pages) == 3
+    assert len(scored) % PAGE == 0
+    assert len(scored) + dirty_count(store) == 600
+    rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=TWO_WORKERS)
+    finished = scores_table(store)
+    forget_scores(store)
+    rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=IN_PROCESS)
+    assert finished == scores_table(store)
+    store.close()
+
+
+def test_a_failing_worker_names_the_range_and_loses_no_page(tmp_path: Path, compiled: list[Engine]) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'fail.db'}")
+    fill(store)
+    with pytest.raises(ScoringWorkerError, match=r"scoring contacts after 'p\d{5}': ValueError: this page's hook"):
+        rescore(
+            store,
+            SOURCE,
+            compiled,
+            NOW,
+            only_dirty=False,
+            page_size=PAGE,
+            on_page=CountingHook(fail_from="p00300"),
+            parallelism=TWO_WORKERS,
+        )
+    scored = {row[0] for row in scores_table(store)}
+    assert len(scored) % PAGE == 0
+    assert max(scored) < "p00300"
+    assert len(scored) + dirty_count(store) == 600
+    report = rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=TWO_WORKERS)
+    assert report.contacts == 600 - len(scored)
+    assert dirty_count(store) == 0
+    store.close()
+
+
+ORPHAN_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+    from leadscore.engine import engines, load_model_file
+    from leadscore.rescore import Parallelism, rescore
+    from leadscore.store import SQLStore
+
+    @dataclass(frozen=True)
+    class SlowHook:
+        def __call__(self, store, page):
+            time.sleep(0.3)
+            return len(page)
+
+    if __name__ == "__main__":
+        store = SQLStore.open(sys.argv[1])
+        print("ready", flush=True)
+        rescore(store, "par", engines(load_model_file(sys.argv[2])), datetime(2026, 11, 23, 12, tzinfo=UTC),
+                only_dirty=False, page_size=50, on_page=SlowHook(), parallelism=Parallelism(2, 1))
+    """
+)
+
+
+def test_workers_of_a_killed_parent_stop_and_leave_whole_pages(tmp_path: Path, compiled: list[Engine]) -> None:
+    """kill -9 of the sync process mid-rescore: its workers finish at most the page in hand, then exit."""
+    url = f"sqlite:///{tmp_path / 'orphans.db'}"
+    store = SQLStore.open(url)
+    fill(store)
+    script = tmp_path / "orphan_parent.py"
+    script.write_text(ORPHAN_SCRIPT)
+    parent = subprocess.Popen([sys.executable, str(script), url, str(DEFAULT_MODEL)], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    assert parent.stdout.readline().strip() == "ready"
+    watched = psutil.Process(parent.pid)
+    deadline = time.monotonic() + 60
+    while len(scores_table(store)) < 2 * PAGE * len(compiled) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    workers = watched.children(recursive=True)
+    assert workers, "the rescore started no worker processes"
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    parent.stdout.close()
+    _gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert alive == [], f"workers outlived their parent: {alive}"
+    scored = {row[0] for row in scores_table(store)}
+    assert 0 < len(scored) < 600
+    assert len(scored) % PAGE == 0
+    assert len(scored) + dirty_count(store) == 600
+    store.close()
+
+
+def test_a_cycle_with_workers_writes_what_a_cycle_in_one_process_writes(make_rig: Callable[..., Rig]) -> None:
+    alone, shared = make_rig(contacts=300), make_rig(contacts=300)
+    alone.pipeline.page_size = shared.pipeline.page_size = PAGE
+    shared.pipeline.parallelism = TWO_WORKERS
+    first, second = alone.pipeline.run_cycle(), shared.pipeline.run_cycle()
+    assert (first.status, second.status) == ("ok", "ok")
+    assert (first.scoring_workers, second.scoring_workers) == (1, 2)
+    assert portal_state(shared.sandbox) == portal_state(alone.sandbox)
+    assert second.changes == first.changes
+    assert (second.score_changes, second.band_changes) == (first.score_changes, first.band_changes)
+    assert len(second.sample) == len(first.sample) == 5
+    assert shared.store.outbox_depth("hubspot") == 0
+    idle = shared.pipeline.run_cycle()
+    assert sum(idle.changes.values()) == 0
