@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 PROFILE_FIELDS: tuple[str, ...] = (
     "email",
@@ -122,9 +122,12 @@ distinct value, because most events of one action carry the same few attributes.
 """
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
-    """One rule's share of a score, with the sentence a person reads on the record."""
+class Contribution(NamedTuple):
+    """One rule's share of a score, with the sentence a person reads on the record.
+
+    A named tuple rather than a frozen dataclass: a full rescore builds one per
+    rule that fired for every contact, and a tuple is built several times faster.
+    """
 
     rule_id: str
     kind: str

@@ -44,6 +44,7 @@ from leadscore.records import (
 MS_PER_DAY = 86_400_000.0
 RESET_RULE_ID = "inactivity_reset"
 _NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
+_NO_UNMATCHED: Mapping[str, int] = MappingProxyType({})
 _NOT_LEARNED: Any = object()
 _MEMO_LIMIT = 20_000
 """Distinct (action, attributes text) pairs remembered; page URLs can make them unbounded, so forget past this."""
@@ -53,12 +54,30 @@ _MEMO_LIMIT = 20_000
 class _FitCheck:
     rule: FitRule
     passes: Predicate
+    outcomes: dict[tuple[type, Any], bool]
+    """Outcome by (type, value): profile values repeat (seniorities, sizes, domains), predicates need not rerun.
+    The type is in the key because 1, 1.0 and True are one dict key but not one profile value."""
+
+    def holds(self, value: Any) -> bool:
+        key = (value.__class__, value)
+        try:
+            return self.outcomes[key]
+        except KeyError:
+            if len(self.outcomes) >= _MEMO_LIMIT:
+                self.outcomes.clear()
+            outcome = self.outcomes[key] = self.passes(value)
+            return outcome
+        except TypeError:
+            return self.passes(value)
 
 
 @dataclass(frozen=True, slots=True)
 class _BehaviourCheck:
     rule: BehaviourRule
     filters: tuple[tuple[str, Predicate], ...]
+
+
+_DERIVED = frozenset({"email", "email_domain"})
 
 
 def _profile_value(contact: Contact, field: str) -> Any:
@@ -76,7 +95,10 @@ class Engine:
     def __init__(self, name: str, model: ScoringModel) -> None:
         self.name = name
         self.model = model
-        self._fit = tuple(_FitCheck(rule, compile_condition(rule)) for rule in model.fit)
+        self._fit = tuple(_FitCheck(rule, compile_condition(rule), {}) for rule in model.fit)
+        fields = tuple(dict.fromkeys(rule.field for rule in model.fit))
+        self._plain_fields = tuple(name for name in fields if name not in _DERIVED)
+        self._derived_fields = tuple(name for name in fields if name in _DERIVED)
         by_action: dict[str, list[_BehaviourCheck]] = {}
         for rule in model.behaviour:
             filters = tuple((f.attribute, compile_condition(f)) for f in rule.where)
@@ -85,7 +107,9 @@ class Engine:
         self._band_order = [band.name for band in model.bands]
         self._band_min = {band.name: band.min for band in model.bands}
         self._stage = {band.name: band.lifecycle_stage for band in model.bands}
-        self._factor = _decay_factor(model)
+        self._fade = _fader(model)
+        self._labels: dict[tuple[str, str], str] = {}
+        self._now: tuple[datetime | None, int] = (None, 0)
         self._rule_by_text: dict[tuple[str, str | None], BehaviourRule | None] = {}
 
     def __reduce__(self) -> tuple[type[Engine], tuple[str, ScoringModel]]:
@@ -122,18 +146,23 @@ class Engine:
         contributions: list[Contribution] = []
         fit_total = 0.0
         disqualified = False
+        profile = contact.profile
+        values = {name: profile.get(name) for name in self._plain_fields}
+        for name in self._derived_fields:
+            values[name] = _profile_value(contact, name)
         for check in self._fit:
-            if check.passes(_profile_value(contact, check.rule.field)):
+            if check.holds(values[check.rule.field]):
                 fit_total += check.rule.points
                 disqualified = disqualified or check.rule.disqualify
                 contributions.append(Contribution(check.rule.id, "fit", check.rule.points, check.rule.reason))
 
-        now_ms = to_epoch_ms(now)
+        now_ms = self._epoch_ms(now)
         moments_by_rule: dict[str, list[int]] = {}
-        unmatched: Counter[str] = Counter()
+        unmatched: Counter[str] | None = None
         known = self._rule_by_text
         for _, action, occurred_ms, attributes in rows:
             if occurred_ms > now_ms:
+                unmatched = unmatched or Counter()
                 unmatched["(in the future)"] += 1
                 continue
             if attributes is None or attributes.__class__ is str:
@@ -143,6 +172,7 @@ class Engine:
             else:
                 rule = self._rule_for(action, attributes)
             if rule is None:
+                unmatched = unmatched or Counter()
                 unmatched[action] += 1
                 continue
             moments = moments_by_rule.get(rule.id)
@@ -154,11 +184,13 @@ class Engine:
         fast_track = self.model.fast_track
         fast_track_seen = False
         last_engaged_ms: int | None = None
+        matched: list[tuple[BehaviourRule, list[int], int]] = []
         for rule in self.model.behaviour:
             moments = moments_by_rule.get(rule.id)
             if moments is None:
                 continue
             newest = max(moments)
+            matched.append((rule, moments, newest))
             if rule.points > 0 and (last_engaged_ms is None or newest > last_engaged_ms):
                 last_engaged_ms = newest
             if fast_track is not None and rule.action in fast_track.actions:
@@ -168,20 +200,16 @@ class Engine:
         inactive_days = None if last_engaged_ms is None else (now_ms - last_engaged_ms) / MS_PER_DAY
         reset = reset_after is not None and inactive_days is not None and inactive_days > reset_after
         behaviour_total = 0.0
-        factor = self._factor
-        for rule in self.model.behaviour:
-            moments = moments_by_rule.get(rule.id)
-            if moments is None or (reset and rule.points > 0):
+        fade = self._fade
+        for rule, moments, newest in matched:
+            if reset and rule.points > 0:
                 continue
-            if rule.points > 0:
-                points = math.fsum([rule.points * factor((now_ms - ms) / MS_PER_DAY) for ms in moments])
-            else:
-                points = rule.points * len(moments)
+            points = fade(rule.points, moments, now_ms) if rule.points > 0 else rule.points * len(moments)
             if rule.cap is not None:
                 points = min(points, rule.cap) if points > 0 else max(points, -rule.cap)
             behaviour_total += points
             contributions.append(
-                Contribution(rule.id, "behaviour", points, rule.reason, len(moments), from_epoch_ms(max(moments)))
+                Contribution(rule.id, "behaviour", points, rule.reason, len(moments), from_epoch_ms(newest))
             )
         if reset and reset_after is not None:
             fast_track_seen = False
@@ -202,11 +230,11 @@ class Engine:
             behaviour=round(behaviour_total, 2),
             grade=grade,
             band=band,
-            label=self.model.label.format(grade=grade, band=band),
+            label=self._label(grade, band),
             lifecycle_stage=self._stage[band],
             contributions=tuple(contributions),
             disqualified=disqualified,
-            unmatched_actions=dict(unmatched),
+            unmatched_actions=dict(unmatched) if unmatched else _NO_UNMATCHED,
         )
 
     def _learn(self, action: str, attributes: str | None) -> BehaviourRule | None:
@@ -226,6 +254,20 @@ class Engine:
             else:
                 return check.rule
         return None
+
+    def _epoch_ms(self, now: datetime) -> int:
+        """A rescore passes one ``now`` for every contact; converting it once saves a tenth of the fit work."""
+        held, milliseconds = self._now
+        if held is not now:
+            milliseconds = to_epoch_ms(now)
+            self._now = (now, milliseconds)
+        return milliseconds
+
+    def _label(self, grade: str, band: str) -> str:
+        label = self._labels.get((grade, band))
+        if label is None:
+            label = self._labels[(grade, band)] = self.model.label.format(grade=grade, band=band)
+        return label
 
     def _grade(self, fit_total: float) -> str:
         for grade in self.model.grades[:-1]:
@@ -267,15 +309,28 @@ def _content_key(event: Event) -> tuple[datetime, str, str, str]:
     return (event.occurred_at, event.action, event.contact_id, repr(sorted(event.attributes.items(), key=str)))
 
 
-def _decay_factor(model: ScoringModel) -> Callable[[float], float]:
+def _fader(model: ScoringModel) -> Callable[[float, list[int], int], float]:
+    """Sum a positive rule's points over its event times, each faded by its age, exactly (``math.fsum``)."""
     half_life = model.decay.half_life_days
     window = model.decay.window_days
 
-    def factor(age_days: float) -> float:
-        if window is not None and age_days > window:
+    def faded(points: float, age: float) -> float:
+        if window is not None and age > window:
             return 0.0
-        if half_life is None:
-            return 1.0
-        return float(0.5 ** (age_days / half_life))
+        return points if half_life is None else points * 0.5 ** (age / half_life)
 
-    return factor
+    def general(points: float, moments: list[int], now_ms: int) -> float:
+        return math.fsum([faded(points, (now_ms - ms) / MS_PER_DAY) for ms in moments])
+
+    if window is not None or half_life is None:
+        return general
+    days = half_life
+
+    def halving(points: float, moments: list[int], now_ms: int) -> float:
+        """The default model's case, inlined: a function call per event is a tenth of a full rescore."""
+        if len(moments) == 1:
+            single: float = points * 0.5 ** (((now_ms - moments[0]) / MS_PER_DAY) / days)
+            return single
+        return math.fsum([points * 0.5 ** (((now_ms - ms) / MS_PER_DAY) / days) for ms in moments])
+
+    return halving

@@ -6,6 +6,7 @@ so a crash replays at most one page and a replayed page changes nothing.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,6 +41,34 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///leadscore.db"
 MIGRATION_LOCK = 0x6C65_6164_7363_6F72  # "leadscor": one key for schema migrations across replicas
 _EMPTY: dict[str, Any] = {}
+
+
+class JsonOnUse(Mapping[str, Any]):
+    """A stored JSON object decoded the first time it is read: a rescore reads a million and uses few."""
+
+    __slots__ = ("_decoded", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _value(self) -> dict[str, Any]:
+        if self._decoded is None:
+            loaded = json.loads(self._text)
+            self._decoded = loaded if isinstance(loaded, dict) else {}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+    def __repr__(self) -> str:
+        return repr(self._value())
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,7 +430,10 @@ class SQLStore:
                         bucket = grouped[contact_id] = []
                     bucket.append((event_id, action, occurred_ms, attributes))
             yield [
-                (Contact(source, contact_id, email, profile or _EMPTY, written or _EMPTY), grouped.get(contact_id, []))
+                (
+                    Contact(source, contact_id, email, profile or _EMPTY, JsonOnUse(written) if written else _EMPTY),
+                    grouped.get(contact_id, []),
+                )
                 for contact_id, email, profile, written in contact_rows
             ]
             after = last

@@ -119,10 +119,12 @@ def _live(only_dirty: bool) -> list[Any]:
 
 @cache
 def contacts_page(only_dirty: bool, bounded: bool) -> Any:
-    """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order."""
+    """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order.
+
+    ``written`` comes as text: scoring never reads it, so it is decoded only if used."""
     c = schema.contacts
     query = (
-        select(c.c.contact_id, c.c.email, c.c.profile, c.c.written)
+        select(c.c.contact_id, c.c.email, c.c.profile, cast(c.c.written, Text))
         .where(*_live(only_dirty), c.c.contact_id > bindparam("p_after"))
         .order_by(c.c.contact_id)
         .limit(bindparam("p_limit"))
