@@ -1,16 +1,17 @@
 """What every sync benchmark does: serve a seeded sandbox in one process, run `leadscore sync --once` in another,
-sample the sync's peak RSS, and read its report."""
+sample the sync's peak RSS (alone, and with the scoring workers it starts for a large rescore), and read its report."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import psutil
 import yaml
@@ -36,8 +37,30 @@ def start_sandbox(platform: str, port: int, contacts: int, seed: int) -> subproc
     return sandbox
 
 
-def run_sync(source: dict[str, Any], prefix: str) -> tuple[dict[str, Any], float, int]:
-    """One cycle of ``source`` into a fresh SQLite store: (its report, wall seconds, peak RSS in bytes)."""
+class PeakRss(NamedTuple):
+    """Bytes: the sync process alone, and the most the sync and its child processes held at one moment."""
+
+    sync: int
+    tree: int
+
+    def describe(self) -> str:
+        return f"sync peak RSS MB {self.sync / 2**20:.0f} (with its scoring workers {self.tree / 2**20:.0f})"
+
+
+def _rss(process: psutil.Process) -> int:
+    try:
+        return int(process.memory_info().rss)
+    except psutil.NoSuchProcess:
+        return 0
+
+
+def run_sync(
+    source: dict[str, Any], prefix: str, workers: int | None = None
+) -> tuple[dict[str, Any], float, PeakRss]:
+    """One cycle of ``source`` into a fresh SQLite store: (its report, wall seconds, peak RSS).
+
+    ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default).
+    """
     workdir = Path(tempfile.mkdtemp(prefix=prefix))
     sources = workdir / "sources.yaml"
     sources.write_text(yaml.safe_dump({"sources": [source]}))
@@ -48,26 +71,37 @@ def run_sync(source: dict[str, Any], prefix: str) -> tuple[dict[str, Any], float
          "--state", f"sqlite:///{workdir / 'state.db'}", "--model", str(ROOT / "config" / "scoring.yaml"),
          "--report-json", str(report_file)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=os.environ | ({"LEADSCORE_SCORING_WORKERS": str(workers)} if workers is not None else {}),
     )  # fmt: skip
     watched = psutil.Process(sync.pid)
-    peak = 0
+    alone = tree = 0
     while sync.poll() is None:
         try:
-            peak = max(peak, watched.memory_info().rss)
+            children = watched.children(recursive=True)
         except psutil.NoSuchProcess:
             break
+        own = _rss(watched)
+        alone = max(alone, own)
+        tree = max(tree, own + sum(_rss(child) for child in children))
         time.sleep(0.05)
     wall = time.monotonic() - started
     [report] = json.loads(report_file.read_text())
-    return report, wall, peak
+    return report, wall, PeakRss(alone, tree)
 
 
 def sync_against_sandbox(
-    platform: str, size: int, seed: int, *, token: str, mapping: dict[str, Any], base_path: str = ""
-) -> tuple[dict[str, Any], float, int]:
+    platform: str,
+    size: int,
+    seed: int,
+    *,
+    token: str,
+    mapping: dict[str, Any],
+    base_path: str = "",
+    workers: int | None = None,
+) -> tuple[dict[str, Any], float, PeakRss]:
     """Serve a seeded ``platform`` sandbox, run one cycle of a source pointed at it, stop the sandbox.
 
-    Returns what ``run_sync`` returns: (the cycle's report, wall seconds, the sync's peak RSS in bytes).
+    Returns what ``run_sync`` returns: (the cycle's report, wall seconds, peak RSS).
     """
     port = free_port()
     sandbox = start_sandbox(platform, port, size, seed)
@@ -79,7 +113,7 @@ def sync_against_sandbox(
         "mapping": mapping,
     }
     try:
-        return run_sync(source, f"leadscore-{platform}-bench-")
+        return run_sync(source, f"leadscore-{platform}-bench-", workers)
     finally:
         sandbox.terminate()
         sandbox.wait()

@@ -66,7 +66,7 @@ def run(contacts: int, seed: int) -> None:
     ratio, ratio_work = used / least, (used - setup) / least
     print(f"{'total':55} {used:>8,} {least:>8,}   ratio {ratio:.2f} ({ratio_work:.2f} without setup)")
     print(f"the batch path alone would need {batch_only:,} POST /contacts/batch calls for the writes")
-    print(f"wall seconds {wall:.1f}; sync peak RSS MB {peak / 2**20:.0f}")
+    print(f"wall seconds {wall:.1f}; {peak.describe()}")
 
 
 def main() -> None:

@@ -42,9 +42,14 @@ def minimum_calls(work: dict[str, int], band_sizes: dict[str, int]) -> dict[str,
     }
 
 
-def run(contacts: int, seed: int) -> None:
+def run(contacts: int, seed: int, workers: int | None) -> None:
     report, wall, peak = sync_against_sandbox(
-        "hubspot", contacts, seed, token="sandbox-token", mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
+        "hubspot",
+        contacts,
+        seed,
+        token="sandbox-token",
+        mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
+        workers=workers,
     )
     work = expected_work(contacts, seed)
     band_sizes = {"adds": report["changes"].get("list_add", 0)}
@@ -66,7 +71,7 @@ def run(contacts: int, seed: int) -> None:
         f"wall seconds {wall:.1f}; rate-limit floor {floor:.1f}s at {LIMITS.per_ten_seconds}/10s; "
         f"ratio {wall / floor:.2f} (target <= 1.2)"
     )
-    print(f"sync peak RSS MB {peak / 2**20:.0f}")
+    print(f"scoring processes {report.get('scoring_workers', 1)}; {peak.describe()}")
 
 
 def _bands_from(report: dict[str, object], fallback: dict[str, int]) -> dict[str, int]:
@@ -79,9 +84,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="LEADSCORE_SCORING_WORKERS for the sync (default: its own)")
     args = parser.parse_args()
     for size in args.sizes:
-        run(size, args.seed)
+        run(size, args.seed, args.workers)
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ def run(people: int, path: str, seed: int) -> None:
     used, floor = sum(calls.values()), sum(least.values())
     writes = sum(c for n, c in calls.items() if "jobs/ingest" in n or "PATCH collections" in n)
     print(f"{'total':40} {used:>8,} {floor:>8,}   ratio {used / floor:.2f}; write calls {writes:,}")
-    print(f"wall seconds {wall:.1f}; sync peak RSS MB {peak / 2**20:.0f}")
+    print(f"wall seconds {wall:.1f}; {peak.describe()}")
 
 
 def main() -> None:
