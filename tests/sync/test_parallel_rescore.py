@@ -92,6 +92,12 @@ def dirty_count(store: SQLStore) -> int:
         return len(connection.execute(select(c.c.contact_id).where(c.c.dirty.is_(True))).all())
 
 
+def run(store: SQLStore, compiled: list[Engine], *, only_dirty: bool = False, **options: Any) -> RescoreReport[Any]:
+    """A rescore of the test source at NOW in pages of PAGE, on two workers unless ``parallelism`` says otherwise."""
+    settings: dict[str, Any] = {"page_size": PAGE, "parallelism": TWO_WORKERS} | options
+    return rescore(store, SOURCE, compiled, NOW, only_dirty=only_dirty, **settings)
+
+
 @pytest.fixture(scope="module")
 def compiled() -> list[Engine]:
     return engines(load_model_file(DEFAULT_MODEL))
@@ -118,14 +124,10 @@ def test_engine_pickles_as_its_model_and_scores_the_same(engine: Engine) -> None
 
 def test_workers_leave_exactly_what_one_process_leaves(store: SQLStore, compiled: list[Engine]) -> None:
     fill(store)
-    alone: RescoreReport[tuple[int, int]] = rescore(
-        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, on_page=CountingHook()
-    )
+    alone = run(store, compiled, on_page=CountingHook(), parallelism=IN_PROCESS)
     expected = scores_table(store)
     forget_scores(store)
-    shared: RescoreReport[tuple[int, int]] = rescore(
-        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, on_page=CountingHook(), parallelism=TWO_WORKERS
-    )
+    shared = run(store, compiled, on_page=CountingHook())
     assert (alone.workers, shared.workers) == (1, 2)
     assert scores_table(store) == expected
     assert len(expected) == 600 * len(compiled)
@@ -146,10 +148,10 @@ def test_warm_workers_take_an_incremental_rescore_below_the_start_threshold(
     store = SQLStore.open(f"sqlite:///{tmp_path / 'warm.db'}")
     fill(store)
     big_only = Parallelism(workers=2, min_contacts=500)
-    rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=big_only)
+    run(store, compiled, parallelism=big_only)
     touched = [f"p{n:05d}" for n in range(0, 600, 4)]
     store.save_events(SOURCE, [Event(SOURCE, f"new-{cid}", cid, "form_submit", NOW, {}) for cid in touched])
-    again = rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=big_only)
+    again = run(store, compiled, only_dirty=True, parallelism=big_only)
     assert (again.contacts, again.workers) == (len(touched), 2)
     assert dirty_count(store) == 0
     store.close()
@@ -158,9 +160,7 @@ def test_warm_workers_take_an_incremental_rescore_below_the_start_threshold(
 def test_a_small_rescore_does_not_start_workers(tmp_path: Path, compiled: list[Engine]) -> None:
     store = SQLStore.open(f"sqlite:///{tmp_path / 'small.db'}")
     fill(store)
-    report = rescore(
-        store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=Parallelism(2, min_contacts=10_000)
-    )
+    report = run(store, compiled, parallelism=Parallelism(2, min_contacts=10_000))
     assert (report.contacts, report.workers) == (600, 1)
     store.close()
 
@@ -168,7 +168,7 @@ def test_a_small_rescore_does_not_start_workers(tmp_path: Path, compiled: list[E
 def test_an_in_memory_store_is_scored_in_process(compiled: list[Engine]) -> None:
     store = SQLStore.open("sqlite://")
     fill(store, contacts=120)
-    report = rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=TWO_WORKERS)
+    report = run(store, compiled)
     assert (report.contacts, report.workers) == (120, 1)
     store.close()
 
@@ -184,26 +184,15 @@ def test_a_stop_leaves_whole_pages_and_the_rest_marked(tmp_path: Path, compiled:
 
     partial: RescoreReport[tuple[int, int]] = RescoreReport()
     with pytest.raises(CycleInterruptedError):
-        rescore(
-            store,
-            SOURCE,
-            compiled,
-            NOW,
-            only_dirty=False,
-            page_size=PAGE,
-            on_page=CountingHook(),
-            parallelism=TWO_WORKERS,
-            should_stop=stop_after_three,
-            report=partial,
-        )
+        run(store, compiled, on_page=CountingHook(), should_stop=stop_after_three, report=partial)
     scored = {row[0] for row in scores_table(store)}
     assert len(partial.pages) == 3
     assert len(scored) % PAGE == 0
     assert len(scored) + dirty_count(store) == 600
-    rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=TWO_WORKERS)
+    run(store, compiled, only_dirty=True)
     finished = scores_table(store)
     forget_scores(store)
-    rescore(store, SOURCE, compiled, NOW, only_dirty=False, page_size=PAGE, parallelism=IN_PROCESS)
+    run(store, compiled, parallelism=IN_PROCESS)
     assert finished == scores_table(store)
     store.close()
 
@@ -212,21 +201,12 @@ def test_a_failing_worker_names_the_range_and_loses_no_page(tmp_path: Path, comp
     store = SQLStore.open(f"sqlite:///{tmp_path / 'fail.db'}")
     fill(store)
     with pytest.raises(ScoringWorkerError, match=r"scoring contacts after 'p\d{5}': ValueError: this page's hook"):
-        rescore(
-            store,
-            SOURCE,
-            compiled,
-            NOW,
-            only_dirty=False,
-            page_size=PAGE,
-            on_page=CountingHook(fail_from="p00300"),
-            parallelism=TWO_WORKERS,
-        )
+        run(store, compiled, on_page=CountingHook(fail_from="p00300"))
     scored = {row[0] for row in scores_table(store)}
     assert len(scored) % PAGE == 0
     assert max(scored) < "p00300"
     assert len(scored) + dirty_count(store) == 600
-    report = rescore(store, SOURCE, compiled, NOW, only_dirty=True, page_size=PAGE, parallelism=TWO_WORKERS)
+    report = run(store, compiled, only_dirty=True)
     assert report.contacts == 600 - len(scored)
     assert dirty_count(store) == 0
     store.close()

@@ -16,6 +16,7 @@ import gc
 import multiprocessing
 import os
 import pickle
+import signal
 import threading
 import time
 import uuid
@@ -124,7 +125,9 @@ ORPHAN_CHECK_SECONDS = 1.0
 
 
 def _start_worker(url: str) -> None:
+    """Ctrl-C in a terminal reaches the whole process group; the parent decides when scoring stops."""
     global _worker
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.set_threshold(FEWER_GC_PASSES, *gc.get_threshold()[1:])
     parent = os.getppid()
     _worker = _Worker(SQLStore.open(url, migrate=False), parent)
