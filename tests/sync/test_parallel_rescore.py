@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 import signal
@@ -278,3 +279,31 @@ def test_a_cycle_with_workers_writes_what_a_cycle_in_one_process_writes(make_rig
     assert shared.store.outbox_depth("hubspot") == 0
     idle = shared.pipeline.run_cycle()
     assert sum(idle.changes.values()) == 0
+
+
+@dataclass(frozen=True)
+class DyingHook:
+    """A worker process that dies outright on one page, as the OOM killer would end it."""
+
+    die_at: str
+
+    def __call__(self, store: SQLStore, page: ScoredPage) -> int:
+        if page[0][0].id == self.die_at:
+            os._exit(9)
+        return len(page)
+
+
+def test_a_dead_worker_fails_the_rescore_clearly_and_the_next_one_starts_new_workers(
+    tmp_path: Path, compiled: list[Engine]
+) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'dead.db'}")
+    fill(store)
+    with pytest.raises(ScoringWorkerError, match="a scoring worker process died"):
+        run(store, compiled, on_page=DyingHook(die_at="p00300"))
+    scored = {row[0] for row in scores_table(store)}
+    assert len(scored) % PAGE == 0
+    assert "p00300" not in scored
+    report = run(store, compiled, only_dirty=True)
+    assert (report.workers, report.contacts) == (2, 600 - len(scored))
+    assert dirty_count(store) == 0
+    store.close()
