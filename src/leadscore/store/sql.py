@@ -18,7 +18,6 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, delete, event, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError
 
 from leadscore.clock import utcnow
@@ -35,7 +34,14 @@ from leadscore.records import (
     to_epoch_ms,
 )
 from leadscore.store import schema
-from leadscore.store.statements import Statements, contacts_page, page_ends, pending_query, statements_for
+from leadscore.store.statements import (
+    Statements,
+    contacts_page,
+    page_ends,
+    pending_query,
+    score_columns,
+    statements_for,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_URL = "sqlite:///leadscore.db"
@@ -192,11 +198,6 @@ class SQLStore:
                 connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             command.upgrade(self._alembic_config(connection), "head")
 
-    def _insert(self, table: Any) -> postgresql.Insert | sqlite.Insert:
-        if self._dialect == "postgresql":
-            return postgresql.insert(table)
-        return sqlite.insert(table)
-
     # ingest -----------------------------------------------------------------
 
     def save_contacts(self, source: str, contacts: Sequence[Contact], cursor: tuple[str, Any] | None = None) -> int:
@@ -244,7 +245,7 @@ class SQLStore:
                 if (c.lists is not None) == with_lists
             ]
             if rows:
-                connection.execute(self._sql.upsert_observed_lists if with_lists else self._sql.upsert_observed, rows)
+                connection.execute(self._sql.upsert_written if with_lists else self._sql.upsert_observed, rows)
 
     def forget_list(self, source: str, key: str) -> int:
         """A list was (re)created empty on the platform: nobody is in it any more, so its members get planned again."""
@@ -370,13 +371,8 @@ class SQLStore:
             self._set_cursor(connection, source, stream, value)
 
     def _set_cursor(self, connection: Connection, source: str, stream: str, value: Any) -> None:
-        statement = self._insert(schema.cursors)
         connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["source", "stream"],
-                set_={"value": statement.excluded.value, "updated_at": statement.excluded.updated_at},
-            ),
-            {"source": source, "stream": stream, "value": value, "updated_at": utcnow()},
+            self._sql.upsert_cursor, {"source": source, "stream": stream, "value": value, "updated_at": utcnow()}
         )
 
     # scoring ------------------------------------------------------------------
@@ -483,7 +479,7 @@ class SQLStore:
         """The highest scores of one model, with each contact's email, for summaries."""
         s, c = schema.scores, schema.contacts
         query = (
-            select(*_score_columns(), c.c.email)
+            select(*score_columns(), c.c.email)
             .join(c, (c.c.source == s.c.source) & (c.c.contact_id == s.c.contact_id))
             .where(s.c.source == source, s.c.model == model, c.c.deleted.is_(False), c.c.merged_into.is_(None))
             .order_by(s.c.score.desc(), s.c.contact_id)
@@ -695,22 +691,6 @@ class SQLStore:
                 select(r.c.status, r.c.report).where(r.c.source == source).order_by(r.c.id.desc()).limit(1)
             ).first()
         return None if row is None else (row[0], row[1] or {})
-
-
-def _score_columns() -> tuple[Any, ...]:
-    s = schema.scores
-    return (
-        s.c.contact_id,
-        s.c.model,
-        s.c.score,
-        s.c.fit,
-        s.c.behaviour,
-        s.c.grade,
-        s.c.band,
-        s.c.label,
-        s.c.reasons,
-        s.c.scored_at,
-    )
 
 
 def _stored_score(row: Any) -> StoredScore:

@@ -27,16 +27,26 @@ def _ids(name: str = "p_ids") -> Any:
     return bindparam(name, expanding=True)
 
 
+def _insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, the one that knows ON CONFLICT."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
 def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...]) -> Any:
-    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    statement = _insert(dialect, table)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
 
 
 def _insert_ignore(dialect: str, table: Any, keys: list[str]) -> Any:
-    statement = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
-    return statement.on_conflict_do_nothing(index_elements=keys)
+    return _insert(dialect, table).on_conflict_do_nothing(index_elements=keys)
+
+
+def score_columns() -> tuple[Any, ...]:
+    """What a stored score is read as (StoredScore's fields, in order)."""
+    s = schema.scores
+    return (s.c.contact_id, s.c.model, *(s.c[name] for name in SCORE_COLUMNS))
 
 
 @dataclass(frozen=True)
@@ -51,7 +61,6 @@ class Statements:
     mark_dirty: Any
     upsert_contacts: Any
     upsert_observed: Any
-    upsert_observed_lists: Any
     insert_persons: Any
     persons_of_emails: Any
     insert_events: Any
@@ -59,6 +68,7 @@ class Statements:
     upsert_written: Any
     delete_outbox_ids: Any
     insert_outbox: Any
+    upsert_cursor: Any
 
 
 @cache
@@ -71,9 +81,7 @@ def statements_for(dialect: str) -> Statements:
             e.c.source == source, e.c.contact_id >= bindparam("p_first"), e.c.contact_id <= bindparam("p_last")
         ),
         events_of_ids=event_rows.where(e.c.source == source, e.c.contact_id.in_(_ids())),
-        scores_of_ids=select(s.c.contact_id, s.c.model, *(s.c[name] for name in SCORE_COLUMNS)).where(
-            s.c.source == source, s.c.contact_id.in_(_ids())
-        ),
+        scores_of_ids=select(*score_columns()).where(s.c.source == source, s.c.contact_id.in_(_ids())),
         upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
         clear_dirty=update(c)
         .where(c.c.source == source, c.c.contact_id.in_(_ids()), c.c.dirty.is_(True))
@@ -81,7 +89,6 @@ def statements_for(dialect: str) -> Statements:
         mark_dirty=update(c).where(c.c.source == source, c.c.contact_id.in_(_ids())).values(dirty=True),
         upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
         upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
-        upsert_observed_lists=_upsert(dialect, w, ["source", "contact_id"], ("properties", "lists", "written_at")),
         insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
         persons_of_emails=select(schema.persons.c.email, schema.persons.c.id).where(
             schema.persons.c.email.in_(_ids("p_emails"))
@@ -93,6 +100,7 @@ def statements_for(dialect: str) -> Statements:
         upsert_written=_upsert(dialect, w, ["source", "contact_id"], ("properties", "lists", "written_at")),
         delete_outbox_ids=delete(o).where(o.c.id.in_(_ids())),
         insert_outbox=o.insert().returning(o.c.id),
+        upsert_cursor=_upsert(dialect, schema.cursors, ["source", "stream"], ("value", "updated_at")),
     )
 
 
