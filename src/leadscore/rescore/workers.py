@@ -12,7 +12,6 @@ for work, which it would otherwise do for ever.
 from __future__ import annotations
 
 import atexit
-import gc
 import multiprocessing
 import os
 import pickle
@@ -27,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leadscore.errors import CycleInterruptedError, ScoringWorkerError
-from leadscore.rescore.pages import FEWER_GC_PASSES, IdRange, Job, RescoreReport, T, score_range
+from leadscore.rescore.pages import IdRange, Job, RescoreReport, T, fewer_gc_passes, score_range
 from leadscore.store import SQLStore
 
 _pools: dict[tuple[str, int], ProcessPoolExecutor] = {}
@@ -128,7 +127,6 @@ def _start_worker(url: str) -> None:
     """Ctrl-C in a terminal reaches the whole process group; the parent decides when scoring stops."""
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.set_threshold(FEWER_GC_PASSES, *gc.get_threshold()[1:])
     parent = os.getppid()
     _worker = _Worker(SQLStore.open(url, migrate=False), parent)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), name="orphan-watch", daemon=True).start()
@@ -150,7 +148,8 @@ def _score_task(key: str, blob: bytes, ids: IdRange) -> RescoreReport[Any]:
         worker.job, worker.job_key = pickle.loads(blob), key
     report: RescoreReport[Any] = RescoreReport()
     try:
-        score_range(worker.store, worker.job, ids, report, lambda: os.getppid() != worker.parent)
+        with fewer_gc_passes():
+            score_range(worker.store, worker.job, ids, report, lambda: os.getppid() != worker.parent)
     except CycleInterruptedError:
         raise
     except Exception as exc:
