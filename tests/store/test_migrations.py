@@ -66,7 +66,31 @@ def test_an_older_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path) ->
         )
     old.close()
     upgraded = SQLStore.open(url)
-    assert upgraded.schema_revision() == "0003"
+    assert upgraded.schema_revision() == "0004"
     [entry] = upgraded.pending("hs", 10)
     assert entry.change == Change("hs", "1", SET_PROPERTIES, {"a": "1"})
+    upgraded.close()
+
+
+def test_contacts_marked_for_rescoring_before_the_queue_stay_marked(tmp_path: Path) -> None:
+    """0004 moved the rescore mark from a flag on each contact to a queue table: no mark is lost on upgrade."""
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    old = SQLStore.open(url, migrate=False)
+    with old.engine.begin() as connection:
+        command.upgrade(old._alembic_config(connection), "0003")
+        for contact_id, dirty in (("1", True), ("2", False), ("3", True)):
+            connection.execute(
+                text(
+                    "insert into contacts (source, contact_id, profile, written, deleted, dirty, updated_at) "
+                    "values ('hs', :id, '{}', '{}', 0, :dirty, '2026-11-01 00:00:00')"
+                ),
+                {"id": contact_id, "dirty": dirty},
+            )
+    old.close()
+    upgraded = SQLStore.open(url)
+    queued = [c.id for page in upgraded.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+    assert queued == ["1", "3"]
+    assert upgraded.count("rescore_queue", "hs") == 2
     upgraded.close()

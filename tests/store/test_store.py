@@ -28,12 +28,12 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 def test_migrations_create_every_table(store: SQLStore) -> None:
     tables = set(inspect(store.engine).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
-    assert store.schema_revision() == "0003"
+    assert store.schema_revision() == "0004"
 
 
 def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore) -> None:
     store.migrate()
-    assert store.schema_revision() == "0003"
+    assert store.schema_revision() == "0004"
 
 
 def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
@@ -104,6 +104,40 @@ def test_deleted_and_merged_contacts_are_not_scored(store: SQLStore) -> None:
     store.mark_contacts("hs", ["1"], deleted=True)
     store.mark_contacts("hs", ["2"], merged_into="3")
     assert [c.id for page in store.contacts_with_events("hs") for c, _ in page] == ["3"]
+
+
+def queued(store: SQLStore) -> list[str]:
+    return [c.id for page in store.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+
+
+def test_deleted_and_merged_contacts_leave_the_rescore_queue(store: SQLStore) -> None:
+    """A contact that is gone is never scored again, so its mark must not linger in the queue."""
+    store.save_contacts("hs", contacts("1", "2", "3"))
+    store.mark_contacts("hs", ["1"], deleted=True)
+    store.save_scores("hs", [], ["3"])
+    store.merge_contact("hs", "2", "3")
+    assert queued(store) == ["3"], "the survivor is queued: the loser's history is now its own"
+    assert store.count("rescore_queue", "hs") == 1
+
+
+def test_marking_twice_queues_a_contact_once_and_scoring_clears_it(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1", "2"))
+    store.save_scores("hs", [], ["1", "2"])
+    assert queued(store) == []
+    store.mark_for_rescore("hs", ["2", "2"])
+    store.save_events("hs", events("2", "a"))
+    assert queued(store) == ["2"]
+    store.save_scores("hs", [StoredScore("2", "lead", 5, 0, 5, "D", "New", "D-New", "", NOW)])
+    assert queued(store) == []
+    assert store.count("rescore_queue") == 0
+
+
+def test_email_events_find_only_live_contacts_of_their_source(store: SQLStore) -> None:
+    store.save_contacts("hs", contacts("1", "2"))
+    store.save_contacts("sf", [Contact("sf", "003X", "1@acme.example", {}, {})])
+    store.mark_contacts("hs", ["2"], deleted=True)
+    found = store.contact_ids_by_email("hs", ["1@acme.example", "2@acme.example", "nobody@acme.example"])
+    assert found == {"1@acme.example": "1"}
 
 
 def test_contacts_sharing_an_email_across_sources_are_one_person(store: SQLStore) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import psutil
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import CycleInterruptedError, ScoringWorkerError
@@ -84,13 +84,12 @@ def scores_table(store: SQLStore) -> list[tuple[Any, ...]]:
 def forget_scores(store: SQLStore) -> None:
     with store.engine.begin() as connection:
         connection.execute(tables.scores.delete())
-        connection.execute(update(tables.contacts).values(dirty=True))
+        ids = connection.execute(select(tables.contacts.c.contact_id)).scalars().all()
+    store.mark_for_rescore(SOURCE, ids)
 
 
 def dirty_count(store: SQLStore) -> int:
-    c = tables.contacts
-    with store.engine.connect() as connection:
-        return len(connection.execute(select(c.c.contact_id).where(c.c.dirty.is_(True))).all())
+    return store.count("rescore_queue", SOURCE)
 
 
 def run(store: SQLStore, compiled: list[Engine], *, only_dirty: bool = False, **options: Any) -> RescoreReport[Any]:

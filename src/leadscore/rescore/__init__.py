@@ -55,9 +55,11 @@ class Parallelism:
         return cls(workers or min(os.cpu_count() or 1, 4), min_contacts)
 
 
-BALANCED_PAGES = 4
+BALANCED_PAGES = 16
 """Pages per worker below which a rescore is cut into smaller pages: five pages on two workers take three
-page-times, twenty quarter pages two and a half."""
+page-times, while cut to sixteen pages a worker the last worker ends at most one small page after the first. On the
+1M-contact store an incremental rescore of 10,000 contacts on two workers took 0.62-0.67 s cut to four pages a
+worker, 0.47-0.48 s cut to sixteen."""
 MIN_SHARED_PAGE = 200
 
 IN_PROCESS = Parallelism()
@@ -94,8 +96,8 @@ def rescore(
         ends = store.page_ends(source, only_dirty=only_dirty, page_size=page_size)
         warm = running_pool(url, parallelism.workers) is not None
         if ends and (warm or len(ends) * page_size >= parallelism.min_contacts):
-            if len(ends) < BALANCED_PAGES * parallelism.workers:
-                smaller = max(MIN_SHARED_PAGE, (len(ends) + 1) * page_size // (BALANCED_PAGES * parallelism.workers))
+            smaller = max(MIN_SHARED_PAGE, (len(ends) + 1) * page_size // (BALANCED_PAGES * parallelism.workers))
+            if smaller < page_size:
                 ends = store.page_ends(source, only_dirty=only_dirty, page_size=smaller)
             report.workers = parallelism.workers
             score_in_pool(url, parallelism.workers, job, _ranges(ends), report, should_stop)

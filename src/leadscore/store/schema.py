@@ -48,11 +48,10 @@ contacts = Table(
     Column("written", Json, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("merged_into", Id, nullable=True),
-    Column("dirty", Boolean, nullable=False, default=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
-Index("ix_contacts_dirty", contacts.c.source, contacts.c.dirty, contacts.c.contact_id)
 Index("ix_contacts_person", contacts.c.person_id)
+Index("ix_contacts_email", contacts.c.source, contacts.c.email)
 
 events = Table(
     "events",
@@ -68,6 +67,16 @@ events = Table(
 )
 """Keyed by contact first: on SQLite (WITHOUT ROWID) a contact's events sit together on disk,
 so rescoring reads them in one sweep instead of a random lookup per event."""
+
+rescore_queue = Table(
+    "rescore_queue",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("contact_id", Id, primary_key=True),
+    sqlite_with_rowid=False,
+)
+"""Contacts whose score may have changed (new data, a merge, a list re-created). A row here, not a flag on the
+contact: marking and clearing then touch a few bytes of one small B-tree instead of rewriting contact rows."""
 
 cursors = Table(
     "cursors",
@@ -92,6 +101,7 @@ scores = Table(
     Column("label", String(64), nullable=False),
     Column("reasons", Text, nullable=False),
     Column("scored_at", DateTime(timezone=True), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 written = Table(

@@ -7,7 +7,7 @@ so a crash replays at most one page and a replayed page changes nothing.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -215,13 +215,13 @@ class SQLStore:
                     "written": dict(c.written),
                     "deleted": False,
                     "merged_into": None,
-                    "dirty": True,
                     "updated_at": now,
                 }
                 for c in _last_per_id(contacts)
             ]
             if rows:
                 connection.execute(self._sql.upsert_contacts, rows)
+                self._queue(connection, source, [c.id for c in contacts])
                 self._observe(connection, source, _last_per_id(contacts), now)
             if cursor is not None:
                 self._set_cursor(connection, source, cursor[0], cursor[1])
@@ -249,7 +249,7 @@ class SQLStore:
 
     def forget_list(self, source: str, key: str) -> int:
         """A list was (re)created empty on the platform: nobody is in it any more, so its members get planned again."""
-        w, c = schema.written, schema.contacts
+        w = schema.written
         with self.engine.begin() as connection:
             rows = connection.execute(select(w.c.contact_id, w.c.lists).where(w.c.source == source)).all()
             members = [(contact_id, lists) for contact_id, lists in rows if key in (lists or ())]
@@ -260,8 +260,7 @@ class SQLStore:
                     .values(lists=[k for k in lists if k != key])
                 )
             ids = [contact_id for contact_id, _ in members]
-            for chunk in _chunks(ids, 500):
-                connection.execute(update(c).where(c.c.source == source, c.c.contact_id.in_(chunk)).values(dirty=True))
+            self._queue(connection, source, ids)
         return len(ids)
 
     def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
@@ -286,6 +285,8 @@ class SQLStore:
                     .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk))
                     .values(deleted=deleted, merged_into=merged_into)
                 )
+            if deleted or merged_into is not None:
+                self._unqueue(connection, source, contact_ids)
 
     def merge_contact(self, source: str, loser: str, survivor: str) -> None:
         """The platform merged ``loser`` into ``survivor``: its history moves over and it is no longer written."""
@@ -298,24 +299,18 @@ class SQLStore:
             connection.execute(
                 update(schema.contacts)
                 .where(schema.contacts.c.source == source, schema.contacts.c.contact_id == loser)
-                .values(merged_into=survivor, dirty=False)
+                .values(merged_into=survivor)
             )
-            connection.execute(
-                update(schema.contacts)
-                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id == survivor)
-                .values(dirty=True)
-            )
+            self._unqueue(connection, source, [loser])
+            self._queue(connection, source, [survivor])
 
     def contact_ids_by_email(self, source: str, emails: Sequence[str]) -> dict[str, str]:
         """Live contacts of one source by normalized email (for events that name only a recipient)."""
-        c = schema.contacts
         found: dict[str, str] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(sorted(set(emails)), 1000):
                 rows = connection.execute(
-                    select(c.c.email, c.c.contact_id).where(
-                        c.c.source == source, c.c.email.in_(chunk), c.c.deleted.is_(False), c.c.merged_into.is_(None)
-                    )
+                    self._sql.live_contacts_of_emails, {"p_source": source, "p_emails": list(chunk)}
                 )
                 found.update({email: contact_id for email, contact_id in rows})
         return found
@@ -354,9 +349,22 @@ class SQLStore:
             new_ids = [row[0] for row in result]
             inserted += len(new_ids)
             touched.update(new_ids)
-        for chunk_ids in _chunks(sorted(touched), 1000):
-            connection.execute(self._sql.mark_dirty, {"p_source": source, "p_ids": list(chunk_ids)})
+        self._queue(connection, source, touched)
         return inserted
+
+    def mark_for_rescore(self, source: str, contact_ids: Iterable[str]) -> None:
+        """Queue contacts for the next incremental rescore (new data is queued by the store itself)."""
+        with self.engine.begin() as connection:
+            self._queue(connection, source, contact_ids)
+
+    def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
+        rows = [{"source": source, "contact_id": contact_id} for contact_id in sorted(set(contact_ids))]
+        if rows:
+            connection.execute(self._sql.enqueue_rescore, rows)
+
+    def _unqueue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
+        for chunk in _chunks(sorted(set(contact_ids)), 1000):
+            connection.execute(self._sql.unqueue, {"p_source": source, "p_ids": list(chunk)})
 
     def cursor(self, source: str, stream: str) -> Any | None:
         with self.engine.connect() as connection:
@@ -461,8 +469,7 @@ class SQLStore:
                         for s in scores
                     ],
                 )
-            for chunk in _chunks(sorted({s.contact_id for s in scores} | set(scored_ids)), 1000):
-                connection.execute(self._sql.clear_dirty, {"p_source": source, "p_ids": list(chunk)})
+            self._unqueue(connection, source, [s.contact_id for s in scores] + list(scored_ids))
 
     def stored_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], StoredScore]:
         """Last scores by (contact id, model name), for hysteresis and for explaining a record."""

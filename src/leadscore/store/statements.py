@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select, true, update
+from sqlalchemy import Text, bindparam, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadscore.store import schema
 
 SCORE_COLUMNS = ("score", "fit", "behaviour", "grade", "band", "label", "reasons", "scored_at")
-CONTACT_COLUMNS = ("person_id", "email", "profile", "written", "deleted", "merged_into", "dirty", "updated_at")
+CONTACT_COLUMNS = ("person_id", "email", "profile", "written", "deleted", "merged_into", "updated_at")
 
 
 def _ids(name: str = "p_ids") -> Any:
@@ -57,12 +57,13 @@ class Statements:
     events_of_ids: Any
     scores_of_ids: Any
     upsert_scores: Any
-    clear_dirty: Any
-    mark_dirty: Any
+    unqueue: Any
+    enqueue_rescore: Any
     upsert_contacts: Any
     upsert_observed: Any
     insert_persons: Any
     persons_of_emails: Any
+    live_contacts_of_emails: Any
     insert_events: Any
     written_of_ids: Any
     upsert_written: Any
@@ -74,6 +75,7 @@ class Statements:
 @cache
 def statements_for(dialect: str) -> Statements:
     c, e, s, w, o = schema.contacts, schema.events, schema.scores, schema.written, schema.outbox
+    q = schema.rescore_queue
     source: Any = bindparam("p_source")
     event_rows = select(e.c.contact_id, e.c.event_id, e.c.action, e.c.occurred_at_ms, cast(e.c.attributes, Text))
     return Statements(
@@ -83,15 +85,16 @@ def statements_for(dialect: str) -> Statements:
         events_of_ids=event_rows.where(e.c.source == source, e.c.contact_id.in_(_ids())),
         scores_of_ids=select(*score_columns()).where(s.c.source == source, s.c.contact_id.in_(_ids())),
         upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
-        clear_dirty=update(c)
-        .where(c.c.source == source, c.c.contact_id.in_(_ids()), c.c.dirty.is_(True))
-        .values(dirty=False),
-        mark_dirty=update(c).where(c.c.source == source, c.c.contact_id.in_(_ids())).values(dirty=True),
+        unqueue=delete(q).where(q.c.source == source, q.c.contact_id.in_(_ids())),
+        enqueue_rescore=_insert_ignore(dialect, q, ["source", "contact_id"]),
         upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
         upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
         insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
         persons_of_emails=select(schema.persons.c.email, schema.persons.c.id).where(
             schema.persons.c.email.in_(_ids("p_emails"))
+        ),
+        live_contacts_of_emails=select(c.c.email, c.c.contact_id).where(
+            c.c.source == source, c.c.email.in_(_ids("p_emails")), c.c.deleted.is_(False), c.c.merged_into.is_(None)
         ),
         insert_events=_insert_ignore(dialect, e, ["source", "event_id"]).returning(e.c.contact_id),
         written_of_ids=select(w.c.contact_id, w.c.properties, w.c.lists).where(
@@ -119,34 +122,42 @@ def pending_query(order: str, one_kind: bool) -> Any:
     return query.where(o.c.kind == bindparam("p_kind")) if one_kind else query
 
 
-def _live(only_dirty: bool) -> list[Any]:
-    c = schema.contacts
-    conditions = [c.c.source == bindparam("p_source"), c.c.deleted.is_(False), c.c.merged_into.is_(None)]
-    return [*conditions, c.c.dirty == true()] if only_dirty else conditions
+def _live(only_queued: bool) -> tuple[Any, list[Any]]:
+    """Live contacts of ``p_source`` (only those in the rescore queue, when asked), and the id column to order by.
+
+    Queued contacts are ordered by the queue's own key, so the database walks the
+    small queue and looks each contact up, rather than walking every contact."""
+    c, q = schema.contacts, schema.rescore_queue
+    conditions = [c.c.deleted.is_(False), c.c.merged_into.is_(None)]
+    if not only_queued:
+        return c.c.contact_id, [c.c.source == bindparam("p_source"), *conditions]
+    joined = [q.c.source == bindparam("p_source"), c.c.source == q.c.source, c.c.contact_id == q.c.contact_id]
+    return q.c.contact_id, [*joined, *conditions]
 
 
 @cache
-def contacts_page(only_dirty: bool, bounded: bool) -> Any:
+def contacts_page(only_queued: bool, bounded: bool) -> Any:
     """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order.
 
     ``written`` comes as text: scoring never reads it, so it is decoded only if used."""
     c = schema.contacts
+    key, conditions = _live(only_queued)
     query = (
-        select(c.c.contact_id, c.c.email, c.c.profile, cast(c.c.written, Text))
-        .where(*_live(only_dirty), c.c.contact_id > bindparam("p_after"))
-        .order_by(c.c.contact_id)
+        select(key, c.c.email, c.c.profile, cast(c.c.written, Text))
+        .where(*conditions, key > bindparam("p_after"))
+        .order_by(key)
         .limit(bindparam("p_limit"))
     )
-    return query.where(c.c.contact_id <= bindparam("p_upto")) if bounded else query
+    return query.where(key <= bindparam("p_upto")) if bounded else query
 
 
 @cache
-def page_ends(only_dirty: bool) -> Any:
+def page_ends(only_queued: bool) -> Any:
     """The id that ends each full page of ``p_size`` live contacts, counted in the database (no ids travel)."""
-    c = schema.contacts
+    key, conditions = _live(only_queued)
     numbered = (
-        select(c.c.contact_id, func.row_number().over(order_by=c.c.contact_id).label("position"))
-        .where(*_live(only_dirty))
+        select(key.label("contact_id"), func.row_number().over(order_by=key).label("position"))
+        .where(*conditions)
         .subquery()
     )
     return (
