@@ -11,7 +11,7 @@ from sqlalchemy import inspect
 
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event
 from leadscore.store import SQLStore, StoredScore
-from leadscore.store.sql import SQLITE_HEAP_LIMIT_BYTES, SQLITE_PAGE_CACHE_KIB
+from leadscore.store.sql import DAEMON_MEMORY, SCORING_MEMORY, SQLiteMemory
 from tests.conftest import NOW
 
 
@@ -208,14 +208,26 @@ def test_cursor_values_keep_their_shape(store: SQLStore, value: object) -> None:
     assert store.cursor("hs", "contacts") == value
 
 
-def test_sqlite_memory_is_bounded_for_the_whole_process(tmp_path: Path) -> None:
+@pytest.mark.parametrize("memory", [DAEMON_MEMORY, SCORING_MEMORY])
+def test_sqlite_memory_is_bounded_for_the_whole_process(tmp_path: Path, memory: SQLiteMemory) -> None:
     """Each pooled connection keeps its own page cache; the soft heap limit caps them together, so the daemon's
     memory does not grow with the store file (bench/RESULTS.md, sync memory)."""
-    store = SQLStore.open(f"sqlite:///{tmp_path / 'bounded.db'}")
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'bounded.db'}", sqlite_memory=memory)
     try:
         with store.engine.connect() as first, store.engine.connect() as second:
             for connection in (first, second):
-                assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == SQLITE_HEAP_LIMIT_BYTES
-                assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_PAGE_CACHE_KIB
+                assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == memory.heap_limit_bytes
+                assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -memory.page_cache_kib
+    finally:
+        store.close()
+
+
+def test_the_daemon_bounds_sqlite_lower_than_its_scoring_workers(tmp_path: Path) -> None:
+    """The daemon's own memory must stay flat as the account grows; the workers, a fixed number, read at random."""
+    assert DAEMON_MEMORY.heap_limit_bytes < SCORING_MEMORY.heap_limit_bytes
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'daemon.db'}")
+    try:
+        with store.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == DAEMON_MEMORY.heap_limit_bytes
     finally:
         store.close()

@@ -26,6 +26,7 @@ from leadscore.records import Contact, Event
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, ScoredPage, close_pools, rescore
 from leadscore.store import SQLStore
 from leadscore.store import schema as tables
+from leadscore.store.sql import DAEMON_MEMORY, SCORING_MEMORY
 from tests.conftest import DEFAULT_MODEL, NOW, contact, event
 from tests.sync.conftest import Rig, portal_state
 
@@ -113,6 +114,29 @@ class CountingHook:
         if self.fail_from is not None and page[0][0].id >= self.fail_from:
             raise ValueError("this page's hook refuses")
         return (len(page), sum(results[0].score for _, results in page))
+
+
+@dataclass(frozen=True)
+class SQLiteLimitHook:
+    """Reports the soft heap limit of the process that scored the page."""
+
+    def __call__(self, store: SQLStore, page: ScoredPage) -> int:
+        with store.engine.connect() as connection:
+            return int(connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar_one())
+
+
+def test_workers_read_with_the_larger_sqlite_cache_and_the_daemon_keeps_its_own(
+    tmp_path: Path, compiled: list[Engine]
+) -> None:
+    """Workers read queued contacts at random and get the scorers' cache; the daemon's process stays bounded low."""
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'memory.db'}")
+    fill(store)
+    report = run(store, compiled, on_page=SQLiteLimitHook())
+    assert report.workers == 2
+    assert set(report.pages) == {SCORING_MEMORY.heap_limit_bytes}
+    alone = run(store, compiled, on_page=SQLiteLimitHook(), parallelism=IN_PROCESS)
+    assert set(alone.pages) == {DAEMON_MEMORY.heap_limit_bytes}
+    store.close()
 
 
 def test_engine_pickles_as_its_model_and_scores_the_same(engine: Engine) -> None:

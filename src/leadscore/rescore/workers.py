@@ -28,6 +28,7 @@ from typing import Any
 from leadscore.errors import CycleInterruptedError, ScoringWorkerError
 from leadscore.rescore.pages import IdRange, Job, RescoreReport, T, fewer_gc_passes, score_range
 from leadscore.store import SQLStore
+from leadscore.store.sql import SCORING_MEMORY
 
 _pools: dict[tuple[str, int], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
@@ -128,7 +129,7 @@ def _start_worker(url: str) -> None:
     global _worker
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()
-    _worker = _Worker(SQLStore.open(url, migrate=False), parent)
+    _worker = _Worker(SQLStore.open(url, migrate=False, sqlite_memory=SCORING_MEMORY), parent)
     threading.Thread(target=_exit_when_orphaned, args=(parent,), name="orphan-watch", daemon=True).start()
 
 

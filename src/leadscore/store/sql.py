@@ -6,6 +6,7 @@ so a crash replays at most one page and a replayed page changes nothing.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -110,21 +111,33 @@ class WrittenState:
     lists: frozenset[str]
 
 
-SQLITE_PAGE_CACHE_KIB = 16 * 1024
-"""Per connection: enough to keep a full rescore's index pages hot (bench/engine.py)."""
-SQLITE_HEAP_LIMIT_BYTES = 24 * 1024 * 1024
-"""For the whole process: without it each pooled connection's cache (and SQLite's other
-buffers) grows with the store file, and the daemon's memory with the account."""
+@dataclass(frozen=True, slots=True)
+class SQLiteMemory:
+    """SQLite's memory in one process: each pooled connection's page cache, and a soft limit on all of SQLite's
+    memory in the process together. Without the limit every connection's cache grows with the store file, and the
+    process's memory with the account."""
+
+    page_cache_kib: int
+    heap_limit_bytes: int
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+DAEMON_MEMORY = SQLiteMemory(page_cache_kib=8 * 1024, heap_limit_bytes=8 * 2**20)
+"""The daemon pulls pages, plans and writes, which touch the store in order and gain little from a cache. Bounded
+low, its memory stays flat as the account grows: a first HubSpot cycle peaked at 130 MB for 10,000 contacts and
+137 MB for 100,000, against 144 and 158 MB with the scoring workers' setting, in the same time (bench/RESULTS.md)."""
+SCORING_MEMORY = SQLiteMemory(page_cache_kib=16 * 1024, heap_limit_bytes=24 * 2**20)
+"""A scoring worker (a fixed number of them) reads each queued contact's rows at random: a larger cache keeps the
+index pages of a large store hot."""
+
+
+def _sqlite_pragmas(memory: SQLiteMemory, dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute(f"PRAGMA cache_size=-{SQLITE_PAGE_CACHE_KIB}")
-    cursor.execute(f"PRAGMA soft_heap_limit={SQLITE_HEAP_LIMIT_BYTES}")
+    cursor.execute(f"PRAGMA cache_size=-{memory.page_cache_kib}")
+    cursor.execute(f"PRAGMA soft_heap_limit={memory.heap_limit_bytes}")
     cursor.close()
 
 
@@ -145,12 +158,14 @@ class SQLStore:
         self._sql: Statements = statements_for(self._dialect)
 
     @classmethod
-    def open(cls, url: str = DEFAULT_URL, *, migrate: bool = True) -> SQLStore:
+    def open(
+        cls, url: str = DEFAULT_URL, *, migrate: bool = True, sqlite_memory: SQLiteMemory = DAEMON_MEMORY
+    ) -> SQLStore:
         """Connect, and bring the schema to the version this code expects."""
         url = normalize_url(url)
         engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_memory))
         store = cls(engine)
         try:
             if migrate:
