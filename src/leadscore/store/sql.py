@@ -122,9 +122,9 @@ class SQLiteMemory:
 
 
 DAEMON_MEMORY = SQLiteMemory(page_cache_kib=8 * 1024, heap_limit_bytes=8 * 2**20)
-"""The daemon pulls pages, plans and writes, which touch the store in order and gain little from a cache. Bounded
-low, its memory stays flat as the account grows: a first HubSpot cycle peaked at 130 MB for 10,000 contacts and
-137 MB for 100,000, against 144 and 158 MB with the scoring workers' setting, in the same time (bench/RESULTS.md)."""
+"""The daemon pulls pages, plans and writes, which gain little from a large cache. Bounded low, its memory stays
+flat as the account grows: a first HubSpot cycle peaked at 130 MB for 10,000 contacts and 137 MB for 100,000, against
+144 and 158 MB with the scoring workers' setting, in the same time (bench/RESULTS.md)."""
 SCORING_MEMORY = SQLiteMemory(page_cache_kib=16 * 1024, heap_limit_bytes=24 * 2**20)
 """A scoring worker (a fixed number of them) reads each queued contact's rows at random: a larger cache keeps the
 index pages of a large store hot."""
