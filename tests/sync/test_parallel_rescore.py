@@ -181,6 +181,25 @@ def test_warm_workers_take_an_incremental_rescore_below_the_start_threshold(
     store.close()
 
 
+def test_queued_contacts_that_are_gone_are_counted_into_pages_but_never_scored(
+    tmp_path: Path, compiled: list[Engine]
+) -> None:
+    """Incremental pages are cut by counting the queue alone; a queued id whose contact was deleted or merged
+    makes a page short, and is neither scored nor a reason to lose a live contact's mark."""
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'gone.db'}")
+    fill(store)
+    run(store, compiled)
+    touched = [f"p{n:05d}" for n in range(0, 600, 3)]
+    gone = touched[::2]
+    store.mark_contacts(SOURCE, gone, deleted=True)
+    store.mark_for_rescore(SOURCE, touched)
+    assert store.page_ends(SOURCE, only_dirty=True, page_size=PAGE) == touched[PAGE - 1 :: PAGE]
+    again = run(store, compiled, only_dirty=True)
+    assert (again.contacts, again.workers) == (len(touched) - len(gone), 2)
+    assert store.count("rescore_queue", SOURCE) == len(gone), "only the gone contacts' marks are left"
+    store.close()
+
+
 def test_a_small_rescore_does_not_start_workers(tmp_path: Path, compiled: list[Engine]) -> None:
     store = SQLStore.open(f"sqlite:///{tmp_path / 'small.db'}")
     fill(store)

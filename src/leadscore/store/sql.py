@@ -401,7 +401,7 @@ class SQLStore:
     # scoring ------------------------------------------------------------------
 
     def page_ends(self, source: str, *, only_dirty: bool = False, page_size: int = 2000) -> list[str]:
-        """The contact id that ends each full page of live contacts (of those marked, with ``only_dirty``).
+        """The contact id that ends each full page of live contacts (with ``only_dirty``, of queued contacts).
 
         Splitting the id range at these ids gives pages of ``page_size`` that
         separate processes can score without reading each other's pages.

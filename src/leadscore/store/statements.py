@@ -153,8 +153,15 @@ def contacts_page(only_queued: bool, bounded: bool) -> Any:
 
 @cache
 def page_ends(only_queued: bool) -> Any:
-    """The id that ends each full page of ``p_size`` live contacts, counted in the database (no ids travel)."""
-    key, conditions = _live(only_queued)
+    """The id that ends each full page of ``p_size`` live contacts, counted in the database (no ids travel).
+
+    Queued contacts are counted in the queue alone: looking each one up to see that it is live would read every
+    queued contact twice. Gone contacts leave the queue, so a page is seldom short of live ones."""
+    if only_queued:
+        q = schema.rescore_queue
+        key, conditions = q.c.contact_id, [q.c.source == bindparam("p_source")]
+    else:
+        key, conditions = _live(only_queued)
     numbered = (
         select(key.label("contact_id"), func.row_number().over(order_by=key).label("position"))
         .where(*conditions)
