@@ -94,3 +94,24 @@ def test_contacts_marked_for_rescoring_before_the_queue_stay_marked(tmp_path: Pa
     assert queued == ["1", "3"]
     assert upgraded.count("rescore_queue", "hs") == 2
     upgraded.close()
+
+
+def test_the_rescore_queue_migration_downgrades_keeping_its_marks(tmp_path: Path) -> None:
+    """Back to 0003 (an older leadscore after a rollback) turns queued contacts into flagged ones, and up again."""
+    from alembic import command
+
+    from leadscore.records import Contact
+
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    store = SQLStore.open(url)
+    store.save_contacts("hs", [Contact("hs", cid, f"{cid}@acme.example", {}, {}) for cid in ("1", "2", "3")])
+    store.save_scores("hs", [], ["2"])
+    with store.engine.begin() as connection:
+        command.downgrade(store._alembic_config(connection), "0003")
+    with store.engine.connect() as connection:
+        flagged = connection.execute(text("select contact_id from contacts where dirty order by contact_id")).all()
+    assert [row[0] for row in flagged] == ["1", "3"]
+    store.close()
+    upgraded = SQLStore.open(url)
+    assert [c.id for page in upgraded.contacts_with_events("hs", only_dirty=True) for c, _ in page] == ["1", "3"]
+    upgraded.close()
