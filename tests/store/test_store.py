@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import inspect
 
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event
-from leadscore.store import SQLStore, StoredScore
+from leadscore.store import SQLStore, StoredScore, VisibleScore
 from leadscore.store.sql import DAEMON_MEMORY, SCORING_MEMORY, SQLiteMemory
 from tests.conftest import NOW
 
@@ -118,6 +118,11 @@ def test_deleted_and_merged_contacts_leave_the_rescore_queue(store: SQLStore) ->
     store.merge_contact("hs", "2", "3")
     assert queued(store) == ["3"], "the survivor is queued: the loser's history is now its own"
     assert store.count("rescore_queue", "hs") == 1
+    store.save_events("hs", events("1", "late"))
+    assert store.count("rescore_queue", "hs") == 2, "an event for a deleted contact queues it"
+    assert store.forget_gone_in_queue("hs") == 1
+    assert queued(store) == ["3"]
+    assert store.count("rescore_queue", "hs") == 1
 
 
 def test_marking_twice_queues_a_contact_once_and_scoring_clears_it(store: SQLStore) -> None:
@@ -151,7 +156,9 @@ def test_scores_round_trip(store: SQLStore) -> None:
     store.save_contacts("hs", contacts("1"))
     score = StoredScore("1", "lead", 55, 20.0, 35.5, "B", "MQL", "B-MQL", "+30 pricing page (1d)", NOW)
     store.save_scores("hs", [score])
-    assert store.stored_scores("hs", ["1"]) == {("1", "lead"): score}
+    assert store.top_scores("hs", "lead", 10) == [(score, "1@acme.example")]
+    shown = VisibleScore(55, "B", "MQL", "B-MQL", score.reasons)
+    assert store.visible_scores("hs", ["1", "2"]) == {("1", "lead"): shown}
 
 
 def test_outbox_acknowledge_moves_changes_into_written_state(store: SQLStore) -> None:

@@ -197,6 +197,8 @@ def test_queued_contacts_that_are_gone_are_counted_into_pages_but_never_scored(
     again = run(store, compiled, only_dirty=True)
     assert (again.contacts, again.workers) == (len(touched) - len(gone), 2)
     assert store.count("rescore_queue", SOURCE) == len(gone), "only the gone contacts' marks are left"
+    run(store, compiled)
+    assert store.count("rescore_queue", SOURCE) == 0, "the next full rescore drops them"
     store.close()
 
 

@@ -84,12 +84,15 @@ def rescore(
 
     ``on_page`` runs before the page's scores are saved (and its contacts lose
     their rescore mark), so a crash in between leaves them marked and planned
-    again next cycle. ``persist=False`` scores without saving anything (dry run).
+    again next cycle. ``persist=False`` scores without saving anything (dry run). A full rescore first drops
+    queued ids of contacts that are gone, which no rescore would take off the queue.
     ``should_stop`` is asked between pages; when it says yes, what is committed
     stays committed and CycleInterruptedError is raised. A ``report`` passed in is
     filled as pages finish, so a caller still has the tallies of an interrupted run.
     """
     report = RescoreReport() if report is None else report
+    if persist and not only_dirty:
+        store.forget_gone_in_queue(source)
     job = Job(source, tuple(engines), now, only_dirty, page_size, on_page, persist)
     url = shareable_url(store)
     if parallelism.workers > 1 and url is not None:

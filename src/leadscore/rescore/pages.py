@@ -19,7 +19,7 @@ from typing import Generic, Protocol, TypeVar
 from leadscore.engine import Engine, reasons_text
 from leadscore.errors import CycleInterruptedError
 from leadscore.records import Contact, ScoreResult
-from leadscore.store import SQLStore, StoredScore
+from leadscore.store import SQLStore, StoredScore, VisibleScore
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -98,9 +98,9 @@ def fewer_gc_passes() -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-def _visible(score: StoredScore) -> tuple[int, str, str, str, str]:
+def _visible(score: StoredScore) -> VisibleScore:
     """What a person sees on the record; a stored score is rewritten only when this changes."""
-    return (score.score, score.grade, score.band, score.label, score.reasons)
+    return VisibleScore(score.score, score.grade, score.band, score.label, score.reasons)
 
 
 def score_range(
@@ -114,7 +114,7 @@ def score_range(
     for page in pages:
         if should_stop():
             raise CycleInterruptedError(f"source {job.source}: scoring stopped between pages")
-        previous = store.stored_scores(job.source, [contact.id for contact, _ in page])
+        previous = store.visible_scores(job.source, [contact.id for contact, _ in page])
         stored: list[StoredScore] = []
         scored_page: ScoredPage = []
         for contact, events in page:
@@ -124,10 +124,11 @@ def score_range(
             for engine in job.engines:
                 last = previous.get((contact.id, engine.name))
                 result = engine.score_rows(contact, events, job.now, previous_band=last.band if last else None)
-                report.unmatched_actions.update(result.unmatched_actions)
+                if result.unmatched_actions:
+                    report.unmatched_actions.update(result.unmatched_actions)
                 results.append(result)
                 fresh = to_stored(result, job.now, engine.model.top_reasons)
-                if last is None or _visible(last) != _visible(fresh):
+                if last is None or last != _visible(fresh):
                     stored.append(fresh)
             scored_page.append((contact, results))
         if job.on_page is not None:

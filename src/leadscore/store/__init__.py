@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from leadscore.store.sql import DEFAULT_URL, OutboxEntry, SQLStore, StoredScore, WrittenState
+from leadscore.store.sql import DEFAULT_URL, OutboxEntry, SQLStore, StoredScore, VisibleScore, WrittenState
 
-__all__ = ["DEFAULT_URL", "OutboxEntry", "SQLStore", "StoredScore", "WrittenState"]
+__all__ = ["DEFAULT_URL", "OutboxEntry", "SQLStore", "StoredScore", "VisibleScore", "WrittenState"]

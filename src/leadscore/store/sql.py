@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic import command
 from alembic.config import Config
@@ -92,6 +92,18 @@ class StoredScore:
     label: str
     reasons: str
     scored_at: datetime
+
+
+class VisibleScore(NamedTuple):
+    """What a person sees of a stored score on the record. A rescore reads only this of the last score (for
+    hysteresis, and to save a score only when it shows differently): reading whole stored scores, their timestamps
+    parsed, was a twelfth of a full rescore."""
+
+    score: int
+    grade: str
+    band: str
+    label: str
+    reasons: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +384,12 @@ class SQLStore:
         with self.engine.begin() as connection:
             self._queue(connection, source, contact_ids)
 
+    def forget_gone_in_queue(self, source: str) -> int:
+        """Drop queued ids whose contact is deleted or merged away (an event can arrive for one after it went):
+        they are never scored, so nothing else would take them off. Returns how many were dropped."""
+        with self.engine.begin() as connection:
+            return int(connection.execute(self._sql.unqueue_gone, {"p_source": source}).rowcount)
+
     def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
         rows = [{"source": source, "contact_id": contact_id} for contact_id in sorted(set(contact_ids))]
         if rows:
@@ -486,15 +504,14 @@ class SQLStore:
                 )
             self._unqueue(connection, source, [s.contact_id for s in scores] + list(scored_ids))
 
-    def stored_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], StoredScore]:
-        """Last scores by (contact id, model name), for hysteresis and for explaining a record."""
-        found: dict[tuple[str, str], StoredScore] = {}
+    def visible_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], VisibleScore]:
+        """Last scores by (contact id, model name), as the record shows them."""
+        found: dict[tuple[str, str], VisibleScore] = {}
         with self.engine.connect() as connection:
             for chunk in _chunks(list(contact_ids), 1000):
-                rows = connection.execute(self._sql.scores_of_ids, {"p_source": source, "p_ids": list(chunk)})
-                for row in rows:
-                    stored = _stored_score(row)
-                    found[(stored.contact_id, stored.model)] = stored
+                rows = connection.execute(self._sql.visible_scores_of_ids, {"p_source": source, "p_ids": list(chunk)})
+                for contact_id, model, score, grade, band, label, reasons in rows.all():
+                    found[(contact_id, model)] = VisibleScore(score, grade, band, label, reasons)
         return found
 
     def top_scores(self, source: str, model: str, limit: int) -> list[tuple[StoredScore, str | None]]:

@@ -55,9 +55,10 @@ class Statements:
 
     events_in_range: Any
     events_of_ids: Any
-    scores_of_ids: Any
+    visible_scores_of_ids: Any
     upsert_scores: Any
     unqueue: Any
+    unqueue_gone: Any
     enqueue_rescore: Any
     upsert_contacts: Any
     upsert_observed: Any
@@ -83,10 +84,23 @@ def statements_for(dialect: str) -> Statements:
             e.c.source == source, e.c.contact_id >= bindparam("p_first"), e.c.contact_id <= bindparam("p_last")
         ),
         events_of_ids=event_rows.where(e.c.source == source, e.c.contact_id.in_(_ids())),
-        scores_of_ids=select(*score_columns()).where(s.c.source == source, s.c.contact_id.in_(_ids())),
+        visible_scores_of_ids=select(
+            s.c.contact_id, s.c.model, s.c.score, s.c.grade, s.c.band, s.c.label, s.c.reasons
+        ).where(s.c.source == source, s.c.contact_id.in_(_ids())),
         upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
         unqueue=delete(q).where(q.c.source == source, q.c.contact_id.in_(_ids())),
         enqueue_rescore=_insert_ignore(dialect, q, ["source", "contact_id"]),
+        unqueue_gone=delete(q).where(
+            q.c.source == source,
+            ~select(c.c.contact_id)
+            .where(
+                c.c.source == q.c.source,
+                c.c.contact_id == q.c.contact_id,
+                c.c.deleted.is_(False),
+                c.c.merged_into.is_(None),
+            )
+            .exists(),
+        ),
         upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
         upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
         insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
