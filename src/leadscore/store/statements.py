@@ -43,6 +43,12 @@ def _insert_ignore(dialect: str, table: Any, keys: list[str]) -> Any:
     return _insert(dialect, table).on_conflict_do_nothing(index_elements=keys)
 
 
+def _alive() -> list[Any]:
+    """A contact neither deleted nor merged away: the only kind that is scored, written or matched by email."""
+    c = schema.contacts
+    return [c.c.deleted.is_(False), c.c.merged_into.is_(None)]
+
+
 def score_columns() -> tuple[Any, ...]:
     """What a stored score is read as (StoredScore's fields, in order)."""
     s = schema.scores
@@ -93,12 +99,7 @@ def statements_for(dialect: str) -> Statements:
         unqueue_gone=delete(q).where(
             q.c.source == source,
             ~select(c.c.contact_id)
-            .where(
-                c.c.source == q.c.source,
-                c.c.contact_id == q.c.contact_id,
-                c.c.deleted.is_(False),
-                c.c.merged_into.is_(None),
-            )
+            .where(c.c.source == q.c.source, c.c.contact_id == q.c.contact_id, *_alive())
             .exists(),
         ),
         upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
@@ -108,7 +109,7 @@ def statements_for(dialect: str) -> Statements:
             schema.persons.c.email.in_(_ids("p_emails"))
         ),
         live_contacts_of_emails=select(c.c.email, c.c.contact_id).where(
-            c.c.source == source, c.c.email.in_(_ids("p_emails")), c.c.deleted.is_(False), c.c.merged_into.is_(None)
+            c.c.source == source, c.c.email.in_(_ids("p_emails")), *_alive()
         ),
         insert_events=_insert_ignore(dialect, e, ["source", "event_id"]).returning(e.c.contact_id),
         written_of_ids=select(w.c.contact_id, w.c.properties, w.c.lists).where(
@@ -142,7 +143,7 @@ def _live(only_queued: bool) -> tuple[Any, list[Any]]:
     Queued contacts are ordered by the queue's own key, so the database walks the
     small queue and looks each contact up, rather than walking every contact."""
     c, q = schema.contacts, schema.rescore_queue
-    conditions = [c.c.deleted.is_(False), c.c.merged_into.is_(None)]
+    conditions = _alive()
     if not only_queued:
         return c.c.contact_id, [c.c.source == bindparam("p_source"), *conditions]
     joined = [q.c.source == bindparam("p_source"), c.c.source == q.c.source, c.c.contact_id == q.c.contact_id]
