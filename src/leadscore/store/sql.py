@@ -230,6 +230,7 @@ class SQLStore:
     def save_contacts(self, source: str, contacts: Sequence[Contact], cursor: tuple[str, Any] | None = None) -> int:
         """Upsert a page of contacts (marking them for rescoring) and advance the cursor with them."""
         now = utcnow()
+        latest = _last_per_id(contacts)
         with self.engine.begin() as connection:
             person_ids = self._person_ids(connection, {c.email for c in contacts if c.email})
             rows = [
@@ -244,12 +245,12 @@ class SQLStore:
                     "merged_into": None,
                     "updated_at": now,
                 }
-                for c in _last_per_id(contacts)
+                for c in latest
             ]
             if rows:
                 connection.execute(self._sql.upsert_contacts, rows)
-                self._queue(connection, source, [c.id for c in contacts])
-                self._observe(connection, source, _last_per_id(contacts), now)
+                self._queue(connection, source, [c.id for c in latest])
+                self._observe(connection, source, latest, now)
             if cursor is not None:
                 self._set_cursor(connection, source, cursor[0], cursor[1])
         return len(rows)

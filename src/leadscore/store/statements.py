@@ -176,7 +176,7 @@ def page_ends(only_queued: bool) -> Any:
         q = schema.rescore_queue
         key, conditions = q.c.contact_id, [q.c.source == bindparam("p_source")]
     else:
-        key, conditions = _live(only_queued)
+        key, conditions = _live(False)
     numbered = (
         select(key.label("contact_id"), func.row_number().over(order_by=key).label("position"))
         .where(*conditions)
