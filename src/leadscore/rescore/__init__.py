@@ -58,8 +58,8 @@ class Parallelism:
 BALANCED_PAGES = 16
 """Pages per worker below which a rescore is cut into smaller pages: five pages on two workers take three
 page-times, while cut to sixteen pages a worker the last worker ends at most one small page after the first. On the
-1M-contact store an incremental rescore of 10,000 contacts on two workers took 0.62-0.67 s cut to four pages a
-worker, 0.47-0.48 s cut to sixteen."""
+1M-contact store, incremental rescores of 10,000 contacts on two workers, in two rounds: 0.62-0.67 s then 0.50-0.51 s
+cut to four pages a worker, 0.47-0.48 s then 0.47-0.51 s cut to sixteen (bench/RESULTS.md)."""
 MIN_SHARED_PAGE = 200
 
 IN_PROCESS = Parallelism()
