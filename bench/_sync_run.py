@@ -54,9 +54,7 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def run_sync(
-    source: dict[str, Any], prefix: str, workers: int | None = None
-) -> tuple[dict[str, Any], float, PeakRss]:
+def run_sync(source: dict[str, Any], prefix: str, workers: int | None = None) -> tuple[dict[str, Any], float, PeakRss]:
     """One cycle of ``source`` into a fresh SQLite store: (its report, wall seconds, peak RSS).
 
     ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default).

@@ -108,7 +108,7 @@ def plain_scan(store: SQLStore, *, attributes_as_text: bool = False) -> tuple[fl
     attributes = cast(e.c.attributes, Text) if attributes_as_text else e.c.attributes
     started = time.perf_counter()
     rows = 0
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         result = connection.execution_options(yield_per=10_000).execute(
             select(e.c.contact_id, e.c.event_id, e.c.action, e.c.occurred_at_ms, attributes).where(e.c.source == SOURCE)
         )
@@ -118,7 +118,7 @@ def plain_scan(store: SQLStore, *, attributes_as_text: bool = False) -> tuple[fl
 
 
 def clear_scores(store: SQLStore) -> None:
-    with store.engine.begin() as connection:
+    with store.db.begin() as connection:
         connection.execute(tables.scores.delete())
 
 
@@ -145,7 +145,7 @@ def main() -> None:
     workdir = tempfile.mkdtemp(prefix="leadscore-bench-")
     url = args.url or f"sqlite:///{args.db or Path(workdir) / 'bench.db'}"
     store = SQLStore.open(url)
-    print(f"machine: {platform.node()} {platform.machine()} python {sys.version.split()[0]}; store {store.engine.url}")
+    print(f"machine: {platform.node()} {platform.machine()} python {sys.version.split()[0]}; store {store.db.url}")
     if store.count("contacts", SOURCE) == args.contacts:
         clear_scores(store)
         print(f"reusing {args.contacts:,} contacts and {store.count('events', SOURCE):,} events; scores cleared")
@@ -160,7 +160,7 @@ def main() -> None:
     print(f"plain scan, attributes as text: {text_scan_seconds:.1f}s", flush=True)
 
     started = time.perf_counter()
-    report = rescore(store, SOURCE, compiled, NOW, only_dirty=False, parallelism=parallel)
+    report = rescore(store, SOURCE, compiled, NOW, only_queued=False, parallelism=parallel)
     full_seconds = time.perf_counter() - started
     print(
         f"full rescore ({report.workers} processes, their start included): {report.contacts:,} contacts, "
@@ -169,13 +169,13 @@ def main() -> None:
     )
 
     started = time.perf_counter()
-    steady = rescore(store, SOURCE, compiled, NOW, only_dirty=False, parallelism=parallel)
+    steady = rescore(store, SOURCE, compiled, NOW, only_queued=False, parallelism=parallel)
     steady_seconds = time.perf_counter() - started
     print(f"full rescore again (scores stored, nothing new): {steady.contacts:,} contacts in {steady_seconds:.1f}s")
 
     touched = touch_one_percent(store, args.contacts, args.seed)
     started = time.perf_counter()
-    incremental = rescore(store, SOURCE, compiled, NOW, only_dirty=True, parallelism=parallel)
+    incremental = rescore(store, SOURCE, compiled, NOW, only_queued=True, parallelism=parallel)
     incremental_seconds = time.perf_counter() - started
     print(
         f"incremental rescore: {incremental.contacts:,} contacts (touched {touched:,}, {incremental.workers} "
@@ -187,7 +187,7 @@ def main() -> None:
 
     clear_scores(store)
     started = time.perf_counter()
-    rescore(store, SOURCE, compiled, NOW, only_dirty=False)
+    rescore(store, SOURCE, compiled, NOW, only_queued=False)
     single_seconds = time.perf_counter() - started
     print(f"full rescore in one process: {single_seconds:.1f}s", flush=True)
 

@@ -15,13 +15,16 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from leadscore.engine import Engine, load_model_file
+from leadscore.engine import Engine, engines, load_model_file
 from leadscore.records import Contact, Event
 from leadscore.store import SQLStore
+from leadscore.sync.plan import write_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "config" / "scoring.yaml"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TARGETS = write_targets(engines(load_model_file(DEFAULT_MODEL)))
+"""What the default model writes: the targets every connector under test is built with."""
 POSTGRES_URL = os.environ.get("LEADSCORE_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

@@ -117,7 +117,7 @@ class AuthError(PlatformError):
 
 
 class BatchRejectedError(PlatformError):
-    """The platform refused a whole batch for one bad record (HubSpot 400 VALIDATION_ERROR); split and retry."""
+    """The platform refused a whole batch for one bad record (a 400 that names one record); split and retry."""
 
 
 class CycleInterruptedError(LeadscoreError):

@@ -156,6 +156,14 @@ class ScoreResult:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenState:
+    """What leadscore knows to be on the platform for one contact, from acknowledged writes and reads."""
+
+    properties: Mapping[str, Any]
+    lists: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One absolute write to a platform record: set properties, or add/remove a list membership.
 

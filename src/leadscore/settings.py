@@ -9,99 +9,18 @@ SecretStr, so they never print; a bad setting names its variable and the fix.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import ConfigError
 from leadscore.rescore import Parallelism
+from leadscore.sources import SECRETS_DIR, SourceSettings
 
 ENV_PREFIX = "LEADSCORE_"
-SECRETS_DIR = Path(os.environ.get("LEADSCORE_SECRETS_DIR", "/run/secrets"))
-
-
-class Schedule(BaseModel):
-    """When a source syncs: every ``interval_seconds``, or on a ``cron`` expression (UTC)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    interval_seconds: int | None = Field(default=300, ge=1)
-    cron: str | None = None
-
-    @model_validator(mode="after")
-    def _one_of(self) -> Schedule:
-        if self.cron is not None:
-            fields = self.cron.split()
-            if len(fields) != 5:
-                raise ValueError(f"cron '{self.cron}' needs 5 fields (minute hour day month weekday)")
-        return self
-
-
-class SourceSettings(BaseModel):
-    """One platform account to sync."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
-    platform: Literal["hubspot", "brevo", "salesforce"]
-    base_url: str | None = None
-    """The API's root; None means the platform's public one (tests and the demo point it at a sandbox)."""
-    token: SecretStr | None = None
-    token_env: str | None = None
-    token_file: Path | None = None
-    oauth_client_id: str | None = None
-    oauth_client_secret: SecretStr | None = None
-    oauth_refresh_token: SecretStr | None = None
-    login_url: str = "https://login.salesforce.com"
-    """Salesforce: where the OAuth token endpoint lives (https://test.salesforce.com for sandboxes, or My Domain)."""
-    username: str | None = None
-    """Salesforce login flows: the integration user, with ``private_key_file`` (JWT bearer) or ``password``."""
-    private_key_file: Path | None = None
-    password: SecretStr | None = None
-    security_token: SecretStr | None = None
-    mapping: dict[str, Any] = {}
-    schedule: Schedule = Schedule()
-    webhook_token: SecretStr | None = None
-    """Bearer token the platform's webhooks must present at /webhooks/<name>; without it webhooks are refused."""
-    webhook_token_env: str | None = None
-
-    def resolved_webhook_token(self) -> str | None:
-        if self.webhook_token is not None:
-            return self.webhook_token.get_secret_value()
-        if self.webhook_token_env:
-            return os.environ.get(self.webhook_token_env) or None
-        path = SECRETS_DIR / f"{self.name}_webhook_token"
-        return path.read_text(encoding="utf-8").strip() if path.is_file() else None
-
-    def resolved_token(self) -> str:
-        if self.token is not None:
-            return self.token.get_secret_value()
-        if self.token_env:
-            value = os.environ.get(self.token_env)
-            if value:
-                return value
-            raise ConfigError(f"source '{self.name}': environment variable {self.token_env} (its API token) is not set")
-        for path in (self.token_file, SECRETS_DIR / f"{self.name}_token"):
-            if path is not None and path.is_file():
-                return path.read_text(encoding="utf-8").strip()
-        raise ConfigError(
-            f"source '{self.name}': no API token; set token_env (a variable holding it), token_file, or put it in "
-            f"{SECRETS_DIR / (self.name + '_token')}"
-        )
-
-    def secrets(self) -> list[str]:
-        """Every secret value this source holds, for log redaction."""
-        held = (self.token, self.oauth_client_secret, self.oauth_refresh_token, self.password, self.security_token)
-        values = [s.get_secret_value() for s in held if s]
-        values.append(self.resolved_webhook_token() or "")
-        with contextlib.suppress(ConfigError):
-            values.append(self.resolved_token())
-        return [v for v in values if v]
 
 
 class Settings(BaseSettings):
@@ -160,10 +79,18 @@ def load_sources(path: Path) -> list[SourceSettings]:
     raw_sources = data.get("sources") if isinstance(data, dict) else None
     if not isinstance(raw_sources, list) or not raw_sources:
         raise ConfigError(f"{path}: expected a 'sources:' list with at least one source")
+    from leadscore.platforms import platform
+
     sources = []
     for position, raw in enumerate(raw_sources):
+        if not isinstance(raw, dict) or not isinstance(raw.get("platform"), str):
+            raise ConfigError(f"{path}: sources[{position}].platform: each source needs a platform")
         try:
-            sources.append(SourceSettings.model_validate(raw))
+            model = platform(raw["platform"]).settings
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: sources[{position}].platform: {exc}") from None
+        try:
+            sources.append(model.model_validate(raw))
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"{path}: sources[{position}]: {problems}") from None

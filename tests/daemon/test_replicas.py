@@ -30,7 +30,7 @@ def run_intervals(url: str) -> list[tuple[float, float]]:
     store = SQLStore.open(url)
     try:
         runs = tables.runs
-        with store.engine.connect() as connection:
+        with store.db.connect() as connection:
             rows = connection.execute(
                 select(runs.c.started_at, runs.c.finished_at).where(runs.c.finished_at.is_not(None))
             ).all()

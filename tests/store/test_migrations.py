@@ -15,7 +15,7 @@ from leadscore.store.schema import metadata
 
 
 def test_migrated_schema_matches_the_table_definitions(store: SQLStore) -> None:
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         differences = [d for d in compare_metadata(context, metadata) if not _is_alembic_table(d)]
     assert differences == []
@@ -27,7 +27,7 @@ def _is_alembic_table(difference: object) -> bool:
 
 def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
     store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         assert connection.execute(text("pragma journal_mode")).scalar_one() == "wal"
     store.close()
 
@@ -35,7 +35,7 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
 def test_a_store_from_a_newer_leadscore_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'state.db'}"
     store = SQLStore.open(url)
-    with store.engine.begin() as connection:
+    with store.db.begin() as connection:
         connection.execute(text("update alembic_version set version_num = '9999'"))
     store.close()
     with pytest.raises(StoreError, match="schema revision 9999") as caught:
@@ -56,7 +56,7 @@ def test_an_older_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path) ->
 
     url = f"sqlite:///{tmp_path / 'state.db'}"
     old = SQLStore.open(url, migrate=False)
-    with old.engine.begin() as connection:
+    with old.db.begin() as connection:
         command.upgrade(old._alembic_config(connection), "0001")
         connection.execute(
             text(
@@ -78,7 +78,7 @@ def test_contacts_marked_for_rescoring_before_the_queue_stay_marked(tmp_path: Pa
 
     url = f"sqlite:///{tmp_path / 'state.db'}"
     old = SQLStore.open(url, migrate=False)
-    with old.engine.begin() as connection:
+    with old.db.begin() as connection:
         command.upgrade(old._alembic_config(connection), "0003")
         for contact_id, dirty in (("1", True), ("2", False), ("3", True)):
             connection.execute(
@@ -90,7 +90,7 @@ def test_contacts_marked_for_rescoring_before_the_queue_stay_marked(tmp_path: Pa
             )
     old.close()
     upgraded = SQLStore.open(url)
-    queued = [c.id for page in upgraded.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+    queued = [c.id for page in upgraded.contacts_with_events("hs", only_queued=True) for c, _ in page]
     assert queued == ["1", "3"]
     assert upgraded.count("rescore_queue", "hs") == 2
     upgraded.close()
@@ -106,12 +106,12 @@ def test_the_rescore_queue_migration_downgrades_keeping_its_marks(tmp_path: Path
     store = SQLStore.open(url)
     store.save_contacts("hs", [Contact("hs", cid, f"{cid}@acme.example", {}, {}) for cid in ("1", "2", "3")])
     store.save_scores("hs", [], ["2"])
-    with store.engine.begin() as connection:
+    with store.db.begin() as connection:
         command.downgrade(store._alembic_config(connection), "0003")
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         flagged = connection.execute(text("select contact_id from contacts where dirty order by contact_id")).all()
     assert [row[0] for row in flagged] == ["1", "3"]
     store.close()
     upgraded = SQLStore.open(url)
-    assert [c.id for page in upgraded.contacts_with_events("hs", only_dirty=True) for c, _ in page] == ["1", "3"]
+    assert [c.id for page in upgraded.contacts_with_events("hs", only_queued=True) for c, _ in page] == ["1", "3"]
     upgraded.close()

@@ -26,7 +26,7 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 
 
 def test_migrations_create_every_table(store: SQLStore) -> None:
-    tables = set(inspect(store.engine).get_table_names())
+    tables = set(inspect(store.db).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
     assert store.schema_revision() == "0004"
 
@@ -72,7 +72,7 @@ def test_replaying_a_page_changes_nothing(store: SQLStore) -> None:
     store.save_events("hs", page, cursor=("web", 5))
     store.save_scores("hs", [StoredScore("1", "lead", 10, 0, 10, "D", "New", "D-New", "", NOW)])
     assert store.save_events("hs", page, cursor=("web", 5)) == 0
-    assert list(store.contacts_with_events("hs", only_dirty=True)) == []
+    assert list(store.contacts_with_events("hs", only_queued=True)) == []
 
 
 def test_new_events_mark_only_their_contacts_for_rescoring(store: SQLStore) -> None:
@@ -81,7 +81,7 @@ def test_new_events_mark_only_their_contacts_for_rescoring(store: SQLStore) -> N
         "hs", [StoredScore(cid, "lead", 0, 0, 0, "D", "New", "D-New", "", NOW) for cid in ("1", "2", "3")]
     )
     store.save_events("hs", events("2", "x"))
-    dirty = [c.id for page in store.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+    dirty = [c.id for page in store.contacts_with_events("hs", only_queued=True) for c, _ in page]
     assert dirty == ["2"]
 
 
@@ -107,7 +107,7 @@ def test_deleted_and_merged_contacts_are_not_scored(store: SQLStore) -> None:
 
 
 def queued(store: SQLStore) -> list[str]:
-    return [c.id for page in store.contacts_with_events("hs", only_dirty=True) for c, _ in page]
+    return [c.id for page in store.contacts_with_events("hs", only_queued=True) for c, _ in page]
 
 
 def test_deleted_and_merged_contacts_leave_the_rescore_queue(store: SQLStore) -> None:
@@ -195,7 +195,7 @@ def test_set_aside_changes_wait_for_their_backoff(store: SQLStore) -> None:
     [due] = store.pending("hs", 10, now=NOW + timedelta(hours=2))
     assert due.attempts == 1
     [(entry, reason)] = store.set_aside_entries("hs")
-    assert entry.id == entry_id
+    assert entry.key == entry_id
     assert reason == "OBJECT_NOT_FOUND: contact deleted"
     store.discard([entry_id])
     assert store.outbox_depth("hs") == 0
@@ -221,7 +221,7 @@ def test_sqlite_memory_is_bounded_for_the_whole_process(tmp_path: Path, memory: 
     memory does not grow with the store file (bench/RESULTS.md, sync memory)."""
     store = SQLStore.open(f"sqlite:///{tmp_path / 'bounded.db'}", sqlite_memory=memory)
     try:
-        with store.engine.connect() as first, store.engine.connect() as second:
+        with store.db.connect() as first, store.db.connect() as second:
             for connection in (first, second):
                 assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == memory.heap_limit_bytes
                 assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -memory.page_cache_kib
@@ -234,7 +234,7 @@ def test_the_daemon_bounds_sqlite_lower_than_its_scoring_workers(tmp_path: Path)
     assert DAEMON_MEMORY.heap_limit_bytes < SCORING_MEMORY.heap_limit_bytes
     store = SQLStore.open(f"sqlite:///{tmp_path / 'daemon.db'}")
     try:
-        with store.engine.connect() as connection:
+        with store.db.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == DAEMON_MEMORY.heap_limit_bytes
     finally:
         store.close()

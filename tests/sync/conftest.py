@@ -17,7 +17,7 @@ from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.hubspot import HubSpotSandbox, Limits
 from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, TARGETS
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -61,7 +61,9 @@ def make_rig(tmp_path: Path) -> Iterator[Callable[..., Rig]]:
         sandbox.clock_ms = lambda: next(ticks)
         seed_hubspot(sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
         store = SQLStore.open(store_url or f"sqlite:///{tmp_path / f'state{len(made)}.db'}")
-        hub = HubSpotConnector("hubspot", sandbox.url, "sandbox-token", MAPPING, clock_ms=lambda: NOW_MS, **connector)
+        hub = HubSpotConnector(
+            "hubspot", sandbox.url, "sandbox-token", TARGETS, MAPPING, clock_ms=lambda: NOW_MS, **connector
+        )
         pipeline = Pipeline(store, hub, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
         rig = Rig(sandbox, store, pipeline, hub)
         made.append(rig)

@@ -18,9 +18,9 @@ from leadscore.connectors.brevo import BrevoConnector
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.engine import engines, load_model_file
+from leadscore.protocol import Connector
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
-from leadscore.sync.protocol import Connector
 from leadscore_sandbox._http import SandboxServer
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo import Limits as BrevoLimits
@@ -30,7 +30,7 @@ from leadscore_sandbox.hubspot import Limits as HubSpotLimits
 from leadscore_sandbox.hubspot_seed import NEWSLETTER_CAMPAIGN, seed_hubspot
 from leadscore_sandbox.salesforce import SalesforceSandbox, stamp
 from leadscore_sandbox.salesforce_seed import seed_salesforce
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, TARGETS
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -88,7 +88,7 @@ class HubSpotPlatform:
 
     def connector(self, **overrides: Any) -> Connector:
         mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN], **overrides}
-        return HubSpotConnector("hubspot", self.sandbox.url, "sandbox-token", mapping, clock_ms=lambda: NOW_MS)
+        return HubSpotConnector("hubspot", self.sandbox.url, "sandbox-token", TARGETS, mapping, clock_ms=lambda: NOW_MS)
 
     def seed(self, contacts: int, seed: int) -> None:
         seed_hubspot(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
@@ -141,7 +141,7 @@ class BrevoPlatform:
 
     def connector(self, **overrides: Any) -> Connector:
         mapping = {**BREVO_CONNECTOR_FAST, **overrides}
-        return BrevoConnector("brevo", self.sandbox.api_url, "sandbox-key", mapping, clock=lambda: NOW)
+        return BrevoConnector("brevo", self.sandbox.api_url, "sandbox-key", TARGETS, mapping, clock=lambda: NOW)
 
     def seed(self, contacts: int, seed: int) -> None:
         seed_brevo(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
@@ -215,7 +215,9 @@ class SalesforcePlatform:
 
     def connector(self, **overrides: Any) -> Connector:
         mapping = {"limits": {"bulk_poll_seconds": 0}} | overrides
-        return SalesforceConnector("salesforce", self.sandbox.url, "sandbox-session", mapping_overrides=mapping)
+        return SalesforceConnector(
+            "salesforce", self.sandbox.url, TARGETS, "sandbox-session", mapping_overrides=mapping
+        )
 
     def seed(self, contacts: int, seed: int) -> None:
         seed_salesforce(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)

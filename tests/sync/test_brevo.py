@@ -263,8 +263,8 @@ def test_attribute_deleted_mid_cycle_is_one_error_not_a_bisection_storm(make: Ca
         rig.platform.high_intent(str(contact_id), rig.store)
     original = rig.connector.ensure_targets
 
-    def then_deleted(targets: Any) -> Any:
-        created = original(targets)  # type: ignore[arg-type]
+    def then_deleted() -> Any:
+        created = original()
         del sandbox.attributes["LEADSCORE_REASONS"]
         return created
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from leadscore.sync.pipeline import CycleReport, Pipeline
 from tests.sync.platforms import PLATFORMS, PlatformRig, build_rig
 
 BANDS = ("New", "Warm", "MQL", "SQL")
@@ -62,6 +63,34 @@ def test_idle_second_cycle_writes_nothing(make: Callable[..., PlatformRig]) -> N
     assert report.status == "ok"
     assert rig.platform.write_calls() == writes
     assert sum(report.changes.values()) == 0
+
+
+def restarted_cycle(rig: PlatformRig, *, dry_run: bool = False) -> CycleReport:
+    """A cycle of the same source and store in a new process: a connector that has made no call yet."""
+    connector = rig.platform.connector()
+    try:
+        pipeline = Pipeline(rig.store, connector, rig.pipeline.engines, clock=rig.pipeline.clock)
+        return pipeline.run_cycle(dry_run=dry_run)
+    finally:
+        connector.close()
+
+
+def test_a_dry_run_of_an_account_in_sync_plans_nothing_and_leaves_nothing_behind(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """A dry run reads what a real run reads: on an account already in sync it plans 0 changes, and the real
+    cycle after it has nothing to rewrite either (a dry run that read the account without leadscore's own
+    properties used to plan a rewrite of every contact, and record those reads as what the platform shows)."""
+    rig = make()
+    assert rig.pipeline.run_cycle().status == "ok"
+    writes = rig.platform.write_calls()
+    dry = restarted_cycle(rig, dry_run=True)
+    assert dry.status == "dry-run"
+    assert dict(dry.changes) == {}
+    after = restarted_cycle(rig)
+    assert after.status == "ok"
+    assert dict(after.changes) == {}
+    assert rig.platform.write_calls() == writes
 
 
 def test_new_engagement_rewrites_exactly_the_contacts_it_touched(make: Callable[..., PlatformRig]) -> None:

@@ -10,6 +10,7 @@ from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.client import OAuthApp
 from leadscore.errors import AuthError, ConfigError
 from leadscore_sandbox.hubspot import Limits
+from tests.conftest import TARGETS
 from tests.sync.conftest import NOW, NOW_MS, Rig, portal_state
 
 
@@ -198,7 +199,7 @@ def test_hubspot_token_expiring_mid_sync_is_refreshed_once_and_replayed(make_rig
     rig = make_rig(contacts=30)
     rig.sandbox.access_tokens.add("old-oauth")
     connector = HubSpotConnector(
-        "hubspot", rig.sandbox.url, "old-oauth", oauth=OAuthApp("client", "secret", "sandbox-refresh")
+        "hubspot", rig.sandbox.url, "old-oauth", TARGETS, oauth=OAuthApp("client", "secret", "sandbox-refresh")
     )
     rig.pipeline.connector = connector
     rig.sandbox.expire_token("old-oauth")
@@ -211,7 +212,7 @@ def test_hubspot_token_expiring_mid_sync_is_refreshed_once_and_replayed(make_rig
 def test_bad_credentials_fail_clearly_without_a_retry_storm(make_rig: Callable[..., Rig]) -> None:
     """A3: a wrong private-app token fails at once with a message that says what to fix."""
     rig = make_rig(contacts=3)
-    rig.pipeline.connector = HubSpotConnector("hubspot", rig.sandbox.url, "wrong-token")
+    rig.pipeline.connector = HubSpotConnector("hubspot", rig.sandbox.url, "wrong-token", TARGETS)
     with pytest.raises(AuthError, match=r"refused the credentials.*private app token"):
         rig.pipeline.run_cycle()
     assert rig.sandbox.log.total() == 1

@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import CycleInterruptedError, ScoringWorkerError
-from leadscore.records import Contact, Event
+from leadscore.records import Change, Contact, Event
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, ScoredPage, close_pools, rescore
 from leadscore.store import SQLStore
 from leadscore.store import schema as tables
@@ -73,7 +73,7 @@ def fill(store: SQLStore, contacts: int = 600, seed: int = 3) -> None:
 
 def scores_table(store: SQLStore) -> list[tuple[Any, ...]]:
     s = tables.scores
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         rows = connection.execute(
             select(s.c.contact_id, s.c.model, s.c.score, s.c.fit, s.c.behaviour, s.c.band, s.c.reasons).order_by(
                 s.c.contact_id, s.c.model
@@ -83,7 +83,7 @@ def scores_table(store: SQLStore) -> list[tuple[Any, ...]]:
 
 
 def forget_scores(store: SQLStore) -> None:
-    with store.engine.begin() as connection:
+    with store.db.begin() as connection:
         connection.execute(tables.scores.delete())
         ids = connection.execute(select(tables.contacts.c.contact_id)).scalars().all()
     store.mark_for_rescore(SOURCE, ids)
@@ -93,10 +93,10 @@ def dirty_count(store: SQLStore) -> int:
     return store.count("rescore_queue", SOURCE)
 
 
-def run(store: SQLStore, compiled: list[Engine], *, only_dirty: bool = False, **options: Any) -> RescoreReport[Any]:
+def run(store: SQLStore, compiled: list[Engine], *, only_queued: bool = False, **options: Any) -> RescoreReport[Any]:
     """A rescore of the test source at NOW in pages of PAGE, on two workers unless ``parallelism`` says otherwise."""
     settings: dict[str, Any] = {"page_size": PAGE, "parallelism": TWO_WORKERS} | options
-    return rescore(store, SOURCE, compiled, NOW, only_dirty=only_dirty, **settings)
+    return rescore(store, SOURCE, compiled, NOW, only_queued=only_queued, **settings)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,7 @@ class CountingHook:
 
     fail_from: str | None = None
 
-    def __call__(self, store: SQLStore, page: ScoredPage) -> tuple[int, int]:
+    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> tuple[int, int]:
         if self.fail_from is not None and page[0][0].id >= self.fail_from:
             raise ValueError("this page's hook refuses")
         return (len(page), sum(results[0].score for _, results in page))
@@ -120,8 +120,8 @@ class CountingHook:
 class SQLiteLimitHook:
     """Reports the soft heap limit of the process that scored the page."""
 
-    def __call__(self, store: SQLStore, page: ScoredPage) -> int:
-        with store.engine.connect() as connection:
+    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> int:
+        with store.db.connect() as connection:
             return int(connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar_one())
 
 
@@ -175,7 +175,7 @@ def test_warm_workers_take_an_incremental_rescore_below_the_start_threshold(
     run(store, compiled, parallelism=big_only)
     touched = [f"p{n:05d}" for n in range(0, 600, 4)]
     store.save_events(SOURCE, [Event(SOURCE, f"new-{cid}", cid, "form_submit", NOW, {}) for cid in touched])
-    again = run(store, compiled, only_dirty=True, parallelism=big_only)
+    again = run(store, compiled, only_queued=True, parallelism=big_only)
     assert (again.contacts, again.workers) == (len(touched), 2)
     assert dirty_count(store) == 0
     store.close()
@@ -193,8 +193,8 @@ def test_queued_contacts_that_are_gone_are_counted_into_pages_but_never_scored(
     gone = touched[::2]
     store.mark_contacts(SOURCE, gone, deleted=True)
     store.mark_for_rescore(SOURCE, touched)
-    assert store.page_ends(SOURCE, only_dirty=True, page_size=PAGE) == touched[PAGE - 1 :: PAGE]
-    again = run(store, compiled, only_dirty=True)
+    assert store.page_ends(SOURCE, only_queued=True, page_size=PAGE) == touched[PAGE - 1 :: PAGE]
+    again = run(store, compiled, only_queued=True)
     assert (again.contacts, again.workers) == (len(touched) - len(gone), 2)
     assert store.count("rescore_queue", SOURCE) == len(gone), "only the gone contacts' marks are left"
     run(store, compiled)
@@ -234,7 +234,7 @@ def test_a_stop_leaves_whole_pages_and_the_rest_marked(tmp_path: Path, compiled:
     assert len(partial.pages) == 3
     assert len(scored) % PAGE == 0
     assert len(scored) + dirty_count(store) == 600
-    run(store, compiled, only_dirty=True)
+    run(store, compiled, only_queued=True)
     finished = scores_table(store)
     forget_scores(store)
     run(store, compiled, parallelism=IN_PROCESS)
@@ -251,7 +251,7 @@ def test_a_failing_worker_names_the_range_and_loses_no_page(tmp_path: Path, comp
     assert len(scored) % PAGE == 0
     assert max(scored) < "p00300"
     assert len(scored) + dirty_count(store) == 600
-    report = run(store, compiled, only_dirty=True)
+    report = run(store, compiled, only_queued=True)
     assert report.contacts == 600 - len(scored)
     assert dirty_count(store) == 0
     store.close()
@@ -268,7 +268,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
 
     @dataclass(frozen=True)
     class SlowHook:
-        def __call__(self, store, page):
+        def __call__(self, store, page, outbox):
             time.sleep(0.3)
             return len(page)
 
@@ -276,7 +276,7 @@ ORPHAN_SCRIPT = textwrap.dedent(
         store = SQLStore.open(sys.argv[1])
         print("ready", flush=True)
         rescore(store, "par", engines(load_model_file(sys.argv[2])), datetime(2026, 11, 23, 12, tzinfo=UTC),
-                only_dirty=False, page_size=50, on_page=SlowHook(), parallelism=Parallelism(2, 1))
+                only_queued=False, page_size=50, on_page=SlowHook(), parallelism=Parallelism(2, 1))
     """
 )
 
@@ -331,7 +331,7 @@ class DyingHook:
 
     die_at: str
 
-    def __call__(self, store: SQLStore, page: ScoredPage) -> int:
+    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> int:
         if page[0][0].id == self.die_at:
             os._exit(9)
         return len(page)
@@ -347,7 +347,7 @@ def test_a_dead_worker_fails_the_rescore_clearly_and_the_next_one_starts_new_wor
     scored = {row[0] for row in scores_table(store)}
     assert len(scored) % PAGE == 0
     assert "p00300" not in scored
-    report = run(store, compiled, only_dirty=True)
+    report = run(store, compiled, only_queued=True)
     assert (report.workers, report.contacts) == (2, 600 - len(scored))
     assert dirty_count(store) == 0
     store.close()

@@ -19,7 +19,7 @@ from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.salesforce import SalesforceSandbox
 from leadscore_sandbox.salesforce_seed import seed_salesforce
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, TARGETS
 from tests.sync.platforms import DAY_MS, NOW, NOW_MS, PlatformRig, SalesforcePlatform, build_rig
 
 PREFIX = "/services/data/v59.0"
@@ -189,7 +189,7 @@ def test_session_expiring_mid_cycle_is_refreshed_once(tmp_path: Path) -> None:
     try:
         seed_salesforce(sandbox, 40, seed=2, now_ms=NOW_MS - DAY_MS)
         refresh = RefreshCredentials(sandbox.url, "sandbox-client", "sandbox-secret", "sandbox-refresh")
-        connector = SalesforceConnector("salesforce", sandbox.url, refresh=refresh, mapping_overrides={})
+        connector = SalesforceConnector("salesforce", sandbox.url, TARGETS, refresh=refresh, mapping_overrides={})
         pipeline = Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
         assert pipeline.run_cycle().status == "ok"
         sandbox.expire_sessions()
@@ -239,7 +239,7 @@ def test_salesforce_api_budget_is_respected_and_exhaustion_pauses_source(make: C
 
 def login_pipeline(sandbox: SalesforceSandbox, store: SQLStore, **login: Any) -> tuple[SalesforceConnector, Pipeline]:
     credentials = LoginCredentials(sandbox.url, "integration@example.com", "sandbox-client", **login)
-    connector = SalesforceConnector("salesforce", sandbox.url, login=credentials, mapping_overrides={})
+    connector = SalesforceConnector("salesforce", sandbox.url, TARGETS, login=credentials, mapping_overrides={})
     return connector, Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW)
 
 

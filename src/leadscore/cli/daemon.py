@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -12,7 +13,8 @@ from leadscore.cli.offline import fail
 from leadscore.daemon import logs
 from leadscore.engine import engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
-from leadscore.settings import ENV_PREFIX, Settings, SourceSettings, load_settings, load_sources
+from leadscore.settings import ENV_PREFIX, Settings, load_settings, load_sources
+from leadscore.sources import SourceSettings
 
 out = Console(soft_wrap=True)
 
@@ -34,7 +36,7 @@ def run() -> None:
     logs.configure(settings.log_format, settings.log_level, secrets, settings.log_emails)
     try:
         for source in sources:
-            source.resolved_token()
+            source.check_credentials()
         compiled = engines(load_model_file(settings.model))
         daemon = Daemon(settings, sources, compiled)
     except ConfigError as exc:
@@ -61,12 +63,12 @@ def config_show() -> None:
         table.add_row(variable, str(getattr(settings, name)), "environment" if variable in os.environ else "default")
     out.print(table)
     for source in sources:
-        shown: dict[str, Any] = source.model_dump(exclude_none=True)
-        for secret in ("token", "oauth_client_secret", "oauth_refresh_token"):
-            if secret in shown:
-                shown[secret] = "***"
+        shown: dict[str, Any] = {
+            key: "***" if isinstance(value, SecretStr) else value
+            for key, value in source.model_dump(exclude_none=True).items()
+        }
         try:
-            source.resolved_token()
+            source.check_credentials()
             shown["token (resolved)"] = "***"
         except ConfigError as exc:
             shown["token (resolved)"] = f"missing: {exc}"

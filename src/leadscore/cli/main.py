@@ -12,7 +12,7 @@ from leadscore.cli import daemon, offline, sync
 
 app = typer.Typer(
     name="leadscore",
-    help="Lead scoring for HubSpot, Salesforce and Brevo: one model, explained, written back.",
+    help="Lead scoring for your CRM and marketing platforms: one model, explained, written back.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -16,16 +15,15 @@ from rich.table import Table
 
 from leadscore.cli.offline import fail, parse_now
 from leadscore.clock import utcnow
-from leadscore.connectors import build_connector
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.platforms import Platform, build_connector, platforms
 from leadscore.rescore import Parallelism
-from leadscore.settings import Settings, SourceSettings, load_sources
+from leadscore.settings import Settings, load_sources
+from leadscore.sources import SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
-
-if TYPE_CHECKING:
-    from leadscore_sandbox._http import SandboxServer
+from leadscore.sync.plan import write_targets
 
 out = Console(soft_wrap=True)
 
@@ -91,7 +89,7 @@ def _run(
     now: datetime | None,
 ) -> CycleReport:
     try:
-        connector = build_connector(source)
+        connector = build_connector(source, write_targets(compiled))
         clock = (lambda: now) if now is not None else utcnow
         pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism)
         return pipeline.run_cycle(dry_run=dry_run, full_rescore=full)
@@ -142,61 +140,24 @@ def print_report(report: CycleReport) -> None:
 
 def sandbox(
     platform: Annotated[
-        str, typer.Option("--platform", help="Which platform to imitate: hubspot, salesforce or brevo.")
-    ] = "hubspot",
+        str | None, typer.Option("--platform", help="Which platform to imitate (default: the first installed).")
+    ] = None,
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
 ) -> None:
     """Serve a seeded platform sandbox in the foreground, for a source (or another tool) to point at."""
-    if platform not in SANDBOXES:
-        raise fail(f"--platform: '{platform}' has no sandbox yet; available: {', '.join(SANDBOXES)}", 2)
-    server, base_url, token = SANDBOXES[platform](port, contacts, seed)
-    out.print(f"{platform} sandbox on {base_url} with {contacts} contacts (seed {seed})")
-    out.print(f"point a source at it: base_url: {base_url}, token: {token}. Ctrl-C stops it.")
+    known = platforms()
+    platform = platform or next(iter(known))
+    if platform not in known:
+        raise fail(f"--platform: '{platform}' has no sandbox; available: {', '.join(known)}", 2)
+    seeded = known[platform].sandbox(port, contacts, seed)
+    out.print(f"{platform} sandbox on {seeded.base_url} with {contacts} contacts (seed {seed})")
+    out.print(f"point a source at it: base_url: {seeded.base_url}, token: {seeded.token}. Ctrl-C stops it.")
     try:
-        server.serve_forever()
+        seeded.server.serve_forever()
     except KeyboardInterrupt:
         out.print("stopped")
-
-
-def _hubspot_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
-    from leadscore_sandbox.hubspot import HubSpotSandbox
-    from leadscore_sandbox.hubspot_seed import seed_hubspot
-
-    server = HubSpotSandbox(port=port)
-    seed_hubspot(server, contacts, seed=seed)
-    return server, server.url, "sandbox-token"
-
-
-def _brevo_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
-    from leadscore_sandbox.brevo import BrevoSandbox, Limits
-    from leadscore_sandbox.brevo_seed import seed_brevo
-
-    server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0))
-    seed_brevo(server, contacts, seed=seed)
-    return server, server.api_url, "sandbox-key"
-
-
-def _salesforce_sandbox(port: int, contacts: int, seed: int) -> tuple[SandboxServer, str, str]:
-    from leadscore_sandbox.salesforce import SalesforceSandbox
-    from leadscore_sandbox.salesforce_seed import seed_salesforce
-
-    server = SalesforceSandbox(port=port)
-    seed_salesforce(server, contacts, seed=seed)
-    return server, server.url, "sandbox-session"
-
-
-SANDBOXES: dict[str, Callable[[int, int, int], tuple[SandboxServer, str, str]]] = {
-    "hubspot": _hubspot_sandbox,
-    "salesforce": _salesforce_sandbox,
-    "brevo": _brevo_sandbox,
-}
-DEMO_MAPPINGS: dict[str, dict[str, Any]] = {
-    "hubspot": {"newsletter_campaign_ids": [1001]},
-    "salesforce": {"limits": {"bulk_poll_seconds": 0.05}},
-    "brevo": {"limits": {"process_poll_seconds": 0.05}},
-}
 
 
 def demo(
@@ -205,44 +166,39 @@ def demo(
     model: Annotated[Path, typer.Option("--model", help="Model file.")] = Path("config/scoring.yaml"),
     top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
 ) -> None:
-    """Start seeded HubSpot, Salesforce and Brevo sandboxes, run one sync cycle of each into a fresh SQLite store,
+    """Start a seeded sandbox of every installed platform, run one sync cycle of each into a fresh SQLite store,
     and show what happened."""
     compiled = _engines(model)
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")
     out.print(f"store {workdir / 'leadscore.db'}")
     try:
-        for platform, start in SANDBOXES.items():
-            server, base_url, token = start(0, contacts, seed)
-            server.start()
+        for declared in platforms().values():
+            seeded = declared.sandbox(0, contacts, seed)
+            seeded.server.start()
             try:
-                _demo_cycle(store, compiled, platform, server, base_url, token, top)
+                _demo_cycle(store, compiled, declared, seeded.base_url, seeded.token, top)
+                out.print(f"sandbox saw {seeded.server.log.total()} requests", highlight=False)
             finally:
-                server.stop()
+                seeded.server.stop()
     finally:
         store.close()
 
 
 def _demo_cycle(
-    store: SQLStore,
-    compiled: list[Engine],
-    platform: str,
-    server: SandboxServer,
-    base_url: str,
-    token: str,
-    top: int,
+    store: SQLStore, compiled: list[Engine], declared: Platform, base_url: str, token: str, top: int
 ) -> None:
-    source = SourceSettings.model_validate(
+    source = declared.settings.model_validate(
         {
-            "name": f"{platform}-sandbox",
-            "platform": platform,
+            "name": f"{declared.name}-sandbox",
+            "platform": declared.name,
             "base_url": base_url,
             "token": token,
-            "mapping": DEMO_MAPPINGS[platform],
+            "mapping": dict(declared.demo_mapping),
         }
     )
-    out.rule(f"{platform}: sandbox on {base_url}")
-    connector = build_connector(source)
+    out.rule(f"{declared.title}: sandbox on {base_url}")
+    connector = build_connector(source, write_targets(compiled))
     try:
         started = time.monotonic()
         report = Pipeline(store, connector, compiled).run_cycle()
@@ -255,4 +211,3 @@ def _demo_cycle(
     for stored, email in store.top_scores(source.name, first.name, top):
         table.add_row(stored.contact_id, email or "", str(stored.score), stored.grade, stored.band, stored.reasons)
     out.print(table)
-    out.print(f"sandbox saw {server.log.total()} requests", highlight=False)

@@ -41,7 +41,7 @@ class Window:
 
 
 class CallBudget:
-    """Named windows (e.g. HubSpot's ten-secondly and search limits); ``acquire`` sleeps until one has room."""
+    """Named windows (a ten-second window and a per-second one, say); ``acquire`` sleeps until one has room."""
 
     def __init__(
         self, windows: dict[str, Window], sleep: Sleep = time.sleep, clock: Callable[[], float] = time.monotonic

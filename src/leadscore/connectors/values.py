@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from leadscore.protocol import RecordProblem
 from leadscore.records import ensure_utc
-from leadscore.sync.protocol import RecordProblem
 
 _RANGE = re.compile(r"^\s*([\d,.]+)\s*(?:[-–+]|$)")
 
@@ -43,7 +43,7 @@ def profile_values(
 ) -> tuple[dict[str, Any], list[RecordProblem]]:
     """Canonical profile values from a platform record's fields (canonical field -> platform name).
 
-    ``number_or_range`` turns "1,000-5,000" into 1000; ``words`` (HubSpot's mapping calls it ``enum_words``)
+    ``number_or_range`` turns "1,000-5,000" into 1000; ``words`` (a mapping may call it ``enum_words``)
     turns "COMPUTER_SOFTWARE" into "computer software". A value that cannot be read is a problem, never an error.
     """
     profile: dict[str, Any] = {}

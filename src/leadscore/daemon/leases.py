@@ -32,10 +32,10 @@ def lock_key(namespace: str, source: str) -> int:
 @contextmanager
 def source_lease(store: SQLStore, source: str) -> Iterator[bool]:
     """Yields True when this replica may sync ``source`` now; never blocks."""
-    if store.engine.dialect.name != "postgresql":
+    if store.db.dialect.name != "postgresql":
         yield True
         return
-    with store.engine.connect() as connection:
+    with store.db.connect() as connection:
         key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), source)
         held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
         try:
@@ -51,8 +51,8 @@ class SingleDaemonLock:
 
     def __init__(self, store: SQLStore) -> None:
         self.handle: IO[str] | None = None
-        database = store.engine.url.database
-        if store.engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        database = store.db.url.database
+        if store.db.dialect.name != "sqlite" or not database or database == ":memory:":
             return
         path = Path(database).resolve().with_suffix(".daemon.lock")
         handle = path.open("w")

@@ -31,15 +31,17 @@ from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-from leadscore.connectors import build_connector
 from leadscore.daemon.leases import SingleDaemonLock, source_lease
 from leadscore.daemon.metrics import Metrics
 from leadscore.engine import Engine
 from leadscore.errors import CycleInterruptedError, LeadscoreError
-from leadscore.settings import Settings, SourceSettings
+from leadscore.platforms import build_connector
+from leadscore.protocol import WebhookReceiver
+from leadscore.settings import Settings
+from leadscore.sources import SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
-from leadscore.sync.protocol import WebhookReceiver
+from leadscore.sync.plan import write_targets
 
 log = logging.getLogger("leadscore.daemon")
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
@@ -76,7 +78,13 @@ class Daemon:
         self.sources = {
             s.name: SourceState(
                 s,
-                Pipeline(self.store, build_connector(s, sleep=sleep), engines, stop=self.stop, parallelism=parallelism),
+                Pipeline(
+                    self.store,
+                    build_connector(s, write_targets(engines), sleep=sleep),
+                    engines,
+                    stop=self.stop,
+                    parallelism=parallelism,
+                ),
             )
             for s in sources
         }
@@ -161,7 +169,7 @@ class Daemon:
         detail: dict[str, Any] = {"store": "ok", "sources": {}}
         ready = True
         try:
-            with self.store.engine.connect() as connection:
+            with self.store.db.connect() as connection:
                 connection.execute(text("select 1"))
         except Exception as exc:
             detail["store"] = f"unreachable: {type(exc).__name__}"
@@ -279,7 +287,7 @@ class Daemon:
         log.info(
             "leadscore running: %d sources, store %s, http %s:%s, replica %s",
             len(self.sources),
-            self.store.engine.url.render_as_string(hide_password=True),
+            self.store.db.url.render_as_string(hide_password=True),
             self.settings.http_host,
             port,
             self.replica,

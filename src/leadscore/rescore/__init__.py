@@ -72,7 +72,7 @@ def rescore(
     engines: Sequence[Engine],
     now: datetime,
     *,
-    only_dirty: bool,
+    only_queued: bool,
     page_size: int = 2000,
     on_page: PageHook[T] | None = None,
     persist: bool = True,
@@ -80,28 +80,29 @@ def rescore(
     should_stop: Callable[[], bool] = lambda: False,
     report: RescoreReport[T] | None = None,
 ) -> RescoreReport[T]:
-    """Score contacts of one source with every model, hand each page to ``on_page``, then save the scores.
+    """Score contacts of one source with every model, hand each page to ``on_page``, then save the page.
 
-    ``on_page`` runs before the page's scores are saved (and its contacts lose
-    their rescore mark), so a crash in between leaves them marked and planned
-    again next cycle. ``persist=False`` scores without saving anything (dry run). A full rescore first drops
-    queued ids of contacts that are gone, which no rescore would take off the queue.
+    ``on_page`` plans the page's writes; the changes it planned, the page's scores
+    and the end of its contacts' rescore marks are then committed together, so a
+    crash leaves a page wholly saved or wholly to do. ``persist=False`` scores without saving anything (dry
+    run). A full rescore first drops queued ids of contacts that are gone, which no rescore would take off the
+    queue.
     ``should_stop`` is asked between pages; when it says yes, what is committed
     stays committed and CycleInterruptedError is raised. A ``report`` passed in is
     filled as pages finish, so a caller still has the tallies of an interrupted run.
     """
     report = RescoreReport() if report is None else report
-    if persist and not only_dirty:
+    if persist and not only_queued:
         store.forget_gone_in_queue(source)
-    job = Job(source, tuple(engines), now, only_dirty, page_size, on_page, persist)
+    job = Job(source, tuple(engines), now, only_queued, page_size, on_page, persist)
     url = shareable_url(store)
     if parallelism.workers > 1 and url is not None:
-        ends = store.page_ends(source, only_dirty=only_dirty, page_size=page_size)
+        ends = store.page_ends(source, only_queued=only_queued, page_size=page_size)
         warm = running_pool(url, parallelism.workers) is not None
         if ends and (warm or len(ends) * page_size >= parallelism.min_contacts):
             smaller = max(MIN_SHARED_PAGE, (len(ends) + 1) * page_size // (BALANCED_PAGES * parallelism.workers))
             if smaller < page_size:
-                ends = store.page_ends(source, only_dirty=only_dirty, page_size=smaller)
+                ends = store.page_ends(source, only_queued=only_queued, page_size=smaller)
             report.workers = parallelism.workers
             score_in_pool(url, parallelism.workers, job, _ranges(ends), report, should_stop)
             return report

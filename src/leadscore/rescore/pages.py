@@ -1,9 +1,9 @@
 """Scoring a range of the store's contacts, page by page: what one process does, alone or as a worker.
 
-Each page is read, scored with every model, handed to the page hook (which
-plans and enqueues its writes), then its scores are saved and its contacts lose
-their rescore mark, in that order, so a crash between two steps leaves the page
-marked and planned again next cycle.
+Each page is read, scored with every model and handed to the page hook (which
+plans its writes); then the planned changes, the page's scores and the end of
+its contacts' rescore marks are committed in one transaction, so a crash leaves
+the page either wholly done or wholly to do.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar
 
 from leadscore.engine import Engine, reasons_text
 from leadscore.errors import CycleInterruptedError
-from leadscore.records import Contact, ScoreResult
+from leadscore.records import Change, Contact, ScoreResult
 from leadscore.store import SQLStore, StoredScore, VisibleScore
 
 T = TypeVar("T")
@@ -30,13 +30,15 @@ FEWER_GC_PASSES = 200_000
 
 
 class PageHook(Protocol[T_co]):
-    """Runs on each scored page before its scores are saved, in whichever process scored it.
+    """Runs on each scored page before anything of it is saved, in whichever process scored it.
 
-    A hook given to a parallel rescore is pickled into every worker, so it holds
-    data, not open connections; it gets that process's store with each page.
+    The changes it appends to ``outbox`` are enqueued in the transaction that saves
+    the page's scores. A hook given to a parallel rescore is pickled into every
+    worker, so it holds data, not open connections; it gets that process's store
+    (to read written state) with each page.
     """
 
-    def __call__(self, store: SQLStore, page: ScoredPage) -> T_co: ...
+    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> T_co: ...
 
 
 @dataclass(slots=True)
@@ -63,7 +65,7 @@ class Job(Generic[T]):
     source: str
     engines: Sequence[Engine]
     now: datetime
-    only_dirty: bool
+    only_queued: bool
     page_size: int
     on_page: PageHook[T] | None
     persist: bool
@@ -109,7 +111,7 @@ def score_range(
     """Score, plan and save every page of contacts in ``ids``; ``should_stop`` is asked before each page."""
     after, upto = ids
     pages = store.contacts_with_events(
-        job.source, only_dirty=job.only_dirty, page_size=job.page_size, after=after, upto=upto
+        job.source, only_queued=job.only_queued, page_size=job.page_size, after=after, upto=upto
     )
     for page in pages:
         if should_stop():
@@ -131,7 +133,8 @@ def score_range(
                 if last is None or last != _visible(fresh):
                     stored.append(fresh)
             scored_page.append((contact, results))
+        outbox: list[Change] = []
         if job.on_page is not None:
-            report.pages.append(job.on_page(store, scored_page))
+            report.pages.append(job.on_page(store, scored_page, outbox))
         if job.persist:
-            store.save_scores(job.source, stored, [contact.id for contact, _ in page])
+            store.save_scored_page(job.source, stored, [contact.id for contact, _ in page], outbox)

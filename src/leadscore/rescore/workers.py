@@ -36,7 +36,7 @@ _pools_lock = threading.Lock()
 
 def shareable_url(store: SQLStore) -> str | None:
     """The store's URL with its password, when another process can open the same database (not in-memory SQLite)."""
-    url = store.engine.url
+    url = store.db.url
     if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
         return None
     return url.render_as_string(hide_password=False)

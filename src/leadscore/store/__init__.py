@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from leadscore.store.sql import DEFAULT_URL, OutboxEntry, SQLStore, StoredScore, VisibleScore, WrittenState
+from leadscore.store.sql import DEFAULT_URL, Settlement, SQLStore, StoredScore, VisibleScore, WrittenState
 
-__all__ = ["DEFAULT_URL", "OutboxEntry", "SQLStore", "StoredScore", "VisibleScore", "WrittenState"]
+__all__ = ["DEFAULT_URL", "SQLStore", "Settlement", "StoredScore", "VisibleScore", "WrittenState"]

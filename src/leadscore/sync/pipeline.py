@@ -3,10 +3,9 @@
 The pipeline talks to a Connector and a store; it knows no platform by name.
 Order matters for crash safety:
 - the outbox is drained first, so changes planned before a crash go out before anything new;
-- each pulled page is committed with its cursor, so a crash replays at most a page;
-- changes are enqueued before the scores that produced them are saved, so a crash
-  between the two leaves the contacts marked for rescoring, not forgotten;
-- an entry leaves the outbox only when the platform acknowledged it.
+- each pulled page is one unit of work (its records, what they imply, its cursor), so a crash replays at most a page;
+- each scored page is one unit of work (its planned changes, its scores, the end of its rescore marks);
+- an entry leaves the outbox only when the platform acknowledged it, and what one apply answered is saved at once.
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from typing import Any
 from leadscore.clock import utcnow
 from leadscore.engine import Engine
 from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError
-from leadscore.records import SET_PROPERTIES, Event
+from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
+from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
-from leadscore.store import SQLStore
-from leadscore.sync.plan import write_targets
+from leadscore.store import Settlement, SQLStore
 from leadscore.sync.planner import PagePlanner, PlanTally
-from leadscore.sync.protocol import Connector, EventPage, Outcome, RecordProblem, WebhookReceiver
 
 log = logging.getLogger("leadscore.sync")
 CONTACT_STREAM = "contacts"
@@ -119,7 +117,7 @@ class Pipeline:
         run_id = self.store.start_run(self.source)
         try:
             if not dry_run:
-                for key in self.connector.ensure_targets(write_targets(self.engines)):
+                for key in self.connector.ensure_targets():
                     self.store.forget_list(self.source, key)
                 self.apply_outbox(report)
             self._pull_contacts(report)
@@ -156,24 +154,19 @@ class Pipeline:
     def _pull_contacts(self, report: CycleReport) -> None:
         for page in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
             self._check_stop()
-            self.store.save_contacts(self.source, page.contacts, cursor=(CONTACT_STREAM, page.cursor))
-            if page.events:
-                report.events_new += self.store.save_events(self.source, page.events)
+            report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
             report.contacts_read += len(page.contacts)
             report.problems.extend(page.problems)
-            for loser, survivor in page.merged:
-                self.store.merge_contact(self.source, loser, survivor)
-                report.merged += 1
-            if page.deleted:
-                self.store.mark_contacts(self.source, list(page.deleted), deleted=True)
-                report.gone += len(page.deleted)
+            report.merged += len(page.merged)
+            report.gone += len(page.deleted)
 
     def _pull_events(self, report: CycleReport) -> None:
         for stream in self.connector.event_streams():
             for page in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
                 self._check_stop()
-                events = self._resolved(page, report)
-                report.events_new += self.store.save_events(self.source, events, cursor=(stream, page.cursor))
+                added, unresolved = self.store.save_event_page(self.source, stream, page)
+                report.events_new += added
+                report.events_unresolved += unresolved
                 report.problems.extend(page.problems)
 
     def _drain_inbox(self, report: CycleReport) -> None:
@@ -186,25 +179,12 @@ class Pipeline:
             bodies = self.store.inbox(self.source, INBOX_BATCH)
             if not bodies:
                 return
-            events: list[Event] = []
-            for _, body in bodies:
-                page = self.connector.parse_webhook(body)
-                events += self._resolved(page, report)
+            pages = [self.connector.parse_webhook(body) for _, body in bodies]
+            added, unresolved = self.store.save_inbox_pages(self.source, pages, [i for i, _ in bodies])
+            report.events_new += added
+            report.events_unresolved += unresolved
+            for page in pages:
                 report.problems.extend(page.problems)
-            report.events_new += self.store.save_inbox_events(self.source, events, [i for i, _ in bodies])
-
-    def _resolved(self, page: EventPage, report: CycleReport) -> list[Event]:
-        """The page's events, with those known only by email given their contact (when the store knows it)."""
-        events = list(page.events)
-        if page.by_email:
-            owners = self.store.contact_ids_by_email(self.source, [email for email, _ in page.by_email])
-            for email, event in page.by_email:
-                owner = owners.get(email)
-                if owner is None:
-                    report.events_unresolved += 1
-                    continue
-                events.append(_owned_by(event, owner))
-        return events
 
     def _score_and_plan(self, report: CycleReport, *, dry_run: bool, full: bool) -> None:
         now = self.clock()
@@ -214,7 +194,7 @@ class Pipeline:
         applier = threading.Thread(
             target=self._write_while_scoring, args=(report, scoring_done, failures), name="applier", daemon=True
         )
-        early = self.connector.sends_early and not dry_run
+        early = self.connector.policy.sends_early and not dry_run
         if early:
             applier.start()
         outcome: RescoreReport[PlanTally] = RescoreReport()
@@ -224,7 +204,7 @@ class Pipeline:
                 self.source,
                 self.engines,
                 now,
-                only_dirty=not full,
+                only_queued=not full,
                 on_page=planner,
                 persist=not dry_run,
                 parallelism=self.parallelism,
@@ -252,7 +232,7 @@ class Pipeline:
         keeps a long cycle near the rate-limit floor. Only full batches go early; list
         moves wait for the end, where one call can carry a whole list's members.
         """
-        size = max(1, self.connector.write_batch)
+        size = max(1, self.connector.policy.batch)
         try:
             while True:
                 self._check_stop()
@@ -271,42 +251,39 @@ class Pipeline:
         """Send what the outbox holds, in batches, until it is empty or only holds entries waiting out a backoff."""
         while True:
             self._check_stop()
-            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.write_order)
+            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.policy.order)
             if not entries:
                 return
             outcomes = self.connector.apply(entries)
             self._settle(entries, outcomes, report)
 
-    def _settle(self, entries: Sequence[Any], outcomes: list[Outcome], report: CycleReport) -> None:
-        by_id = {entry.id: entry for entry in entries}
-        acknowledged = [by_id[o.entry_id] for o in outcomes if o.status == "ok"]
-        self.store.acknowledge(acknowledged)
-        report.applied += len(acknowledged)
-        answered = {o.entry_id for o in outcomes}
-        retry_at = self.clock() + self.retry_rejected_after
+    def _settle(self, entries: Sequence[PendingChange], outcomes: list[Outcome], report: CycleReport) -> None:
+        """Save what one apply answered, in one transaction: a rejected change waits out a growing backoff."""
+        by_key = {entry.key: entry for entry in entries}
+        settlement = Settlement()
+        answered = {o.key for o in outcomes}
+        now = self.clock()
         for outcome in outcomes:
-            entry = by_id[outcome.entry_id]
-            if outcome.status == "rejected":
+            entry = by_key[outcome.key]
+            if outcome.status == "ok":
+                settlement.acknowledged.append(entry)
+            elif outcome.status == "rejected":
                 backoff = self.retry_rejected_after * (2 ** min(entry.attempts, 6))
-                self.store.set_aside(entry.id, outcome.reason, self.clock() + backoff)
-                report.set_aside += 1
-                report.problems.append(RecordProblem(entry.change.contact_id, entry.change.kind, outcome.reason))
+                settlement.set_aside.append((entry.key, outcome.reason, now + backoff))
+                report.problems.append(RecordProblem(entry.contact_id, entry.change.kind, outcome.reason))
             elif outcome.status == "gone":
-                self.store.discard([entry.id])
-                self.store.mark_contacts(self.source, [entry.change.contact_id], deleted=True)
-                report.gone += 1
+                settlement.gone.append(entry)
             elif outcome.status == "merged" and outcome.survivor_id is not None:
-                self.store.discard([entry.id])
-                self.store.merge_contact(self.source, entry.change.contact_id, outcome.survivor_id)
-                report.merged += 1
+                settlement.merged.append((entry, outcome.survivor_id))
         for entry in entries:
-            if entry.id not in answered:
-                self.store.set_aside(entry.id, "the platform returned no outcome for this change", retry_at)
-                report.set_aside += 1
-
-
-def _owned_by(event: Event, contact_id: str) -> Event:
-    return Event(event.source, event.id, contact_id, event.action, event.occurred_at, event.attributes)
+            if entry.key not in answered:
+                reason = "the platform returned no outcome for this change"
+                settlement.set_aside.append((entry.key, reason, now + self.retry_rejected_after))
+        self.store.settle(settlement)
+        report.applied += len(settlement.acknowledged)
+        report.set_aside += len(settlement.set_aside)
+        report.gone += len(settlement.gone)
+        report.merged += len(settlement.merged)
 
 
 def _add_scoring(report: CycleReport, outcome: RescoreReport[PlanTally]) -> None:

@@ -8,9 +8,8 @@ from datetime import datetime
 
 from leadscore.engine import Engine, reasons_text
 from leadscore.engine.explain import SEPARATOR
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult
-from leadscore.store import WrittenState
-from leadscore.sync.protocol import TargetProperty, WriteTargets, list_key
+from leadscore.protocol import TargetProperty, WriteTargets, list_key
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult, WrittenState
 
 
 @dataclass(frozen=True, slots=True)

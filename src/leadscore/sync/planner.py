@@ -1,4 +1,4 @@
-"""Planning one scored page: compare it with written state, enqueue what differs, tally what changed.
+"""Planning one scored page: compare it with written state, plan what differs, tally what changed.
 
 A planner holds data only (engines pickle as their models), so a parallel
 rescore can run it inside each worker process; the tallies come back and merge.
@@ -41,7 +41,7 @@ class PlanTally:
 
 @dataclass(frozen=True, slots=True)
 class PagePlanner:
-    """Turns a scored page into outbox entries (unless ``dry_run``): desired state minus written state."""
+    """Turns a scored page into changes (none kept in a dry run): desired state minus written state."""
 
     source: str
     engines: Sequence[Engine]
@@ -49,7 +49,7 @@ class PagePlanner:
     scored_at_names: Sequence[str]
     dry_run: bool
 
-    def __call__(self, store: SQLStore, page: ScoredPage) -> PlanTally:
+    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> PlanTally:
         tally = PlanTally()
         known = store.written_state(self.source, [contact.id for contact, _ in page])
         changes: list[Change] = []
@@ -65,7 +65,7 @@ class PagePlanner:
                 tally.sample.append(_sample(contact, results, planned))
             tally.changes.update(change.kind for change in planned)
         if not self.dry_run:
-            store.enqueue(changes)
+            outbox.extend(changes)
         return tally
 
     def _count(self, tally: PlanTally, desired: Mapping[str, str], current: Mapping[str, Any]) -> None:

@@ -30,27 +30,30 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal
+from typing import Any
 
 from leadscore.connectors.brevo.client import OTHER, BrevoClient, error_fields
+from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, ReportDay
 from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.brevo.transform import export_events, to_contact, transactional_event, webhook_events
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.values import parse_time
 from leadscore.errors import ConfigError, RetryableError
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
-from leadscore.store import OutboxEntry
-from leadscore.sync.protocol import (
+from leadscore.protocol import (
     ApiUsage,
     ContactPage,
     EventPage,
     Outcome,
+    PendingChange,
     RecordProblem,
+    SavedCursor,
     TargetProperty,
+    WritePolicy,
     WriteTargets,
     list_display_name,
 )
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 
 CAMPAIGNS, TRANSACTIONAL = "campaign_exports", "transactional_events"
 ATTRIBUTE_TYPES = {
@@ -72,6 +75,7 @@ class BrevoConnector:
         source: str,
         base_url: str,
         api_key: str,
+        targets: WriteTargets,
         mapping_overrides: dict[str, Any] | None = None,
         sleep: Sleep = time.sleep,
         clock: Any = None,
@@ -79,13 +83,12 @@ class BrevoConnector:
         self.source = source
         self.mapping = load_mapping("brevo", BrevoMapping, mapping_overrides)
         limits = self.mapping.limits
-        self.write_batch = limits.batch_update
-        self.sends_early = False
-        self.write_order: Literal["by_list", "by_contact"] = "by_contact"
+        self.policy = WritePolicy(batch=limits.batch_update, sends_early=False, order="by_contact")
         self.client = BrevoClient(source, base_url, api_key, limits, sleep=sleep)
         self.sleep = sleep
         self._clock = clock or (lambda: datetime.now(UTC))
-        self._written_names: dict[str, str] = {}
+        self.targets = targets
+        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
         self._list_ids: dict[str, int] = {}
         self._list_keys: dict[int, str] | None = None
         self._folder_id: int | None = None
@@ -93,11 +96,9 @@ class BrevoConnector:
 
     # --- reading contacts -----------------------------------------------------------------
 
-    def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]:
-        state = dict(cursor or {})
-        since: str | None = state.get("since")
-        offset = int(state.get("offset", 0))
-        pass_started: str | None = state.get("pass_started")
+    def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        position = ContactsPass.from_json(cursor)
+        since, offset, pass_started = position.since, position.offset, position.pass_started
         limits = self.mapping.limits
         seen: set[str] = set()
         while True:
@@ -113,10 +114,7 @@ class BrevoConnector:
             seen.update(str(r.get("id")) for r in records)
             done = len(records) < limits.contacts_page
             offset += max(1, len(records) - limits.contacts_overlap) if not done else len(records)
-            if done:
-                next_cursor: dict[str, Any] = {"since": pass_started}
-            else:
-                next_cursor = {"since": since, "offset": offset, "pass_started": pass_started}
+            next_cursor = ContactsPass(pass_started) if done else ContactsPass(since, offset, pass_started)
             yield self._page(fresh, next_cursor)
             if done:
                 return
@@ -130,11 +128,12 @@ class BrevoConnector:
         moment = moment.astimezone(UTC) - timedelta(seconds=self.mapping.limits.modified_margin_seconds + 1)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
-    def _page(self, records: list[dict[str, Any]], cursor: Any) -> ContactPage:
+    def _page(self, records: list[dict[str, Any]], cursor: ContactsPass) -> ContactPage:
         contacts = []
         problems: list[RecordProblem] = []
+        list_keys = self._read_list_keys() if records else None
         for record in records:
-            contact, found = to_contact(self.source, record, self.mapping, self._written_names, self._list_keys)
+            contact, found = to_contact(self.source, record, self.mapping, self._written_names, list_keys)
             contacts.append(contact)
             problems.extend(found)
         return ContactPage(contacts, cursor, problems=problems)
@@ -144,20 +143,20 @@ class BrevoConnector:
     def event_streams(self) -> Sequence[str]:
         return (TRANSACTIONAL, CAMPAIGNS)
 
-    def read_events(self, stream: str, cursor: Any | None) -> Iterator[EventPage]:
+    def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         if stream == TRANSACTIONAL:
-            yield from self._transactional(dict(cursor or {}))
+            yield from self._transactional(ReportDay.from_json(cursor))
         elif stream == CAMPAIGNS:
-            yield from self._campaign_exports(dict(cursor or {}))
+            yield from self._campaign_exports(CampaignExports.from_json(cursor))
 
-    def _transactional(self, state: dict[str, Any]) -> Iterator[EventPage]:
+    def _transactional(self, state: ReportDay) -> Iterator[EventPage]:
         """The event report by day: from the cursor's day (less a look-back) to today, every page."""
         limits = self.mapping.limits
         today = self._clock().date()
         start = today - timedelta(days=89)
-        if state.get("day"):
+        if state.day:
             start = max(
-                start, datetime.fromisoformat(state["day"]).date() - timedelta(days=limits.transactional_lookback_days)
+                start, datetime.fromisoformat(state.day).date() - timedelta(days=limits.transactional_lookback_days)
             )
         offset = 0
         while True:
@@ -181,15 +180,14 @@ class BrevoConnector:
                     by_email.append(converted)
             offset += len(raw_events)
             done = len(raw_events) < limits.smtp_events_page
-            cursor = {"day": today.isoformat()} if done else state
+            cursor = ReportDay(today.isoformat()) if done else state
             yield EventPage((), cursor, by_email=by_email, problems=problems)
             if done:
                 return
 
-    def _campaign_exports(self, state: dict[str, Any]) -> Iterator[EventPage]:
+    def _campaign_exports(self, done: CampaignExports) -> Iterator[EventPage]:
         """Each sent campaign's recipients, exported once per type; stops for this cycle when the hourly budget
         of the "other" endpoints has no room, so a cycle never sleeps for an hour."""
-        done: dict[str, list[str]] = {k: list(v) for k, v in (state.get("done") or {}).items()}
         horizon = self._clock() - timedelta(days=self.mapping.campaign_backfill_days)
         for campaign in self._sent_campaigns():
             if campaign is None:
@@ -199,7 +197,7 @@ class BrevoConnector:
                 continue
             key = str(campaign["id"])
             for recipients, action in self.mapping.campaign_exports.items():
-                if recipients in done.get(key, []):
+                if done.has(key, recipients):
                     continue
                 if not self.client.has_room(OTHER):
                     return
@@ -207,8 +205,8 @@ class BrevoConnector:
                 if text is None:
                     return
                 by_email, problems = export_events(self.source, campaign, action, text, self.mapping)
-                done.setdefault(key, []).append(recipients)
-                yield EventPage((), {"done": done}, by_email=by_email, problems=problems)
+                done = done.with_done(key, recipients)
+                yield EventPage((), done, by_email=by_email, problems=problems)
 
     def _sent_campaigns(self) -> Iterator[dict[str, Any] | None]:
         offset = 0
@@ -260,13 +258,13 @@ class BrevoConnector:
 
     # --- write targets --------------------------------------------------------------------
 
-    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
+    def ensure_targets(self) -> Sequence[str]:
         """Attributes, the folder and one list per band, created if missing; returns list keys created empty.
 
         Runs every cycle (two or three calls): a list a user deleted is found
         missing and re-created, and its members are planned again.
         """
-        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
+        targets = self.targets
         self._ensure_attributes(targets.properties)
         folder_id = self._ensure_folder()
         existing = self._folder_lists(folder_id)
@@ -356,7 +354,17 @@ class BrevoConnector:
     def _list_in_folder(self, folder_id: int, name: str) -> int | None:
         return self._folder_lists(folder_id).get(name)
 
-    def _folder_lists(self, folder_id: int) -> dict[str, int]:
+    def _read_list_keys(self) -> dict[int, str]:
+        """Band lists by id, to tell which a contact is in. Found without creating anything (a dry run reads
+        what a real run reads); a real cycle has already found or created them in ensure_targets."""
+        if self._list_keys is None:
+            folder_id = self._folder_id if self._folder_id is not None else self._find_folder()
+            existing = self._folder_lists(folder_id, create_folder=False) if folder_id is not None else {}
+            names = {self._list_name(key): key for key in self.targets.lists}
+            self._list_keys = {list_id: names[name] for name, list_id in existing.items() if name in names}
+        return self._list_keys
+
+    def _folder_lists(self, folder_id: int, *, create_folder: bool = True) -> dict[str, int]:
         lists: dict[str, int] = {}
         offset = 0
         page = self.mapping.limits.lists_page
@@ -367,7 +375,7 @@ class BrevoConnector:
             )
             if response.status_code == 404:
                 self._folder_id = None
-                return self._folder_lists(self._ensure_folder())
+                return self._folder_lists(self._ensure_folder()) if create_folder else {}
             self.client.raise_for(response, endpoint)
             rows = response.json().get("lists") or []
             lists.update({str(r["name"]): int(r["id"]) for r in rows})
@@ -380,7 +388,7 @@ class BrevoConnector:
 
     # --- writing --------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         moves = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
         with_update = {e.change.contact_id for e in updates}
@@ -388,10 +396,10 @@ class BrevoConnector:
         alone = [e for e in moves if e.change.contact_id not in with_update]
         outcomes: list[Outcome] = []
         unknown = [e for e in riding + alone if str(e.change.payload["list"]) not in self._list_ids]
-        outcomes += [Outcome(e.id, "rejected", f"no Brevo list for '{e.change.payload['list']}' yet") for e in unknown]
-        unknown_ids = {e.id for e in unknown}
-        riding = [e for e in riding if e.id not in unknown_ids]
-        alone = [e for e in alone if e.id not in unknown_ids]
+        outcomes += [Outcome(e.key, "rejected", f"no Brevo list for '{e.change.payload['list']}' yet") for e in unknown]
+        unknown_ids = {e.key for e in unknown}
+        riding = [e for e in riding if e.key not in unknown_ids]
+        alone = [e for e in alone if e.key not in unknown_ids]
         grouped = _by_contact(updates + riding)
         importable = {
             c: items
@@ -408,7 +416,7 @@ class BrevoConnector:
         outcomes += self._list_moves(alone)
         return outcomes
 
-    def _item(self, contact_id: str, entries: Sequence[OutboxEntry]) -> dict[str, Any]:
+    def _item(self, contact_id: str, entries: Sequence[PendingChange]) -> dict[str, Any]:
         """One contact's batch item: attributes and list changes, never identity or blacklist fields."""
         attributes: dict[str, Any] = {}
         add: list[int] = []
@@ -432,7 +440,7 @@ class BrevoConnector:
             item["unlinkListIds"] = remove
         return item
 
-    def _batch(self, grouped: dict[str, list[OutboxEntry]]) -> list[Outcome]:
+    def _batch(self, grouped: dict[str, list[PendingChange]]) -> list[Outcome]:
         """One ``/contacts/batch`` call; a contact Brevo does not know is set aside as gone and the rest resent.
 
         Brevo either fails the whole call (404 naming the indexes, as users met it)
@@ -445,11 +453,11 @@ class BrevoConnector:
         endpoint = "POST /contacts/batch"
         response = self.client.call("POST", "/contacts/batch", endpoint, body=body)
         if response.status_code in (200, 201, 204):
-            return [Outcome(e.id, "ok") for c in contact_ids for e in grouped[c]]
+            return [Outcome(e.key, "ok") for c in contact_ids for e in grouped[c]]
         if response.status_code == 207:
             failed = {str(x) for x in response.json().get("failureIds") or ()}
             return [
-                Outcome(e.id, "gone", "Brevo: contact does not exist") if c in failed else Outcome(e.id, "ok")
+                Outcome(e.key, "gone", "Brevo: contact does not exist") if c in failed else Outcome(e.key, "ok")
                 for c in contact_ids
                 for e in grouped[c]
             ]
@@ -459,7 +467,7 @@ class BrevoConnector:
             indexes = {int(x) for x in re.findall(r"\d+", match.group(1))} if match else set()
             missing = {contact_ids[i] for i in indexes if i < len(contact_ids)}
             if missing:
-                gone = [Outcome(e.id, "gone", f"Brevo: {message}") for c in missing for e in grouped[c]]
+                gone = [Outcome(e.key, "gone", f"Brevo: {message}") for c in missing for e in grouped[c]]
                 rest = {c: grouped[c] for c in contact_ids if c not in missing}
                 return gone + self._batch(rest)
         if response.status_code == 400 and "attribute" in message.lower():
@@ -474,13 +482,13 @@ class BrevoConnector:
                 {c: grouped[c] for c in contact_ids[half:]}
             )
         if response.status_code in (400, 404):
-            return [Outcome(e.id, "rejected", f"Brevo {code}: {message}") for c in contact_ids for e in grouped[c]]
+            return [Outcome(e.key, "rejected", f"Brevo {code}: {message}") for c in contact_ids for e in grouped[c]]
         self.client.raise_for(response, endpoint)
         return []
 
-    def _list_moves(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _list_moves(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         """Adds and removes by list, 150 ids per call; "already in list" and "already removed" are success."""
-        by_target: dict[tuple[str, str], list[OutboxEntry]] = defaultdict(list)
+        by_target: dict[tuple[str, str], list[PendingChange]] = defaultdict(list)
         for entry in entries:
             verb = "add" if entry.change.kind == LIST_ADD else "remove"
             by_target[(str(entry.change.payload["list"]), verb)].append(entry)
@@ -495,16 +503,17 @@ class BrevoConnector:
                 response = self.client.call("POST", f"/contacts/lists/{list_id}/contacts/{verb}", endpoint, body=body)
                 code, _ = error_fields(response) if response.status_code >= 400 else ("", "")
                 if response.status_code < 300 or (response.status_code == 400 and code == "invalid_parameter"):
-                    outcomes += [Outcome(e.id, "ok") for e in chunk]
+                    outcomes += [Outcome(e.key, "ok") for e in chunk]
                 elif response.status_code == 404:
                     outcomes += [
-                        Outcome(e.id, "rejected", f"Brevo list {list_id} is gone; re-created next cycle") for e in chunk
+                        Outcome(e.key, "rejected", f"Brevo list {list_id} is gone; re-created next cycle")
+                        for e in chunk
                     ]
                 else:
                     self.client.raise_for(response, endpoint)
         return outcomes
 
-    def _import(self, grouped: dict[str, list[OutboxEntry]]) -> list[Outcome]:
+    def _import(self, grouped: dict[str, list[PendingChange]]) -> list[Outcome]:
         """A very large change-set as contact imports, one per band list the contacts move into.
 
         Import keys contacts by email and needs a target list, so only contacts that
@@ -513,8 +522,8 @@ class BrevoConnector:
         counts as applied: Brevo's process status has no failure state to wait
         for, and polling would spend the 100-an-hour budget of /processes.
         """
-        by_list: dict[int, list[tuple[dict[str, Any], list[OutboxEntry]]]] = defaultdict(list)
-        removes: list[OutboxEntry] = []
+        by_list: dict[int, list[tuple[dict[str, Any], list[PendingChange]]]] = defaultdict(list)
+        removes: list[PendingChange] = []
         for contact_id, items in grouped.items():
             added = next(e for e in items if e.change.kind == LIST_ADD)
             item = self._item(contact_id, [e for e in items if e.change.kind == SET_PROPERTIES])
@@ -536,7 +545,7 @@ class BrevoConnector:
                 }
                 response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
                 self.client.raise_for(response, "POST /contacts/import")
-                outcomes += [Outcome(e.id, "ok") for _, items in chunk for e in items if e.change.kind != LIST_REMOVE]
+                outcomes += [Outcome(e.key, "ok") for _, items in chunk for e in items if e.change.kind != LIST_REMOVE]
         return outcomes + self._list_moves(removes)
 
     def usage(self) -> ApiUsage:
@@ -546,8 +555,8 @@ class BrevoConnector:
         self.client.close()
 
 
-def _by_contact(entries: Sequence[OutboxEntry]) -> dict[str, list[OutboxEntry]]:
-    grouped: dict[str, list[OutboxEntry]] = defaultdict(list)
+def _by_contact(entries: Sequence[PendingChange]) -> dict[str, list[PendingChange]]:
+    grouped: dict[str, list[PendingChange]] = defaultdict(list)
     for entry in entries:
         grouped[entry.change.contact_id].append(entry)
     return dict(grouped)

@@ -39,7 +39,7 @@ from leadscore.errors import (
     RateLimitedError,
     RetryableError,
 )
-from leadscore.sync.protocol import ApiUsage
+from leadscore.protocol import ApiUsage
 
 GENERAL, SEARCH = "general", "search"
 DAILY_PROBE_SECONDS = 900.0
@@ -97,6 +97,15 @@ class HubSpotClient:
     def _build(self, token: str) -> Any:
         self._apis: dict[str, Any] = {}
         return HubSpot(access_token=token, host=self.base_url)
+
+    def close(self) -> None:
+        """Close the connection pool of every API object this client made."""
+        for api in self._apis.values():
+            client = getattr(api, "api_client", None)
+            if client is not None:
+                client.rest_client.pool_manager.clear()
+                client.close()
+        self._apis = {}
 
     def _resolve(self, target: str) -> Any:
         """``"crm.contacts.batch_api.update_with_http_info"`` -> that bound method on a cached API object.

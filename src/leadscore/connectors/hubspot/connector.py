@@ -9,9 +9,9 @@ ascending ``hs_object_id`` (``EQ t`` and ``id GT last``), which makes progress
 even when more than 10,000 contacts share one millisecond, and never returns a
 contact twice in a run.
 
-Cursor: ``{"ts": t, "after_id": i}`` means everything modified before ``t``, and
-everything at ``t`` with an id up to ``i``, is stored. A ``{"backfill": ...}``
-cursor means the first-run backfill is still under way.
+Cursor (cursors.py): ``Modified(t, i)`` means everything modified before ``t``,
+and everything at ``t`` with an id up to ``i``, is stored. A ``Backfill`` cursor
+means the first-run backfill is still under way.
 """
 
 from __future__ import annotations
@@ -20,29 +20,33 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from hubspot.crm.properties import OptionInput
 
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.hubspot.client import HubSpotClient, OAuthApp
+from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified, WebEvents, contacts_cursor
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.values import parse_time
 from leadscore.errors import BatchRejectedError, ConfigError
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
-from leadscore.store import OutboxEntry
-from leadscore.sync.protocol import (
+from leadscore.protocol import (
     ApiUsage,
     ContactPage,
+    Cursor,
     EventPage,
     Outcome,
+    PendingChange,
     RecordProblem,
+    SavedCursor,
     TargetProperty,
+    WritePolicy,
     WriteTargets,
     list_display_name,
 )
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
 
 WEB, EMAIL = "web_events", "email_events"
 MERGED_IDS = "hs_merged_object_ids"
@@ -65,6 +69,7 @@ class HubSpotConnector:
         source: str,
         base_url: str,
         token: str,
+        targets: WriteTargets,
         mapping_overrides: dict[str, Any] | None = None,
         oauth: OAuthApp | None = None,
         sleep: Sleep = time.sleep,
@@ -72,14 +77,13 @@ class HubSpotConnector:
     ) -> None:
         self.source = source
         self.mapping = load_mapping("hubspot", HubSpotMapping, mapping_overrides)
-        self.write_batch = self.mapping.limits.batch_update
-        self.sends_early = True
-        self.write_order: Literal["by_list", "by_contact"] = "by_list"
+        self.policy = WritePolicy(batch=self.mapping.limits.batch_update, sends_early=True, order="by_list")
         self.client = HubSpotClient(source, base_url, token, self.mapping.limits, oauth=oauth, sleep=sleep)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
-        self._written_names: dict[str, str] = {}
+        self.targets = targets
+        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
         self._list_ids: dict[str, str] = {}
-        self._targets: WriteTargets | None = None
+        self._targets_ensured = False
 
     # --- reading contacts -----------------------------------------------------------------
 
@@ -88,7 +92,7 @@ class HubSpotConnector:
         names |= {counter.property for counter in self.mapping.counters}
         return sorted(names | {"lastmodifieddate", "hs_object_id", MERGED_IDS})
 
-    def _page(self, records: list[dict[str, Any]], cursor: Any) -> ContactPage:
+    def _page(self, records: list[dict[str, Any]], cursor: Cursor) -> ContactPage:
         contacts: list[Contact] = []
         events: list[Event] = []
         problems: list[RecordProblem] = []
@@ -101,28 +105,25 @@ class HubSpotConnector:
             merged += [(loser, contact.id) for loser in _merged_ids(record)]
         return ContactPage(contacts, cursor, events, problems, merged)
 
-    def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]:
-        state = dict(cursor or {})
-        if "ts" not in state:
-            yield from self._backfill(state)
+    def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        position = contacts_cursor(cursor)
+        if isinstance(position, Modified):
+            yield from self._incremental(position.ts, position.after_id)
             return
-        yield from self._incremental(int(state["ts"]), state.get("after_id"))
+        yield from self._backfill(position or Backfill(self._clock_ms()))
 
-    def _backfill(self, state: dict[str, Any]) -> Iterator[ContactPage]:
+    def _backfill(self, position: Backfill) -> Iterator[ContactPage]:
         """First run: every contact through the list endpoint; then search takes over from when it began."""
-        backfill = dict(state.get("backfill") or {"started_ms": self._clock_ms(), "after": None})
         while True:
-            records, following = self.client.list_contacts(backfill["after"], self._properties())
-            backfill["after"] = following
+            records, following = self.client.list_contacts(position.after, self._properties())
             done = following is None
-            cursor = (
-                {"ts": backfill["started_ms"] - BACKFILL_MARGIN_MS, "after_id": None}
-                if done
-                else {"backfill": backfill}
+            cursor: Cursor = (
+                Modified(position.started_ms - BACKFILL_MARGIN_MS) if done else Backfill(position.started_ms, following)
             )
             yield self._page(records, cursor)
             if done:
                 return
+            position = Backfill(position.started_ms, following)
 
     def _incremental(self, ts: int, after_id: str | None) -> Iterator[ContactPage]:
         """Keyset pages: each is a fresh query from the last timestamp seen, so no query pages past the cap
@@ -147,7 +148,7 @@ class HubSpotConnector:
             last_ts = max(_modified_ms(r) for r in fresh)
             at_last = {r["id"] for r in fresh if _modified_ms(r) == last_ts}
             seen_at_ts = at_last | (seen_at_ts if last_ts == ts else set())
-            yield self._page(fresh, {"ts": last_ts, "after_id": None})
+            yield self._page(fresh, Modified(last_ts))
             if len(records) < page_size:
                 return
             ts = last_ts
@@ -166,7 +167,7 @@ class HubSpotConnector:
                 return
             floor = page.records[-1]["id"]
             fresh = [r for r in page.records if r["id"] not in skip]
-            yield self._page(fresh, {"ts": ts, "after_id": floor})
+            yield self._page(fresh, Modified(ts, floor))
             if len(page.records) < self.mapping.limits.search_page:
                 return
 
@@ -175,14 +176,14 @@ class HubSpotConnector:
     def event_streams(self) -> Sequence[str]:
         return (WEB, EMAIL)
 
-    def read_events(self, stream: str, cursor: Any | None) -> Iterator[EventPage]:
+    def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         if stream == WEB:
-            yield from self._web_events(dict(cursor or {}))
+            yield from self._web_events(WebEvents.from_json(cursor))
         elif stream == EMAIL:
-            yield from self._email_events(dict(cursor or {}))
+            yield from self._email_events(EmailEvents.from_json(cursor))
 
-    def _web_events(self, state: dict[str, Any]) -> Iterator[EventPage]:
-        since = state.get("occurred_after")
+    def _web_events(self, position: WebEvents) -> Iterator[EventPage]:
+        since = position.occurred_after
         after: str | None = None
         newest = since
         while True:
@@ -197,13 +198,13 @@ class HubSpotConnector:
                     events.append(converted)
                     newest = max(newest or "", _iso_ms(converted.occurred_at))
             done = after is None
-            cursor = {"occurred_after": self._lookback(newest) if done and newest else since}
+            cursor = WebEvents(self._lookback(newest) if done and newest else since)
             yield EventPage(events, cursor, problems=problems)
             if done:
                 return
 
-    def _email_events(self, state: dict[str, Any]) -> Iterator[EventPage]:
-        start = int(state.get("start_ms", 0))
+    def _email_events(self, position: EmailEvents) -> Iterator[EventPage]:
+        start = position.start_ms
         offset: str | None = None
         newest = start
         while True:
@@ -219,18 +220,18 @@ class HubSpotConnector:
                     newest = max(newest, int(raw.get("created") or 0))
             done = offset is None
             lookback_ms = self.mapping.limits.event_lookback_seconds * 1000
-            cursor = {"start_ms": max(0, newest - lookback_ms) if done else start}
+            cursor = EmailEvents(max(0, newest - lookback_ms) if done else start)
             yield EventPage((), cursor, by_email=by_email, problems=problems)
             if done:
                 return
 
     # --- write targets --------------------------------------------------------------------
 
-    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
+    def ensure_targets(self) -> Sequence[str]:
         """Create the property group, properties and MANUAL lists leadscore writes, if missing (idempotent)."""
-        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
-        if self._targets == targets:
+        if self._targets_ensured:
             return ()
+        targets = self.targets
         existing = self.client.properties()
         group = self.mapping.property_group
         if any(self.mapping.write_name(p.name) not in existing for p in targets.properties):
@@ -261,7 +262,7 @@ class HubSpotConnector:
                 list_id = self.client.create_list(name)
                 created.append(key)
             self._list_ids[key] = list_id
-        self._targets = targets
+        self._targets_ensured = True
         return created
 
     def _list_name(self, key: str) -> str:
@@ -269,7 +270,7 @@ class HubSpotConnector:
 
     # --- writing --------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         memberships = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
@@ -279,7 +280,7 @@ class HubSpotConnector:
         outcomes += self._memberships(memberships)
         return self._follow_missing(outcomes, entries)
 
-    def _update(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _update(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         """One batch update; a 400 for one bad record splits the batch until the bad one stands alone."""
         merged: dict[str, dict[str, str]] = defaultdict(dict)
         for entry in entries:
@@ -290,7 +291,7 @@ class HubSpotConnector:
             written, failed = self.client.batch_update(list(merged.items()))
         except BatchRejectedError as exc:
             if len(merged) == 1:
-                return [Outcome(e.id, "rejected", str(exc)) for e in entries]
+                return [Outcome(e.key, "rejected", str(exc)) for e in entries]
             ids = list(merged)
             half = set(ids[: len(ids) // 2])
             first = [e for e in entries if e.change.contact_id in half]
@@ -300,13 +301,13 @@ class HubSpotConnector:
         for entry in entries:
             contact_id = entry.change.contact_id
             if contact_id in written:
-                outcomes.append(Outcome(entry.id, "ok"))
+                outcomes.append(Outcome(entry.key, "ok"))
             else:
-                outcomes.append(Outcome(entry.id, "gone", failed.get(contact_id, "not in HubSpot's answer")))
+                outcomes.append(Outcome(entry.key, "gone", failed.get(contact_id, "not in HubSpot's answer")))
         return outcomes
 
-    def _memberships(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
-        by_list: dict[str, list[OutboxEntry]] = defaultdict(list)
+    def _memberships(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+        by_list: dict[str, list[PendingChange]] = defaultdict(list)
         for entry in entries:
             by_list[str(entry.change.payload["list"])].append(entry)
         outcomes: list[Outcome] = []
@@ -314,7 +315,7 @@ class HubSpotConnector:
         for key, items in by_list.items():
             list_id = self._list_ids.get(key)
             if list_id is None:
-                outcomes += [Outcome(e.id, "rejected", f"no HubSpot list for '{key}' yet") for e in items]
+                outcomes += [Outcome(e.key, "rejected", f"no HubSpot list for '{key}' yet") for e in items]
                 continue
             for start in range(0, len(items), cap):
                 chunk = items[start : start + cap]
@@ -322,17 +323,17 @@ class HubSpotConnector:
                 remove = [e.change.contact_id for e in chunk if e.change.kind == LIST_REMOVE]
                 missing = self.client.add_and_remove(list_id, add, remove)
                 outcomes += [
-                    Outcome(e.id, "gone", "OBJECT_NOT_FOUND: not a HubSpot contact any more")
+                    Outcome(e.key, "gone", "OBJECT_NOT_FOUND: not a HubSpot contact any more")
                     if e.change.contact_id in missing
-                    else Outcome(e.id, "ok")
+                    else Outcome(e.key, "ok")
                     for e in chunk
                 ]
         return outcomes
 
-    def _follow_missing(self, outcomes: list[Outcome], entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _follow_missing(self, outcomes: list[Outcome], entries: Sequence[PendingChange]) -> list[Outcome]:
         """A contact HubSpot no longer finds may have been merged: look once, and follow it to the survivor."""
-        by_id = {e.id: e for e in entries}
-        missing = sorted({by_id[o.entry_id].change.contact_id for o in outcomes if o.status == "gone"})
+        by_id = {e.key: e for e in entries}
+        missing = sorted({by_id[o.key].change.contact_id for o in outcomes if o.status == "gone"})
         if not missing:
             return outcomes
         survivors: dict[str, str] = {}
@@ -344,9 +345,9 @@ class HubSpotConnector:
                         survivors[loser] = record["id"]
         followed = []
         for outcome in outcomes:
-            contact_id = by_id[outcome.entry_id].change.contact_id
+            contact_id = by_id[outcome.key].change.contact_id
             if outcome.status == "gone" and contact_id in survivors:
-                followed.append(Outcome(outcome.entry_id, "merged", "merged in HubSpot", survivors[contact_id]))
+                followed.append(Outcome(outcome.key, "merged", "merged in HubSpot", survivors[contact_id]))
             else:
                 followed.append(outcome)
         return followed
@@ -363,7 +364,7 @@ class HubSpotConnector:
         return self.client.usage
 
     def close(self) -> None:
-        return None
+        self.client.close()
 
 
 def _property_spec(target: TargetProperty, name: str, group: str) -> dict[str, Any]:

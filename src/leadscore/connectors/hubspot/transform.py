@@ -8,8 +8,8 @@ from typing import Any
 
 from leadscore.connectors.hubspot.mapping import EventRule, HubSpotMapping
 from leadscore.connectors.values import parse_time, profile_values
+from leadscore.protocol import RecordProblem
 from leadscore.records import Contact, Event, normalize_email
-from leadscore.sync.protocol import RecordProblem
 
 
 def to_contact(

@@ -38,7 +38,7 @@ from simple_salesforce.exceptions import (
 from leadscore.connectors.http import Sleep, retrying
 from leadscore.connectors.salesforce.mapping import Limits
 from leadscore.errors import AuthError, BudgetExhaustedError, ConfigError, PlatformError, RetryableError
-from leadscore.sync.protocol import ApiUsage
+from leadscore.protocol import ApiUsage
 
 T = TypeVar("T")
 TRANSIENT_CODES = {"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG"}

@@ -31,6 +31,7 @@ from simple_salesforce.api import Salesforce
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials, SalesforceClient
+from leadscore.connectors.salesforce.cursors import Keyset, PerObject
 from leadscore.connectors.salesforce.mapping import SalesforceMapping
 from leadscore.connectors.salesforce.transform import (
     LEAD_PREFIX,
@@ -41,18 +42,20 @@ from leadscore.connectors.salesforce.transform import (
     to_contact,
 )
 from leadscore.errors import ConfigError, RetryableError
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
-from leadscore.store import OutboxEntry
-from leadscore.sync.protocol import (
+from leadscore.protocol import (
     ApiUsage,
     ContactPage,
     EventPage,
     Outcome,
+    PendingChange,
     RecordProblem,
+    SavedCursor,
     TargetProperty,
+    WritePolicy,
     WriteTargets,
     list_display_name,
 )
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
 
 EPOCH = "1970-01-01T00:00:00.000+0000"
 RecordOutcome = tuple[Literal["ok", "rejected", "gone"], str]
@@ -82,11 +85,11 @@ def soql_quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def keyset(cursor: dict[str, Any] | None, lookback_seconds: float = 0) -> str:
+def keyset(position: Keyset, lookback_seconds: float = 0) -> str:
     """Everything after the cursor's (stamp, id), oldest first; with a look-back, everything since a little
     before the stamp (a long transaction can commit a record whose SystemModstamp is already behind the cursor)."""
-    stamp = (cursor or {}).get("stamp", EPOCH)
-    after = (cursor or {}).get("after_id")
+    stamp = position.stamp or EPOCH
+    after = position.after_id
     if lookback_seconds and stamp != EPOCH:
         moment = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%f%z") - timedelta(seconds=lookback_seconds)
         return f"SystemModstamp >= {moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%f')[:-3]}Z"
@@ -103,6 +106,7 @@ class SalesforceConnector:
         self,
         source: str,
         instance_url: str,
+        targets: WriteTargets,
         session_id: str | None = None,
         refresh: RefreshCredentials | None = None,
         mapping_overrides: dict[str, Any] | None = None,
@@ -112,9 +116,7 @@ class SalesforceConnector:
         self.source = source
         self.mapping = load_mapping("salesforce", SalesforceMapping, mapping_overrides)
         limits = self.mapping.limits
-        self.write_batch = limits.collection_size
-        self.sends_early = False
-        self.write_order: Literal["by_list", "by_contact"] = "by_list"
+        self.policy = WritePolicy(batch=limits.collection_size, sends_early=False, order="by_list")
         self.sleep = sleep
         self.client = SalesforceClient(
             source,
@@ -126,7 +128,8 @@ class SalesforceConnector:
             sleep=sleep,
             login=login,
         )
-        self._written_names: dict[str, str] = {}
+        self.targets = targets
+        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
         self._field_kinds: dict[str, str] = {}
         self._campaign_ids: dict[str, str] = {}
 
@@ -150,8 +153,8 @@ class SalesforceConnector:
 
             result = self.client.call(f"{endpoint} (next page)", more)
 
-    def read_contacts(self, cursor: Any | None) -> Iterator[ContactPage]:
-        state: dict[str, Any] = dict(cursor or {})
+    def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        state = PerObject.from_json(cursor)
         lookback = self.mapping.limits.lookback_seconds
         for sobject in self.mapping.objects:
             fields = sorted(
@@ -161,16 +164,16 @@ class SalesforceConnector:
                 | ({"IsConverted", "ConvertedContactId"} if sobject == "Lead" else set())
             )
             soql = (
-                f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.get(sobject), lookback)} "
+                f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.of(sobject), lookback)} "
                 "ORDER BY SystemModstamp, Id"
             )
             for records in self._pages(soql, f"GET query {sobject}"):
                 if records:
                     last = records[-1]
-                    state = state | {sobject: {"stamp": last["SystemModstamp"], "after_id": last["Id"]}}
-                yield self._contact_page(sobject, records, dict(state))
+                    state = state.moved(sobject, Keyset(str(last["SystemModstamp"]), str(last["Id"])))
+                yield self._contact_page(sobject, records, state)
 
-    def _contact_page(self, sobject: str, records: list[dict[str, Any]], cursor: dict[str, Any]) -> ContactPage:
+    def _contact_page(self, sobject: str, records: list[dict[str, Any]], cursor: PerObject) -> ContactPage:
         contacts: list[Contact] = []
         problems: list[RecordProblem] = []
         merged: list[tuple[str, str]] = []
@@ -197,14 +200,14 @@ class SalesforceConnector:
     def event_streams(self) -> Sequence[str]:
         return tuple(STREAMS)
 
-    def read_events(self, stream: str, cursor: Any | None) -> Iterator[EventPage]:
+    def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         sobject = STREAMS[stream]
         convert: Callable[[str, dict[str, Any], SalesforceMapping], Event | RecordProblem | None] = {
             "Task": task_event,
             "Event": calendar_event,
             "CampaignMember": member_event,
         }[sobject]
-        state = dict(cursor or {})
+        state = Keyset.from_json(cursor)
         where = keyset(state, self.mapping.limits.lookback_seconds)
         soql = f"SELECT {STREAM_FIELDS[sobject]} FROM {sobject} WHERE {where} ORDER BY SystemModstamp, Id"
         for records in self._pages(soql, f"GET query {sobject}"):
@@ -217,14 +220,14 @@ class SalesforceConnector:
                 elif converted is not None:
                     events.append(converted)
             if records:
-                state = {"stamp": records[-1]["SystemModstamp"], "after_id": records[-1]["Id"]}
-            yield EventPage(events, dict(state), problems=problems)
+                state = Keyset(str(records[-1]["SystemModstamp"]), str(records[-1]["Id"]))
+            yield EventPage(events, state, problems=problems)
 
     # --- write targets ------------------------------------------------------------------------
 
-    def ensure_targets(self, targets: WriteTargets) -> Sequence[str]:
+    def ensure_targets(self) -> Sequence[str]:
         """Check the custom fields with describe (or create them when allowed); one Campaign per band."""
-        self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
+        targets = self.targets
         missing: list[str] = []
         for sobject in self.mapping.objects:
             described = self._rest(f"GET describe {sobject}", f"sobjects/{sobject}/describe")
@@ -293,10 +296,10 @@ class SalesforceConnector:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         outcomes: list[Outcome] = []
-        by_object: dict[str, list[OutboxEntry]] = defaultdict(list)
+        by_object: dict[str, list[PendingChange]] = defaultdict(list)
         for entry in updates:
             by_object[object_of(entry.change.contact_id)].append(entry)
         for sobject, items in by_object.items():
@@ -308,7 +311,7 @@ class SalesforceConnector:
         outcomes += self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
         return outcomes
 
-    def _values(self, entry: OutboxEntry) -> dict[str, Any]:
+    def _values(self, entry: PendingChange) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for neutral, value in entry.change.payload.items():
             name = self.mapping.write_name(neutral)
@@ -346,7 +349,7 @@ class SalesforceConnector:
                     answers.append([_outcome_of(record) for record in sub["body"]])
         return answers
 
-    def _collection_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _collection_update(self, sobject: str, entries: Sequence[PendingChange]) -> list[Outcome]:
         merged: dict[str, dict[str, Any]] = defaultdict(dict)
         for entry in entries:
             merged[entry.change.contact_id].update(self._values(entry))
@@ -357,9 +360,9 @@ class SalesforceConnector:
         for chunk, answer in zip(chunks, self._collections("PATCH", chunks), strict=True):
             for record, outcome in zip(chunk, answer, strict=True):
                 by_id[record["id"]] = outcome
-        return [Outcome(e.id, *by_id[e.change.contact_id]) for e in entries]
+        return [Outcome(e.key, *by_id[e.change.contact_id]) for e in entries]
 
-    def _bulk_update(self, sobject: str, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _bulk_update(self, sobject: str, entries: Sequence[PendingChange]) -> list[Outcome]:
         """A Bulk API 2.0 update job; its failed results come back record by record."""
         merged: dict[str, dict[str, Any]] = defaultdict(dict)
         for entry in entries:
@@ -382,7 +385,7 @@ class SalesforceConnector:
         state = self._wait_for_job(job_id)
         if state != "JobComplete":
             reason = f"Salesforce bulk job {job_id} ended {state}; sent again later"
-            return [Outcome(e.id, "rejected", reason) for e in entries]
+            return [Outcome(e.key, "rejected", reason) for e in entries]
         failed_text = self.client.raw(
             "GET", f"jobs/ingest/{job_id}/failedResults", "GET jobs/ingest failedResults"
         ).text
@@ -391,10 +394,10 @@ class SalesforceConnector:
         for entry in entries:
             error = failures.get(entry.change.contact_id)
             if error is None:
-                outcomes.append(Outcome(entry.id, "ok"))
+                outcomes.append(Outcome(entry.key, "ok"))
             else:
                 code, _, message = error.partition(":")
-                outcomes.append(Outcome(entry.id, "gone" if code in GONE_CODES else "rejected", f"{code}: {message}"))
+                outcomes.append(Outcome(entry.key, "gone" if code in GONE_CODES else "rejected", f"{code}: {message}"))
         return outcomes
 
     def _wait_for_job(self, job_id: str) -> str:
@@ -411,12 +414,12 @@ class SalesforceConnector:
         record = {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign_id, key: person}
         return record | {"Status": self.mapping.member_status}
 
-    def _add_members(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _add_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         ready = [e for e in entries if str(e.change.payload["list"]) in self._campaign_ids]
-        ready_ids = {e.id for e in ready}
+        ready_ids = {e.key for e in ready}
         outcomes += [
-            Outcome(e.id, "rejected", "no Campaign for this band yet") for e in entries if e.id not in ready_ids
+            Outcome(e.key, "rejected", "no Campaign for this band yet") for e in entries if e.key not in ready_ids
         ]
         size = self.mapping.limits.collection_size
         chunks = [ready[start : start + size] for start in range(0, len(ready), size)]
@@ -428,12 +431,12 @@ class SalesforceConnector:
             for entry, (status, reason) in zip(chunk, answer, strict=True):
                 if reason.startswith("DUPLICATE_VALUE"):
                     status, reason = "ok", ""
-                outcomes.append(Outcome(entry.id, status, reason))
+                outcomes.append(Outcome(entry.key, status, reason))
         return outcomes
 
-    def _remove_members(self, entries: Sequence[OutboxEntry]) -> list[Outcome]:
+    def _remove_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         """Look the members up by campaign and person, then delete them; a member already gone is done."""
-        by_campaign: dict[str, list[OutboxEntry]] = defaultdict(list)
+        by_campaign: dict[str, list[PendingChange]] = defaultdict(list)
         for entry in entries:
             campaign_id = self._campaign_ids.get(str(entry.change.payload["list"]))
             if campaign_id is not None:
@@ -452,7 +455,7 @@ class SalesforceConnector:
             chunk = ",".join(member_ids[start : start + size])
             params = {"ids": chunk, "allOrNone": "false"}
             self._rest("DELETE composite/sobjects", "composite/sobjects", "DELETE", params=params)
-        return [Outcome(e.id, "ok") for e in entries]
+        return [Outcome(e.key, "ok") for e in entries]
 
     def _rest(self, endpoint: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
         """A REST call through simple-salesforce's ``restful`` (it has no helper for collections or jobs)."""

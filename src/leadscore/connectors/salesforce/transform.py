@@ -7,8 +7,8 @@ from typing import Any
 
 from leadscore.connectors.salesforce.mapping import ActivityRule, SalesforceMapping
 from leadscore.connectors.values import parse_time, profile_values
+from leadscore.protocol import RecordProblem
 from leadscore.records import Contact, Event, normalize_email
-from leadscore.sync.protocol import RecordProblem
 
 LEAD_PREFIX, CONTACT_PREFIX = "00Q", "003"
 

@@ -31,9 +31,7 @@ def upgrade() -> None:
         sa.Column("contact_id", sa.String(255), primary_key=True),
         sqlite_with_rowid=False,
     )
-    op.execute(
-        "insert into rescore_queue (source, contact_id) select source, contact_id from contacts where dirty"
-    )
+    op.execute("insert into rescore_queue (source, contact_id) select source, contact_id from contacts where dirty")
     op.drop_index("ix_contacts_dirty", "contacts")
     with op.batch_alter_table("contacts") as batch:
         batch.drop_column("dirty")

@@ -1,0 +1,41 @@
+"""Brevo as a leadscore platform: its source settings, connector, sandbox and demo mapping."""
+
+from __future__ import annotations
+
+from leadscore.platforms import Platform, Sandbox, Sleep
+from leadscore.protocol import Connector, WriteTargets
+from leadscore.sources import SourceSettings
+
+PUBLIC_API = "https://api.brevo.com/v3"
+
+
+class BrevoSource(SourceSettings):
+    """An account, reached with a v3 API key; its webhooks present ``webhook_token``."""
+
+
+def connect(source: BrevoSource, targets: WriteTargets, sleep: Sleep) -> Connector:
+    from leadscore.connectors.brevo.connector import BrevoConnector
+
+    return BrevoConnector(
+        source.name, source.base_url or PUBLIC_API, source.resolved_token(), targets, source.mapping, sleep
+    )
+
+
+def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
+    from leadscore_sandbox.brevo import BrevoSandbox, Limits
+    from leadscore_sandbox.brevo_seed import seed_brevo
+
+    server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0))
+    seed_brevo(server, contacts, seed=seed)
+    return Sandbox(server, server.api_url, "sandbox-key")
+
+
+PLATFORM = Platform(
+    name="brevo",
+    title="Brevo",
+    settings=BrevoSource,
+    connect=connect,
+    sandbox=sandbox,
+    mapping_file="brevo.yaml",
+    demo_mapping={"limits": {"process_poll_seconds": 0.05}},
+)

@@ -1,0 +1,76 @@
+"""Where each HubSpot stream stands, saved with the page it ends (see connector.py for how each is read)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from leadscore.protocol import JsonObject, SavedCursor
+
+
+@dataclass(frozen=True, slots=True)
+class Backfill:
+    """The first run's pass over the list endpoint: when it began, and the paging token to go on from."""
+
+    started_ms: int
+    after: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"backfill": {"started_ms": self.started_ms, "after": self.after}}
+
+
+@dataclass(frozen=True, slots=True)
+class Modified:
+    """Everything modified before ``ts`` (epoch ms), and everything at ``ts`` with an id up to ``after_id``, is read."""
+
+    ts: int
+    after_id: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"ts": self.ts, "after_id": self.after_id}
+
+
+ContactsCursor = Backfill | Modified
+
+
+def contacts_cursor(saved: SavedCursor | None) -> ContactsCursor | None:
+    if not saved:
+        return None
+    if "ts" in saved:
+        return Modified(int(saved["ts"]), _text(saved.get("after_id")))
+    backfill = saved.get("backfill") or {}
+    if "started_ms" not in backfill:
+        return None
+    return Backfill(int(backfill["started_ms"]), _text(backfill.get("after")))
+
+
+@dataclass(frozen=True, slots=True)
+class WebEvents:
+    """Web-analytics events after this ISO moment are still to read (None: from the start)."""
+
+    occurred_after: str | None = None
+
+    def to_json(self) -> JsonObject:
+        return {"occurred_after": self.occurred_after}
+
+    @classmethod
+    def from_json(cls, saved: SavedCursor | None) -> WebEvents:
+        return cls(_text((saved or {}).get("occurred_after")))
+
+
+@dataclass(frozen=True, slots=True)
+class EmailEvents:
+    """Email events created at or after ``start_ms`` (epoch ms) are still to read."""
+
+    start_ms: int = 0
+
+    def to_json(self) -> JsonObject:
+        return {"start_ms": self.start_ms}
+
+    @classmethod
+    def from_json(cls, saved: SavedCursor | None) -> EmailEvents:
+        return cls(int((saved or {}).get("start_ms") or 0))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,97 @@
+"""Salesforce as a leadscore platform: its source settings (three login flows), connector, sandbox, demo mapping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from leadscore.platforms import Platform, Sandbox, Sleep
+from leadscore.protocol import Connector, WriteTargets
+from leadscore.sources import SourceSettings
+
+
+class SalesforceSource(SourceSettings):
+    """An org, reached by a login flow (JWT bearer or username-password, when ``username`` is set), a refresh
+    token, or a session id given as the token."""
+
+    oauth_client_id: str | None = None
+    oauth_client_secret: SecretStr | None = None
+    oauth_refresh_token: SecretStr | None = None
+    login_url: str = "https://login.salesforce.com"
+    """Where the OAuth token endpoint lives (https://test.salesforce.com for sandboxes, or My Domain)."""
+    username: str | None = None
+    """The integration user of the login flows, with ``private_key_file`` (JWT bearer) or ``password``."""
+    private_key_file: Path | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+
+    def logs_in(self) -> bool:
+        return bool(self.username and self.oauth_client_id)
+
+    def refreshes(self) -> bool:
+        return bool(self.oauth_client_id and self.oauth_client_secret and self.oauth_refresh_token)
+
+    def check_credentials(self) -> None:
+        if not (self.logs_in() or self.refreshes()):
+            self.resolved_token()
+
+    def held_secrets(self) -> tuple[SecretStr | None, ...]:
+        held = (self.oauth_client_secret, self.oauth_refresh_token, self.password, self.security_token)
+        return (*super().held_secrets(), *held)
+
+
+def connect(source: SalesforceSource, targets: WriteTargets, sleep: Sleep) -> Connector:
+    """A login flow when a username is set, else a refresh token when one is set, else a session id (token)."""
+    from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials
+    from leadscore.connectors.salesforce.connector import SalesforceConnector
+
+    secret = source.oauth_client_secret.get_secret_value() if source.oauth_client_secret else None
+    login = refresh = None
+    session_id = None
+    if source.logs_in():
+        login = LoginCredentials(
+            source.login_url,
+            str(source.username),
+            str(source.oauth_client_id),
+            private_key_file=str(source.private_key_file) if source.private_key_file else None,
+            consumer_secret=secret,
+            password=source.password.get_secret_value() if source.password else None,
+            security_token=source.security_token.get_secret_value() if source.security_token else "",
+        )
+    elif source.refreshes() and secret and source.oauth_client_id and source.oauth_refresh_token:
+        refresh = RefreshCredentials(
+            source.login_url, source.oauth_client_id, secret, source.oauth_refresh_token.get_secret_value()
+        )
+    else:
+        session_id = source.resolved_token()
+    return SalesforceConnector(
+        source.name,
+        source.base_url or source.login_url,
+        targets,
+        session_id,
+        refresh,
+        source.mapping,
+        sleep,
+        login=login,
+    )
+
+
+def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
+    from leadscore_sandbox.salesforce import SalesforceSandbox
+    from leadscore_sandbox.salesforce_seed import seed_salesforce
+
+    server = SalesforceSandbox(port=port)
+    seed_salesforce(server, contacts, seed=seed)
+    return Sandbox(server, server.url, "sandbox-session")
+
+
+PLATFORM = Platform(
+    name="salesforce",
+    title="Salesforce",
+    settings=SalesforceSource,
+    connect=connect,
+    sandbox=sandbox,
+    mapping_file="salesforce.yaml",
+    demo_mapping={"limits": {"bulk_poll_seconds": 0.05}},
+)

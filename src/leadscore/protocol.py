@@ -1,0 +1,186 @@
+"""The protocol every platform connector implements, and every value that crosses it.
+
+It imports nothing but the canonical records, so a connector needs nothing of the
+store, the engine or the pipeline, and the pipeline needs nothing of a platform.
+
+A connector is built with everything it will ever need to read or write (its
+settings and the models' write targets), so what it reads never depends on an
+earlier call having run: a dry run and a real run read exactly the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from leadscore.records import Change, Contact, Event
+
+JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "JsonValue"]
+JsonObject = dict[str, JsonValue]
+SavedCursor = Mapping[str, Any]
+"""A stream's position as the store keeps it: the JSON object a ``Cursor.to_json`` returned."""
+
+
+class Cursor(Protocol):
+    """A stream's position: a frozen dataclass of the connector's own, saved as JSON with the page it ends.
+
+    Each stream's cursor type has a ``from_json`` that reads what ``to_json`` wrote;
+    the pipeline never looks inside, it only hands the saved object back.
+    """
+
+    def to_json(self) -> JsonObject: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RecordProblem:
+    """Bad data met in one platform record; reported in the run and never fatal to the rest."""
+
+    record_id: str
+    field: str
+    problem: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPage:
+    """One pulled page of contacts and all it implies; the store saves it whole, with its cursor, or not at all."""
+
+    contacts: Sequence[Contact]
+    cursor: Cursor
+    events: Sequence[Event] = ()
+    """Events derived from the contacts' own fields (counters, dates)."""
+    problems: Sequence[RecordProblem] = ()
+    merged: Sequence[tuple[str, str]] = ()
+    """(merged-away id, surviving id) pairs the platform reported on these contacts."""
+    deleted: Sequence[str] = ()
+    """Ids the platform reported deleted: no longer scored or written, their history kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """Events of one stream; those known only by the contact's email wait in ``by_email`` for the store to resolve."""
+
+    events: Sequence[Event]
+    cursor: Cursor | None
+    """None for a page with no position of its own (a webhook body)."""
+    by_email: Sequence[tuple[str, Event]] = ()
+    problems: Sequence[RecordProblem] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TargetProperty:
+    """A property leadscore writes: its neutral name, what it holds, and the values it may take."""
+
+    name: str
+    role: Literal["score", "grade", "band", "label", "reasons", "scored_at"]
+    options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTargets:
+    """Every property and band list the models write; a connector is built with them."""
+
+    properties: tuple[TargetProperty, ...]
+    lists: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PendingChange:
+    """A change waiting to be sent, as the connector receives it; its outcome names it by ``key``."""
+
+    key: int
+    change: Change
+    attempts: int = 0
+    email: str | None = None
+    """The contact's email as last read, for platforms whose bulk path keys records by email."""
+
+    @property
+    def contact_id(self) -> str:
+        return self.change.contact_id
+
+
+OutcomeStatus = Literal["ok", "rejected", "gone", "merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What became of one pending change: applied, rejected (retry later), gone for good, or merged away."""
+
+    key: int
+    status: OutcomeStatus
+    reason: str = ""
+    survivor_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WritePolicy:
+    """Everything the pipeline needs to know about how a platform takes writes.
+
+    ``batch``: how many property updates one call carries.
+    ``sends_early``: whether whole batches of property updates go out while later
+    pages are still being scored (right for a platform paced by a rate limit,
+    where sending waits and scoring computes), or everything waits for the end of
+    scoring, so that one contact's changes travel together and a large change-set
+    can take the platform's bulk path.
+    ``order``: how pending changes are handed over: one list's members together
+    (``by_list``, where one call moves many members of one list) or each contact's
+    changes together (``by_contact``, where one call carries a record's changes).
+    """
+
+    batch: int
+    sends_early: bool
+    order: Literal["by_list", "by_contact"]
+
+
+@dataclass
+class ApiUsage:
+    calls: dict[str, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    retries: int = 0
+    daily_remaining: int | None = None
+
+
+class Connector(Protocol):
+    """Read pages, ensure write targets, apply changes; everything platform-specific stays behind these."""
+
+    source: str
+    policy: WritePolicy
+
+    def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]: ...
+
+    def event_streams(self) -> Sequence[str]: ...
+
+    def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]: ...
+
+    def ensure_targets(self) -> Sequence[str]:
+        """Create missing properties and lists; return the keys of lists created empty (members are re-added)."""
+        ...
+
+    def apply(self, changes: Sequence[PendingChange]) -> list[Outcome]: ...
+
+    def usage(self) -> ApiUsage: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class WebhookReceiver(Protocol):
+    """A connector whose platform pushes engagement: the daemon keeps each body, the next cycle parses it."""
+
+    def parse_webhook(self, body: Any) -> EventPage: ...
+
+
+def list_key(model: str, band: str) -> str:
+    """The neutral name of a band's list; connectors turn it into a platform list name."""
+    return f"{model}:{band}"
+
+
+def split_list_key(key: str) -> tuple[str, str]:
+    model, _, band = key.partition(":")
+    return model, band
+
+
+def list_display_name(template: str, key: str) -> str:
+    """A band list's name on the platform, from a mapping's template such as ``leadscore {model} - {band}``."""
+    model, band = split_list_key(key)
+    return template.format(model=model, band=band)
