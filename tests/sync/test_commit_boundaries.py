@@ -11,6 +11,7 @@ the platform must end exactly as after a clean cycle.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event, func, select
 
-from leadscore.engine import engines, load_model_file
+from leadscore.engine import Engine, engines, load_model_file
 from leadscore.store import SQLStore, schema
 from leadscore.sync.pipeline import Pipeline
 from tests.conftest import DEFAULT_MODEL, postgres_schema
@@ -69,6 +70,11 @@ def backend_urls(backend: str, tmp_path: Path) -> Iterator[Callable[[str], str]]
             stack.close()
 
 
+@functools.cache
+def default_engines() -> list[Engine]:
+    return engines(load_model_file(DEFAULT_MODEL))
+
+
 def run_cycle(platform: Platform, url: str, crash: CrashBeforeCommit | None = None) -> None:
     """One cycle in a fresh 'process': a new store connection and a new connector, as after a restart."""
     store = SQLStore.open(url)
@@ -76,7 +82,7 @@ def run_cycle(platform: Platform, url: str, crash: CrashBeforeCommit | None = No
     if crash is not None:
         event.listen(store.db, "commit", crash)
     try:
-        Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW).run_cycle()
+        Pipeline(store, connector, default_engines(), clock=lambda: NOW).run_cycle()
     except SimulatedCrash:
         pass
     finally:

@@ -29,9 +29,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import text
 
-from leadscore.daemon.leases import SingleDaemonLock, source_lease
+from leadscore.daemon.leases import SingleDaemonLock
 from leadscore.daemon.metrics import Metrics
 from leadscore.engine import Engine
 from leadscore.errors import CycleInterruptedError, LeadscoreError
@@ -109,7 +108,7 @@ class Daemon:
         if self.stop.is_set() or not state.lock.acquire(blocking=False):
             return None
         try:
-            with source_lease(self.store, name) as held:
+            with self.store.source_lease(name) as held:
                 if not held:
                     log.info("source %s: another replica holds it; skipping this run", name)
                     return None
@@ -169,8 +168,7 @@ class Daemon:
         detail: dict[str, Any] = {"store": "ok", "sources": {}}
         ready = True
         try:
-            with self.store.db.connect() as connection:
-                connection.execute(text("select 1"))
+            self.store.ping()
         except Exception as exc:
             detail["store"] = f"unreachable: {type(exc).__name__}"
             ready = False
@@ -287,7 +285,7 @@ class Daemon:
         log.info(
             "leadscore running: %d sources, store %s, http %s:%s, replica %s",
             len(self.sources),
-            self.store.db.url.render_as_string(hide_password=True),
+            self.store.display_url(),
             self.settings.http_host,
             port,
             self.replica,

@@ -26,8 +26,8 @@ from leadscore.rescore.pages import (
     score_range,
     to_stored,
 )
-from leadscore.rescore.workers import close_pools, running_pool, score_in_pool, shareable_url
-from leadscore.store import SQLStore
+from leadscore.rescore.workers import close_pools, running_pool, score_in_pool
+from leadscore.store import Store
 
 __all__ = [
     "IN_PROCESS",
@@ -67,7 +67,7 @@ IN_PROCESS = Parallelism()
 
 
 def rescore(
-    store: SQLStore,
+    store: Store,
     source: str,
     engines: Sequence[Engine],
     now: datetime,
@@ -95,7 +95,7 @@ def rescore(
     if persist and not only_queued:
         store.forget_gone_in_queue(source)
     job = Job(source, tuple(engines), now, only_queued, page_size, on_page, persist)
-    url = shareable_url(store)
+    url = store.shareable_url()
     if parallelism.workers > 1 and url is not None:
         ends = store.page_ends(source, only_queued=only_queued, page_size=page_size)
         warm = running_pool(url, parallelism.workers) is not None

@@ -19,7 +19,7 @@ from typing import Generic, Protocol, TypeVar
 from leadscore.engine import Engine, reasons_text
 from leadscore.errors import CycleInterruptedError
 from leadscore.records import Change, Contact, ScoreResult
-from leadscore.store import SQLStore, StoredScore, VisibleScore
+from leadscore.store import Store, StoredScore, VisibleScore
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
@@ -38,7 +38,7 @@ class PageHook(Protocol[T_co]):
     (to read written state) with each page.
     """
 
-    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> T_co: ...
+    def __call__(self, store: Store, page: ScoredPage, outbox: list[Change]) -> T_co: ...
 
 
 @dataclass(slots=True)
@@ -106,7 +106,7 @@ def _visible(score: StoredScore) -> VisibleScore:
 
 
 def score_range(
-    store: SQLStore, job: Job[T], ids: IdRange, report: RescoreReport[T], should_stop: Callable[[], bool]
+    store: Store, job: Job[T], ids: IdRange, report: RescoreReport[T], should_stop: Callable[[], bool]
 ) -> None:
     """Score, plan and save every page of contacts in ``ids``; ``should_stop`` is asked before each page."""
     after, upto = ids

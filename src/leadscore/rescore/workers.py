@@ -34,14 +34,6 @@ _pools: dict[tuple[str, int], ProcessPoolExecutor] = {}
 _pools_lock = threading.Lock()
 
 
-def shareable_url(store: SQLStore) -> str | None:
-    """The store's URL with its password, when another process can open the same database (not in-memory SQLite)."""
-    url = store.db.url
-    if url.get_backend_name() == "sqlite" and (not url.database or url.database == ":memory:"):
-        return None
-    return url.render_as_string(hide_password=False)
-
-
 def running_pool(url: str, workers: int) -> ProcessPoolExecutor | None:
     with _pools_lock:
         return _pools.get((url, workers))

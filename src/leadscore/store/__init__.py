@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
-from leadscore.store.sql import DEFAULT_URL, Settlement, SQLStore, StoredScore, VisibleScore, WrittenState
+from leadscore.store.face import Store
+from leadscore.store.outbox import Settlement
+from leadscore.store.scores import StoredScore, VisibleScore
+from leadscore.store.sql import DEFAULT_URL, SQLStore
 
-__all__ = ["DEFAULT_URL", "SQLStore", "Settlement", "StoredScore", "VisibleScore", "WrittenState"]
+__all__ = ["DEFAULT_URL", "SQLStore", "Settlement", "Store", "StoredScore", "VisibleScore"]

@@ -24,7 +24,7 @@ from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, Leadsc
 from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
-from leadscore.store import Settlement, SQLStore
+from leadscore.store import Settlement, Store
 from leadscore.sync.planner import PagePlanner, PlanTally
 
 log = logging.getLogger("leadscore.sync")
@@ -90,7 +90,7 @@ class Pipeline:
 
     def __init__(
         self,
-        store: SQLStore,
+        store: Store,
         connector: Connector,
         engines: Sequence[Engine],
         clock: Callable[[], datetime] = utcnow,

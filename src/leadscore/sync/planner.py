@@ -15,7 +15,7 @@ from typing import Any
 from leadscore.engine import Engine
 from leadscore.records import Change, Contact, ScoreResult
 from leadscore.rescore import ScoredPage
-from leadscore.store import SQLStore
+from leadscore.store import Store
 from leadscore.sync.plan import desired_state, plan_contact
 
 SAMPLE_SIZE = 5
@@ -49,7 +49,7 @@ class PagePlanner:
     scored_at_names: Sequence[str]
     dry_run: bool
 
-    def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> PlanTally:
+    def __call__(self, store: Store, page: ScoredPage, outbox: list[Change]) -> PlanTally:
         tally = PlanTally()
         known = store.written_state(self.source, [contact.id for contact, _ in page])
         changes: list[Change] = []

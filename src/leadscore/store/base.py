@@ -1,0 +1,193 @@
+"""What every part of the store shares: the engine, the prebuilt statements, and the steps several units of
+work take inside their one transaction (queueing for a rescore, moving a cursor, marking, merging, resolving
+recipients, inserting events)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, update
+
+from leadscore.clock import utcnow
+from leadscore.protocol import EventPage
+from leadscore.records import (
+    LIST_ADD,
+    LIST_REMOVE,
+    Change,
+    Contact,
+    Event,
+    to_epoch_ms,
+)
+from leadscore.store import schema
+from leadscore.store.statements import (
+    Statements,
+    statements_for,
+)
+
+EMPTY: dict[str, Any] = {}
+
+
+class JsonOnUse(Mapping[str, Any]):
+    """A stored JSON object decoded the first time it is read: a rescore reads a million and uses few."""
+
+    __slots__ = ("_decoded", "_text")
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._decoded: dict[str, Any] | None = None
+
+    def _value(self) -> dict[str, Any]:
+        if self._decoded is None:
+            loaded = json.loads(self._text)
+            self._decoded = loaded if isinstance(loaded, dict) else {}
+        return self._decoded
+
+    def __getitem__(self, key: str) -> Any:
+        return self._value()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._value())
+
+    def __len__(self) -> int:
+        return len(self._value())
+
+    def __repr__(self) -> str:
+        return repr(self._value())
+
+
+class Tables:
+    """The store's connection to its database; each job's methods live in a module of their own."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.db = engine
+        self._dialect = engine.dialect.name
+        self._sql: Statements = statements_for(self._dialect)
+
+    def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
+        rows = [{"source": source, "contact_id": contact_id} for contact_id in sorted(set(contact_ids))]
+        if rows:
+            connection.execute(self._sql.enqueue_rescore, rows)
+
+    def _unqueue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
+        for chunk in chunks(sorted(set(contact_ids)), 1000):
+            connection.execute(self._sql.unqueue, {"p_source": source, "p_ids": list(chunk)})
+
+    def _set_cursor(self, connection: Connection, source: str, stream: str, value: Any) -> None:
+        connection.execute(
+            self._sql.upsert_cursor, {"source": source, "stream": stream, "value": value, "updated_at": utcnow()}
+        )
+
+    def _mark(
+        self,
+        connection: Connection,
+        source: str,
+        contact_ids: Sequence[str],
+        *,
+        deleted: bool = False,
+        merged_into: str | None = None,
+    ) -> None:
+        for chunk in chunks(list(contact_ids), 1000):
+            connection.execute(
+                update(schema.contacts)
+                .where(schema.contacts.c.source == source, schema.contacts.c.contact_id.in_(chunk))
+                .values(deleted=deleted, merged_into=merged_into)
+            )
+        if deleted or merged_into is not None:
+            self._unqueue(connection, source, contact_ids)
+
+    def _merge(self, connection: Connection, source: str, loser: str, survivor: str) -> None:
+        connection.execute(
+            update(schema.events)
+            .where(schema.events.c.source == source, schema.events.c.contact_id == loser)
+            .values(contact_id=survivor)
+        )
+        connection.execute(
+            update(schema.contacts)
+            .where(schema.contacts.c.source == source, schema.contacts.c.contact_id == loser)
+            .values(merged_into=survivor)
+        )
+        self._unqueue(connection, source, [loser])
+        self._queue(connection, source, [survivor])
+
+    def _ids_by_email(self, connection: Connection, source: str, emails: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in chunks(sorted(set(emails)), 1000):
+            rows = connection.execute(self._sql.live_contacts_of_emails, {"p_source": source, "p_emails": list(chunk)})
+            found.update({email: contact_id for email, contact_id in rows})
+        return found
+
+    def _resolve(self, connection: Connection, source: str, page: EventPage) -> tuple[list[Event], int]:
+        """The page's events, with those known only by email given their contact where the store knows it."""
+        events = list(page.events)
+        unresolved = 0
+        if page.by_email:
+            owners = self._ids_by_email(connection, source, [email for email, _ in page.by_email])
+            for email, event_ in page.by_email:
+                owner = owners.get(email)
+                if owner is None:
+                    unresolved += 1
+                    continue
+                events.append(
+                    Event(event_.source, event_.id, owner, event_.action, event_.occurred_at, event_.attributes)
+                )
+        return events, unresolved
+
+    def _insert_events(self, connection: Connection, source: str, events: Sequence[Event]) -> int:
+        rows = [
+            {
+                "source": source,
+                "event_id": e.id,
+                "contact_id": e.contact_id,
+                "action": e.action,
+                "occurred_at_ms": to_epoch_ms(e.occurred_at),
+                "attributes": dict(e.attributes) or None,
+            }
+            for e in events
+        ]
+        if not rows:
+            return 0
+        inserted = 0
+        touched: set[str] = set()
+        for chunk in chunks(rows, 500):
+            result = connection.execute(
+                self._sql.insert_events, chunk, execution_options={"insertmanyvalues_page_size": 500}
+            )
+            new_ids = [row[0] for row in result]
+            inserted += len(new_ids)
+            touched.update(new_ids)
+        self._queue(connection, source, touched)
+        return inserted
+
+    def _enqueue(self, connection: Connection, changes: Sequence[Change]) -> list[int]:
+        if not changes:
+            return []
+        now = utcnow()
+        result = connection.execute(
+            self._sql.insert_outbox,
+            [
+                {
+                    "source": ch.source,
+                    "contact_id": ch.contact_id,
+                    "kind": ch.kind,
+                    "payload": dict(ch.payload),
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": now,
+                    "target": str(ch.payload.get("list")) if ch.kind in (LIST_ADD, LIST_REMOVE) else None,
+                }
+                for ch in changes
+            ],
+        )
+        return [row[0] for row in result]
+
+
+def last_per_id(contacts: Sequence[Contact]) -> list[Contact]:
+    """A page may repeat a contact (ties re-read at a window edge); the last copy is the newest."""
+    return list({c.id: c for c in contacts}.values())
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,143 @@
+"""Contacts and persons: pulled pages saved whole, merges, deletions, recipients by email, stream cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select, update
+
+from leadscore.clock import utcnow
+from leadscore.protocol import ContactPage
+from leadscore.records import (
+    Contact,
+)
+from leadscore.store import schema
+from leadscore.store.base import Tables, chunks, last_per_id
+
+
+class ContactsStore(Tables):
+    """Contacts of every source, the persons that link them, and where each stream stands."""
+
+    def save_contacts(self, source: str, contacts: Sequence[Contact], cursor: tuple[str, Any] | None = None) -> int:
+        """Upsert contacts (queueing them for rescoring), and set a cursor with them, in one transaction."""
+        with self.db.begin() as connection:
+            saved = self._save_contacts(connection, source, contacts)
+            if cursor is not None:
+                self._set_cursor(connection, source, cursor[0], cursor[1])
+        return saved
+
+    def save_contact_page(self, source: str, stream: str, page: ContactPage) -> int:
+        """One pulled page of contacts as one unit of work: the contacts, the events derived from them, the
+        merges and deletions the platform reported, and the stream's cursor, all committed or none.
+        A crash replays the page, and a replayed page changes nothing. Returns how many events were new."""
+        with self.db.begin() as connection:
+            self._save_contacts(connection, source, page.contacts)
+            added = self._insert_events(connection, source, page.events)
+            for loser, survivor in page.merged:
+                self._merge(connection, source, loser, survivor)
+            if page.deleted:
+                self._mark(connection, source, page.deleted, deleted=True)
+            self._set_cursor(connection, source, stream, page.cursor.to_json())
+        return added
+
+    def _save_contacts(self, connection: Connection, source: str, contacts: Sequence[Contact]) -> int:
+        now = utcnow()
+        latest = last_per_id(contacts)
+        person_ids = self._person_ids(connection, {c.email for c in contacts if c.email})
+        rows = [
+            {
+                "source": source,
+                "contact_id": c.id,
+                "person_id": person_ids.get(c.email) if c.email else None,
+                "email": c.email,
+                "profile": dict(c.profile),
+                "written": dict(c.written),
+                "deleted": False,
+                "merged_into": None,
+                "updated_at": now,
+            }
+            for c in latest
+        ]
+        if rows:
+            connection.execute(self._sql.upsert_contacts, rows)
+            self._queue(connection, source, [c.id for c in latest])
+            self._observe(connection, source, latest, now)
+        return len(rows)
+
+    def _observe(self, connection: Connection, source: str, contacts: Sequence[Contact], now: datetime) -> None:
+        """What a pull saw in leadscore's own properties replaces what acks said: a hand edit is seen and healed.
+
+        List memberships replace the acknowledged ones only where the platform shows them on the contact.
+        """
+        for with_lists in (False, True):
+            rows = [
+                {
+                    "source": source,
+                    "contact_id": c.id,
+                    "properties": dict(c.written),
+                    "lists": sorted(c.lists or ()),
+                    "written_at": now,
+                }
+                for c in contacts
+                if (c.lists is not None) == with_lists
+            ]
+            if rows:
+                connection.execute(self._sql.upsert_written if with_lists else self._sql.upsert_observed, rows)
+
+    def forget_list(self, source: str, key: str) -> int:
+        """A list was (re)created empty on the platform: nobody is in it any more, so its members get planned again."""
+        w = schema.written
+        with self.db.begin() as connection:
+            rows = connection.execute(select(w.c.contact_id, w.c.lists).where(w.c.source == source)).all()
+            members = [(contact_id, lists) for contact_id, lists in rows if key in (lists or ())]
+            for contact_id, lists in members:
+                connection.execute(
+                    update(w)
+                    .where(w.c.source == source, w.c.contact_id == contact_id)
+                    .values(lists=[k for k in lists if k != key])
+                )
+            ids = [contact_id for contact_id, _ in members]
+            self._queue(connection, source, ids)
+        return len(ids)
+
+    def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
+        if not emails:
+            return {}
+        ordered = sorted(emails)
+        connection.execute(self._sql.insert_persons, [{"email": email} for email in ordered])
+        found: dict[str, int] = {}
+        for chunk in chunks(ordered, 1000):
+            result = connection.execute(self._sql.persons_of_emails, {"p_emails": list(chunk)})
+            found.update({email: person_id for email, person_id in result})
+        return found
+
+    def mark_contacts(
+        self, source: str, contact_ids: Sequence[str], *, deleted: bool = False, merged_into: str | None = None
+    ) -> None:
+        """Record that contacts were deleted or merged away: they are no longer scored or written."""
+        with self.db.begin() as connection:
+            self._mark(connection, source, contact_ids, deleted=deleted, merged_into=merged_into)
+
+    def merge_contact(self, source: str, loser: str, survivor: str) -> None:
+        """The platform merged ``loser`` into ``survivor``: its history moves over and it is no longer written."""
+        with self.db.begin() as connection:
+            self._merge(connection, source, loser, survivor)
+
+    def contact_ids_by_email(self, source: str, emails: Sequence[str]) -> dict[str, str]:
+        """Live contacts of one source by normalized email (for events that name only a recipient)."""
+        with self.db.connect() as connection:
+            return self._ids_by_email(connection, source, emails)
+
+    def cursor(self, source: str, stream: str) -> Any | None:
+        with self.db.connect() as connection:
+            return connection.execute(
+                select(schema.cursors.c.value).where(
+                    schema.cursors.c.source == source, schema.cursors.c.stream == stream
+                )
+            ).scalar_one_or_none()
+
+    def set_cursor(self, source: str, stream: str, value: Any) -> None:
+        with self.db.begin() as connection:
+            self._set_cursor(connection, source, stream, value)
