@@ -38,6 +38,7 @@ from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.brevo.transform import export_events, to_contact, transactional_event, webhook_events
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
+from leadscore.connectors.paging import offset_pages
 from leadscore.connectors.values import parse_time
 from leadscore.errors import ConfigError, RetryableError
 from leadscore.protocol import (
@@ -56,6 +57,7 @@ from leadscore.protocol import (
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 
 CAMPAIGNS, TRANSACTIONAL = "campaign_exports", "transactional_events"
+CAMPAIGNS_PAGE, FOLDERS_PAGE = 100, 50
 ATTRIBUTE_TYPES = {
     "score": "float",
     "grade": "text",
@@ -101,23 +103,23 @@ class BrevoConnector:
         since, offset, pass_started = position.since, position.offset, position.pass_started
         limits = self.mapping.limits
         seen: set[str] = set()
-        while True:
-            params: dict[str, Any] = {"limit": limits.contacts_page, "offset": offset, "sort": "asc"}
+        started: list[str] = [pass_started] if pass_started is not None else []
+
+        def fetch(at: int) -> list[dict[str, Any]]:
+            params: dict[str, Any] = {"limit": limits.contacts_page, "offset": at, "sort": "asc"}
             if since is not None:
                 params["modifiedSince"] = since
             response = self.client.call("GET", "/contacts", "GET /contacts", params=params)
             self.client.raise_for(response, "GET /contacts")
-            if pass_started is None:
-                pass_started = self._platform_time(response.headers.get("date"))
-            records = response.json().get("contacts") or []
-            fresh = [r for r in records if str(r.get("id")) not in seen]
-            seen.update(str(r.get("id")) for r in records)
-            done = len(records) < limits.contacts_page
-            offset += max(1, len(records) - limits.contacts_overlap) if not done else len(records)
-            next_cursor = ContactsPass(pass_started) if done else ContactsPass(since, offset, pass_started)
+            if not started:
+                started.append(self._platform_time(response.headers.get("date")))
+            return list(response.json().get("contacts") or [])
+
+        for page in offset_pages(fetch, limits.contacts_page, offset, overlap=limits.contacts_overlap):
+            fresh = [r for r in page.records if str(r.get("id")) not in seen]
+            seen.update(str(r.get("id")) for r in page.records)
+            next_cursor = ContactsPass(started[0]) if page.last else ContactsPass(since, page.next_offset, started[0])
             yield self._page(fresh, next_cursor)
-            if done:
-                return
 
     def _platform_time(self, date_header: str | None) -> str:
         """The pass's start on Brevo's clock, less a margin: the next pass re-reads what changed during this one."""
@@ -158,8 +160,8 @@ class BrevoConnector:
             start = max(
                 start, datetime.fromisoformat(state.day).date() - timedelta(days=limits.transactional_lookback_days)
             )
-        offset = 0
-        while True:
+
+        def fetch(offset: int) -> list[dict[str, Any]]:
             params = {
                 "startDate": start.isoformat(),
                 "endDate": today.isoformat(),
@@ -169,21 +171,19 @@ class BrevoConnector:
             }
             response = self.client.call("GET", "/smtp/statistics/events", "GET /smtp/statistics/events", params=params)
             self.client.raise_for(response, "GET /smtp/statistics/events")
-            raw_events = response.json().get("events") or []
+            return list(response.json().get("events") or [])
+
+        for page in offset_pages(fetch, limits.smtp_events_page):
             by_email: list[tuple[str, Event]] = []
             problems: list[RecordProblem] = []
-            for raw in raw_events:
+            for raw in page.records:
                 converted = transactional_event(self.source, raw, self.mapping)
                 if isinstance(converted, RecordProblem):
                     problems.append(converted)
                 elif converted is not None:
                     by_email.append(converted)
-            offset += len(raw_events)
-            done = len(raw_events) < limits.smtp_events_page
-            cursor = ReportDay(today.isoformat()) if done else state
+            cursor = ReportDay(today.isoformat()) if page.last else state
             yield EventPage((), cursor, by_email=by_email, problems=problems)
-            if done:
-                return
 
     def _campaign_exports(self, done: CampaignExports) -> Iterator[EventPage]:
         """Each sent campaign's recipients, exported once per type; stops for this cycle when the hourly budget
@@ -209,18 +209,21 @@ class BrevoConnector:
                 yield EventPage((), done, by_email=by_email, problems=problems)
 
     def _sent_campaigns(self) -> Iterator[dict[str, Any] | None]:
-        offset = 0
-        while True:
-            if not self.client.has_room(OTHER):
-                yield None
-                return
-            params = {"status": "sent", "type": "classic", "limit": 100, "offset": offset}
+        """Sent classic campaigns, then None if the hourly budget of these endpoints ran out before the end."""
+
+        def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"status": "sent", "type": "classic", "limit": CAMPAIGNS_PAGE, "offset": offset}
             response = self.client.call("GET", "/emailCampaigns", "GET /emailCampaigns", params=params)
             self.client.raise_for(response, "GET /emailCampaigns")
-            campaigns = response.json().get("campaigns") or []
-            yield from campaigns
-            offset += len(campaigns)
-            if len(campaigns) < 100:
+            return list(response.json().get("campaigns") or [])
+
+        if not self.client.has_room(OTHER):
+            yield None
+            return
+        for page in offset_pages(fetch, CAMPAIGNS_PAGE):
+            yield from page.records
+            if not page.last and not self.client.has_room(OTHER):
+                yield None
                 return
 
     def _export(self, campaign_id: int, recipients: str) -> str | None:
@@ -337,19 +340,17 @@ class BrevoConnector:
         raise RetryableError(f"Brevo {endpoint}: failed {self.mapping.limits.max_attempts} times", source=self.source)
 
     def _find_folder(self) -> int | None:
-        offset = 0
-        while True:
-            response = self.client.call(
-                "GET", "/contacts/folders", "GET /contacts/folders", params={"limit": 50, "offset": offset}
-            )
+        def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"limit": FOLDERS_PAGE, "offset": offset}
+            response = self.client.call("GET", "/contacts/folders", "GET /contacts/folders", params=params)
             self.client.raise_for(response, "GET /contacts/folders")
-            folders = response.json().get("folders") or []
-            for folder in folders:
+            return list(response.json().get("folders") or [])
+
+        for page in offset_pages(fetch, FOLDERS_PAGE):
+            for folder in page.records:
                 if folder.get("name") == self.mapping.folder_name:
                     return int(folder["id"])
-            offset += len(folders)
-            if len(folders) < 50:
-                return None
+        return None
 
     def _list_in_folder(self, folder_id: int, name: str) -> int | None:
         return self._folder_lists(folder_id).get(name)
@@ -365,23 +366,27 @@ class BrevoConnector:
         return self._list_keys
 
     def _folder_lists(self, folder_id: int, *, create_folder: bool = True) -> dict[str, int]:
-        lists: dict[str, int] = {}
-        offset = 0
-        page = self.mapping.limits.lists_page
-        while True:
-            endpoint = "GET /contacts/folders/{folderId}/lists"
-            response = self.client.call(
-                "GET", f"/contacts/folders/{folder_id}/lists", endpoint, params={"limit": page, "offset": offset}
-            )
+        endpoint = "GET /contacts/folders/{folderId}/lists"
+        size = self.mapping.limits.lists_page
+        folder_gone = False
+
+        def fetch(offset: int) -> list[dict[str, Any]]:
+            nonlocal folder_gone
+            params = {"limit": size, "offset": offset}
+            response = self.client.call("GET", f"/contacts/folders/{folder_id}/lists", endpoint, params=params)
             if response.status_code == 404:
-                self._folder_id = None
-                return self._folder_lists(self._ensure_folder()) if create_folder else {}
+                folder_gone = True
+                return []
             self.client.raise_for(response, endpoint)
-            rows = response.json().get("lists") or []
-            lists.update({str(r["name"]): int(r["id"]) for r in rows})
-            offset += len(rows)
-            if len(rows) < page:
-                return lists
+            return list(response.json().get("lists") or [])
+
+        lists: dict[str, int] = {}
+        for page in offset_pages(fetch, size):
+            lists.update({str(r["name"]): int(r["id"]) for r in page.records})
+        if folder_gone:
+            self._folder_id = None
+            return self._folder_lists(self._ensure_folder()) if create_folder else {}
+        return lists
 
     def _list_name(self, key: str) -> str:
         return list_display_name(self.mapping.list_name, key)

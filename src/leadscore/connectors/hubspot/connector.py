@@ -30,6 +30,7 @@ from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
 from leadscore.connectors.mapping import load_mapping
+from leadscore.connectors.paging import token_pages
 from leadscore.connectors.values import parse_time
 from leadscore.errors import BatchRejectedError, ConfigError
 from leadscore.protocol import (
@@ -114,16 +115,20 @@ class HubSpotConnector:
 
     def _backfill(self, position: Backfill) -> Iterator[ContactPage]:
         """First run: every contact through the list endpoint; then search takes over from when it began."""
-        while True:
-            records, following = self.client.list_contacts(position.after, self._properties())
-            done = following is None
+        properties = self._properties()
+        pages = token_pages(
+            lambda after: self.client.list_contacts(after, properties),
+            position.after,
+            source=self.source,
+            endpoint="GET /crm/v3/objects/contacts",
+        )
+        for page in pages:
             cursor: Cursor = (
-                Modified(position.started_ms - BACKFILL_MARGIN_MS) if done else Backfill(position.started_ms, following)
+                Modified(position.started_ms - BACKFILL_MARGIN_MS)
+                if page.following is None
+                else Backfill(position.started_ms, page.following)
             )
-            yield self._page(records, cursor)
-            if done:
-                return
-            position = Backfill(position.started_ms, following)
+            yield self._page(page.records, cursor)
 
     def _incremental(self, ts: int, after_id: str | None) -> Iterator[ContactPage]:
         """Keyset pages: each is a fresh query from the last timestamp seen, so no query pages past the cap
@@ -184,46 +189,46 @@ class HubSpotConnector:
 
     def _web_events(self, position: WebEvents) -> Iterator[EventPage]:
         since = position.occurred_after
-        after: str | None = None
         newest = since
-        while True:
-            raw_events, after = self.client.web_events(since, after)
+        pages = token_pages(
+            lambda after: self.client.web_events(since, after), source=self.source, endpoint="GET /events/v3/events"
+        )
+        for page in pages:
             events: list[Event] = []
             problems: list[RecordProblem] = []
-            for raw in raw_events:
+            for raw in page.records:
                 converted = web_event(self.source, raw, self.mapping)
                 if isinstance(converted, RecordProblem):
                     problems.append(converted)
                 elif converted is not None:
                     events.append(converted)
                     newest = max(newest or "", _iso_ms(converted.occurred_at))
-            done = after is None
+            done = page.following is None
             cursor = WebEvents(self._lookback(newest) if done and newest else since)
             yield EventPage(events, cursor, problems=problems)
-            if done:
-                return
 
     def _email_events(self, position: EmailEvents) -> Iterator[EventPage]:
         start = position.start_ms
-        offset: str | None = None
         newest = start
-        while True:
-            raw_events, offset = self.client.email_events(start, offset)
+        pages = token_pages(
+            lambda offset: self.client.email_events(start, offset),
+            source=self.source,
+            endpoint="GET /email/public/v1/events",
+        )
+        for page in pages:
             by_email: list[tuple[str, Event]] = []
             problems: list[RecordProblem] = []
-            for raw in raw_events:
+            for raw in page.records:
                 converted = email_event(self.source, raw, self.mapping)
                 if isinstance(converted, RecordProblem):
                     problems.append(converted)
                 else:
                     by_email.append(converted)
                     newest = max(newest, int(raw.get("created") or 0))
-            done = offset is None
+            done = page.following is None
             lookback_ms = self.mapping.limits.event_lookback_seconds * 1000
             cursor = EmailEvents(max(0, newest - lookback_ms) if done else start)
             yield EventPage((), cursor, by_email=by_email, problems=problems)
-            if done:
-                return
 
     # --- write targets --------------------------------------------------------------------
 

@@ -30,6 +30,7 @@ from simple_salesforce.api import Salesforce
 
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
+from leadscore.connectors.paging import token_pages
 from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials, SalesforceClient
 from leadscore.connectors.salesforce.cursors import Keyset, PerObject
 from leadscore.connectors.salesforce.mapping import SalesforceMapping
@@ -138,20 +139,20 @@ class SalesforceConnector:
     def _pages(self, soql: str, endpoint: str) -> Iterator[list[dict[str, Any]]]:
         """Every page of a queryAll, following nextRecordsUrl."""
 
-        def first(sf: Salesforce) -> Any:
-            return sf.query(soql, include_deleted=True)
+        def fetch(following: str | None) -> tuple[list[dict[str, Any]], str | None]:
+            if following is None:
+                result = self.client.call(endpoint, lambda sf: sf.query(soql, include_deleted=True))
+            else:
+                result = self.client.call(
+                    f"{endpoint} (next page)",
+                    lambda sf: sf.query_more(following, identifier_is_url=True, include_deleted=True),
+                )
+            more = result.get("nextRecordsUrl")
+            done = result.get("done", True) or not more
+            return list(result.get("records") or []), None if done else str(more)
 
-        result = self.client.call(endpoint, first)
-        while True:
-            yield list(result.get("records") or [])
-            following = result.get("nextRecordsUrl")
-            if result.get("done", True) or not following:
-                return
-
-            def more(sf: Salesforce, url: str = str(following)) -> Any:
-                return sf.query_more(url, identifier_is_url=True, include_deleted=True)
-
-            result = self.client.call(f"{endpoint} (next page)", more)
+        for page in token_pages(fetch, source=self.source, endpoint=endpoint):
+            yield page.records
 
     def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
         state = PerObject.from_json(cursor)
