@@ -8,7 +8,7 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadscore.engine import Engine, load_model_file
+from leadscore.engine import Engine, load_model_file, parse_model_text
 from leadscore.records import Contact, Event, to_epoch_ms
 from tests.conftest import DEFAULT_MODEL, NOW
 
@@ -113,3 +113,44 @@ def test_store_rows_score_exactly_as_the_events_they_hold(contact: Contact, even
     assert fresh.score_rows(contact, [(*row[:3], None) for row in rows], NOW) == ENGINE.score(
         contact, [Event(e.source, e.id, e.contact_id, e.action, e.occurred_at) for e in distinct], NOW
     ), "no stored attributes reads as none"
+
+
+WINDOWED = Engine(
+    "windowed",
+    parse_model_text(
+        """
+version: 1
+models:
+  windowed:
+    writes: {score: s, grade: g, band: b}
+    fit:
+      - {id: vp, field: seniority, operator: in, value: [vp, c-level], points: 20, reason: VP}
+      - {id: rival, field: email_domain, operator: equals, value: competitor.example, points: -100, disqualify: true,
+         reason: competitor}
+    behaviour:
+      - {id: pricing, action: page_view, where: [{attribute: url, operator: contains, value: /pricing}], points: 30,
+         cap: 45, reason: pricing}
+      - {id: visit, action: page_view, points: 4, reason: visit}
+      - {id: quote, action: quote_request, points: 40, reason: quote}
+      - {id: unsubscribed, action: unsubscribe, points: -15, cap: 20, reason: unsubscribed}
+    decay: {window_days: 45, reset_after_days: 60}
+    grades: [{name: A, min_fit: 15}, {name: D}]
+    bands: [{name: New, min: 0}, {name: MQL, min: 50}, {name: SQL, min: 81}]
+    fast_track: {actions: [quote_request], band: SQL, within_days: 20}
+""",
+        "windowed.yaml",
+    ).models["windowed"],
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(contacts, events_of(ALL_ACTIONS), st.randoms(use_true_random=False))
+def test_the_fast_path_equals_the_reference_with_a_window_caps_and_a_fast_track(
+    contact: Contact, events: list[Event], rng: object
+) -> None:
+    """The other decay branch (a window, no half-life), a capped negative rule and a fast track to the top band."""
+    distinct = list({e.id: e for e in events}.values())
+    rows = [(e.id, e.action, to_epoch_ms(e.occurred_at), json.dumps(dict(e.attributes))) for e in distinct]
+    rng.shuffle(rows)  # type: ignore[attr-defined]
+    fresh = Engine("windowed", WINDOWED.model)
+    assert fresh.score_rows(contact, rows, NOW) == WINDOWED.score(contact, distinct, NOW)
