@@ -20,7 +20,9 @@ from typing import Any
 import httpx
 
 from leadscore.connectors.brevo.mapping import Limits
+from leadscore.connectors.brevo.resolution import TABLE
 from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
+from leadscore.connectors.resolution import Action, resolve
 from leadscore.errors import AuthError, PlatformError, RateLimitedError, RetryableError
 from leadscore.protocol import ApiUsage
 
@@ -129,7 +131,11 @@ class BrevoClient:
             ) from None
         reset = self._observe(group, response.headers)
         status = response.status_code
-        if status == 429:
+        if status < 400:
+            return response
+        code, message = error_fields(response)
+        action = resolve(TABLE, status, code, endpoint).action
+        if action is Action.WAIT:
             self.usage.rate_limited += 1
             raise RateLimitedError(
                 f"Brevo {endpoint}: 429 rate limited",
@@ -138,10 +144,9 @@ class BrevoClient:
                 endpoint=endpoint,
                 status=status,
             )
-        if status >= 500:
+        if action is Action.RETRY:
             raise RetryableError(f"Brevo {endpoint}: {status}", source=self.source, endpoint=endpoint, status=status)
-        if status in (401, 403):
-            code, message = error_fields(response)
+        if action is Action.CREDENTIALS:
             raise AuthError(
                 f"Brevo refused the API key for source '{self.source}' ({status} {code}: {message}); create a v3 "
                 "API key under SMTP & API > API keys and set it as the source's token",

@@ -31,6 +31,8 @@ from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
 from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
 from leadscore.connectors.hubspot.mapping import Limits
+from leadscore.connectors.hubspot.resolution import TABLE, error_code
+from leadscore.connectors.resolution import Action, resolve
 from leadscore.errors import (
     AuthError,
     BatchRejectedError,
@@ -195,25 +197,27 @@ class HubSpotClient:
             self._daily_seen_at = time.monotonic()
 
     def _classify(self, endpoint: str, status: int, body: str, headers: Any) -> PlatformError:
-        """HubSpot's answers by what to do next (the error table of api-facts 1.5 and 1.6)."""
+        """HubSpot's answer as the error its resolution row calls for (resolution.py)."""
         source = self.source
         self._observe(headers)
+        row = resolve(TABLE, status, error_code(body), endpoint)
         if status == 429:
             self.usage.rate_limited += 1
-            if '"DAILY"' in body:
-                return BudgetExhaustedError(
-                    "HubSpot daily limit reached; resuming after the daily reset",
-                    source=source,
-                    endpoint=endpoint,
-                    status=status,
-                )
+        if row.action is Action.PAUSE:
+            return BudgetExhaustedError(
+                "HubSpot daily limit reached; resuming after the daily reset",
+                source=source,
+                endpoint=endpoint,
+                status=status,
+            )
+        if row.action is Action.WAIT:
             retry_after = _retry_after(headers)
             if retry_after is None:
                 retry_after = max(1.0, self.budget.next_free_in(GENERAL if "ten_secondly" in body else SEARCH))
             return RateLimitedError(
                 f"{endpoint}: rate limited", retry_after=retry_after, source=source, endpoint=endpoint, status=status
             )
-        if status == 401:
+        if row.action is Action.REFRESH:
             return AuthError(
                 f"HubSpot refused the credentials for source '{self.source}' ({_message(body)}); set a valid private "
                 "app token, or the OAuth client id, secret and refresh token",
@@ -221,18 +225,18 @@ class HubSpotClient:
                 endpoint=endpoint,
                 status=status,
             )
-        if status == 403:
+        if row.action is Action.CREDENTIALS:
             return AuthError(
                 f"HubSpot denied {endpoint}: {_message(body)}; grant the app the missing scope",
                 source=source,
                 endpoint=endpoint,
                 status=status,
             )
-        if status >= 500 or status in (0, 408):
+        if row.action is Action.RETRY:
             return RetryableError(
                 f"{endpoint}: HubSpot answered {status}", source=source, endpoint=endpoint, status=status
             )
-        if status == 400 and endpoint.endswith("batch/update"):
+        if row.action is Action.SPLIT:
             return BatchRejectedError(f"{endpoint}: {_message(body)}", source=source, endpoint=endpoint, status=status)
         return PlatformError(
             f"{endpoint}: HubSpot answered {status}: {_message(body)}", source=source, endpoint=endpoint, status=status

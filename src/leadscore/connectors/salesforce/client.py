@@ -31,17 +31,16 @@ from simple_salesforce.exceptions import (
     SalesforceAuthenticationFailed,
     SalesforceError,
     SalesforceExpiredSession,
-    SalesforceMalformedRequest,
-    SalesforceRefusedRequest,
 )
 
 from leadscore.connectors.http import Sleep, retrying
+from leadscore.connectors.resolution import Action, resolve
 from leadscore.connectors.salesforce.mapping import Limits
+from leadscore.connectors.salesforce.resolution import TABLE
 from leadscore.errors import AuthError, BudgetExhaustedError, ConfigError, PlatformError, RetryableError
 from leadscore.protocol import ApiUsage
 
 T = TypeVar("T")
-TRANSIENT_CODES = {"SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost"}
 
 
@@ -287,41 +286,25 @@ class SalesforceClient:
             result = action(self.sf)
         except SalesforceExpiredSession:
             raise
-        except SalesforceRefusedRequest as exc:
-            code, message = error_code(exc)
-            self._observe()
-            if code == "REQUEST_LIMIT_EXCEEDED":
-                raise BudgetExhaustedError(
-                    f"Salesforce: {message} (REQUEST_LIMIT_EXCEEDED); the source waits until the 24-hour window frees "
-                    "calls",
-                    source=self.source,
-                    endpoint=endpoint,
-                    status=403,
-                ) from None
-            raise SalesforceApiError(
-                f"Salesforce {endpoint}: {code}: {message}",
-                code=code,
-                source=self.source,
-                endpoint=endpoint,
-                status=403,
-            ) from None
-        except SalesforceMalformedRequest as exc:
-            code, message = error_code(exc)
-            raise SalesforceApiError(
-                f"Salesforce {endpoint}: {code}: {message}",
-                code=code,
-                source=self.source,
-                endpoint=endpoint,
-                status=400,
-            ) from None
         except SalesforceError as exc:
             code, message = error_code(exc)
-            if exc.status >= 500 or code in TRANSIENT_CODES:
+            if exc.status == 403:
+                self._observe()
+            resolution = resolve(TABLE, exc.status, code, endpoint).action
+            if resolution is Action.PAUSE:
+                raise BudgetExhaustedError(
+                    f"Salesforce: {message} ({code}); the source waits until the 24-hour window frees calls",
+                    source=self.source,
+                    endpoint=endpoint,
+                    status=exc.status,
+                ) from None
+            if resolution is Action.RETRY:
                 raise RetryableError(
                     f"Salesforce {endpoint}: {exc.status} {code}", source=self.source, endpoint=endpoint
                 ) from None
+            shown = f"{code}: {message}" if exc.status in (400, 403) else f"{exc.status} {code}: {message}"
             raise SalesforceApiError(
-                f"Salesforce {endpoint}: {exc.status} {code}: {message}",
+                f"Salesforce {endpoint}: {shown}",
                 code=code,
                 source=self.source,
                 endpoint=endpoint,
