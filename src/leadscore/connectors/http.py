@@ -1,7 +1,9 @@
-"""Shared HTTP machinery for connectors: a call budget paced before sending, and one retry policy.
+"""Shared HTTP machinery for connectors: a call budget paced before sending, one retry policy, one call helper.
 
 Pacing before the call keeps 429s the exception (Airbyte's APIBudget idea); the
-retry policy is the only retry layer, honours Retry-After, and always stops.
+retry policy is the only retry layer, honours Retry-After, and always stops;
+``call_with_retries`` is the one loop every client sends through, renewing
+expired credentials at most once per call.
 """
 
 from __future__ import annotations
@@ -83,3 +85,51 @@ def retrying(max_attempts: int, max_wait: float, max_total: float, sleep: Sleep 
         sleep=sleep,
         reraise=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLimits:
+    """How hard one logical call tries: attempts, the longest single wait, and the longest time in all."""
+
+    max_attempts: int
+    max_wait: float
+    max_total: float
+
+
+def call_with_retries(
+    send: Callable[[], T],
+    limits: RetryLimits,
+    *,
+    sleep: Sleep = time.sleep,
+    on_retry: Callable[[], None] | None = None,
+    expired: type[Exception] | None = None,
+    renew: Callable[[], None] | None = None,
+    refused: Callable[[Exception, bool], Exception] | None = None,
+) -> T:
+    """Send one logical call under the retry policy.
+
+    A RetryableError from ``send`` is retried (``on_retry`` counts each retry). An
+    ``expired`` error means the credentials expired: ``renew`` renews them once
+    and the call is replayed at once; without ``renew``, or when the renewed
+    credentials are refused too, the error (or what ``refused(error, renewed)``
+    makes of it) is raised and nothing retries it.
+    """
+    policy = retrying(limits.max_attempts, limits.max_wait, limits.max_total, sleep=sleep)
+    renewed = False
+    for attempt in policy:
+        with attempt:
+            if attempt.retry_state.attempt_number > 1 and on_retry is not None:
+                on_retry()
+            try:
+                return send()
+            except Exception as exc:
+                if expired is None or not isinstance(exc, expired):
+                    raise
+                if renewed or renew is None:
+                    if refused is None:
+                        raise
+                    raise refused(exc, renewed) from None
+                renew()
+                renewed = True
+                raise RetryableError("credentials renewed; replaying the call", retry_after=0) from None
+    raise AssertionError("unreachable: tenacity reraises")

@@ -21,7 +21,7 @@ import httpx
 
 from leadscore.connectors.brevo.mapping import Limits
 from leadscore.connectors.brevo.resolution import TABLE
-from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
+from leadscore.connectors.http import CallBudget, RetryLimits, Sleep, Window, call_with_retries
 from leadscore.connectors.resolution import Action, resolve
 from leadscore.errors import AuthError, PlatformError, RateLimitedError, RetryableError
 from leadscore.protocol import ApiUsage
@@ -104,18 +104,19 @@ class BrevoClient:
         retry: bool = True,
     ) -> httpx.Response:
         """One logical request; returns the response of status < 400 or 404/400/207 for the caller to read."""
-        policy = retrying(
-            self.limits.max_attempts if retry else 1,
-            self.limits.max_wait_seconds,
-            self.limits.max_retry_seconds,
+        return call_with_retries(
+            lambda: self._once(method, path, endpoint, params, body),
+            self._retry_limits(retry),
             sleep=self.sleep,
+            on_retry=self._count_retry,
         )
-        for attempt in policy:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.usage.retries += 1
-                return self._once(method, path, endpoint, params, body)
-        raise AssertionError("unreachable: tenacity reraises")
+
+    def _retry_limits(self, retry: bool = True) -> RetryLimits:
+        limits = self.limits
+        return RetryLimits(limits.max_attempts if retry else 1, limits.max_wait_seconds, limits.max_retry_seconds)
+
+    def _count_retry(self) -> None:
+        self.usage.retries += 1
 
     def _once(
         self, method: str, path: str, endpoint: str, params: Mapping[str, Any] | None, body: Any
@@ -184,20 +185,18 @@ class BrevoClient:
 
     def download(self, url: str) -> str:
         """An export file: a link outside the API and its rate limits, fetched without the API key."""
-        policy = retrying(
-            self.limits.max_attempts, self.limits.max_wait_seconds, self.limits.max_retry_seconds, self.sleep
-        )
-        for attempt in policy:
-            with attempt:
-                try:
-                    response = self.downloads.get(url)
-                except httpx.TransportError as exc:
-                    raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
-                if response.status_code == 429 or response.status_code >= 500:
-                    raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
-                self.raise_for(response, "export download")
-                return response.text
-        raise AssertionError("unreachable: tenacity reraises")
+
+        def fetch() -> str:
+            try:
+                response = self.downloads.get(url)
+            except httpx.TransportError as exc:
+                raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
+            if response.status_code == 429 or response.status_code >= 500:
+                raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
+            self.raise_for(response, "export download")
+            return response.text
+
+        return call_with_retries(fetch, self._retry_limits(), sleep=self.sleep)
 
     def close(self) -> None:
         self.http.close()

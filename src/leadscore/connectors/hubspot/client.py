@@ -29,7 +29,7 @@ from hubspot.crm.contacts import (
 from hubspot.crm.lists import ListCreateRequest, MembershipChangeRequest
 from hubspot.crm.properties import PropertyCreate, PropertyGroupCreate
 
-from leadscore.connectors.http import CallBudget, Sleep, Window, retrying
+from leadscore.connectors.http import CallBudget, RetryLimits, Sleep, Window, call_with_retries
 from leadscore.connectors.hubspot.mapping import Limits
 from leadscore.connectors.hubspot.resolution import TABLE, error_code
 from leadscore.connectors.resolution import Action, resolve
@@ -130,24 +130,20 @@ class HubSpotClient:
     def call(
         self, endpoint: str, target: str, *args: Any, group: str = GENERAL, raw: bool = False, **kwargs: Any
     ) -> Any:
-        """Send one logical request, retrying what is safe; returns the deserialized body."""
-        policy = retrying(
-            self.limits.max_attempts, self.limits.max_wait_seconds, self.limits.max_retry_seconds, sleep=self.sleep
+        """Send one logical request, retrying what is safe; returns the deserialized body. A refused token is
+        renewed once when an OAuth app is configured."""
+        limits = self.limits
+        return call_with_retries(
+            lambda: self._once(endpoint, group, target, raw, *args, **kwargs),
+            RetryLimits(limits.max_attempts, limits.max_wait_seconds, limits.max_retry_seconds),
+            sleep=self.sleep,
+            on_retry=self._count_retry,
+            expired=AuthError,
+            renew=self._refresh if self.oauth is not None else None,
         )
-        refreshed = False
-        for attempt in policy:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.usage.retries += 1
-                try:
-                    return self._once(endpoint, group, target, raw, *args, **kwargs)
-                except AuthError:
-                    if refreshed or self.oauth is None:
-                        raise
-                    self._refresh()
-                    refreshed = True
-                    raise RetryableError("access token refreshed", retry_after=0, source=self.source) from None
-        raise AssertionError("unreachable: tenacity reraises")
+
+    def _count_retry(self) -> None:
+        self.usage.retries += 1
 
     def _once(self, endpoint: str, group: str, target: str, raw: bool, *args: Any, **kwargs: Any) -> Any:
         """One request. ``raw`` skips the client's model deserialization (slow on pages of hundreds of

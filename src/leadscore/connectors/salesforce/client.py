@@ -33,7 +33,7 @@ from simple_salesforce.exceptions import (
     SalesforceExpiredSession,
 )
 
-from leadscore.connectors.http import Sleep, retrying
+from leadscore.connectors.http import RetryLimits, Sleep, call_with_retries
 from leadscore.connectors.resolution import Action, resolve
 from leadscore.connectors.salesforce.mapping import Limits
 from leadscore.connectors.salesforce.resolution import TABLE
@@ -246,31 +246,34 @@ class SalesforceClient:
         )
 
     def call(self, endpoint: str, action: Callable[[Salesforce], T]) -> T:
-        """One logical request through simple-salesforce, retried when safe, refreshed once when expired."""
-        policy = retrying(
-            self.limits.max_attempts, self.limits.max_wait_seconds, self.limits.max_retry_seconds, sleep=self.sleep
+        """One logical request through simple-salesforce, retried when safe, renewed once when expired."""
+        limits = self.limits
+
+        def refused(_: Exception, renewed: bool) -> Exception:
+            return AuthError(
+                f"Salesforce session of source '{self.source}' expired or is invalid, and "
+                + ("a renewed one was refused too" if renewed else "no refresh token is configured")
+                + "; configure a refresh token or a login (see README, Salesforce)",
+                source=self.source,
+                endpoint=endpoint,
+                status=401,
+            )
+
+        return call_with_retries(
+            lambda: self._once(endpoint, action),
+            RetryLimits(limits.max_attempts, limits.max_wait_seconds, limits.max_retry_seconds),
+            sleep=self.sleep,
+            on_retry=self._count_retry,
+            expired=SalesforceExpiredSession,
+            renew=self._renew_session if (self.refresh is not None or self.login is not None) else None,
+            refused=refused,
         )
-        refreshed = False
-        for attempt in policy:
-            with attempt:
-                if attempt.retry_state.attempt_number > 1:
-                    self.usage.retries += 1
-                try:
-                    return self._once(endpoint, action)
-                except SalesforceExpiredSession:
-                    if refreshed or (self.refresh is None and self.login is None):
-                        raise AuthError(
-                            f"Salesforce session of source '{self.source}' expired or is invalid, and "
-                            + ("a renewed one was refused too" if refreshed else "no refresh token is configured")
-                            + "; configure a refresh token or a login (see README, Salesforce)",
-                            source=self.source,
-                            endpoint=endpoint,
-                            status=401,
-                        ) from None
-                    self.sf = self._log_in(self.login) if self.login else self._connect(self._new_session())
-                    refreshed = True
-                    raise RetryableError("session refreshed", retry_after=0, source=self.source) from None
-        raise AssertionError("unreachable: tenacity reraises")
+
+    def _renew_session(self) -> None:
+        self.sf = self._log_in(self.login) if self.login else self._connect(self._new_session())
+
+    def _count_retry(self) -> None:
+        self.usage.retries += 1
 
     def _once(self, endpoint: str, action: Callable[[Salesforce], T]) -> T:
         remaining = self.usage.daily_remaining

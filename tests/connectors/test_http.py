@@ -1,0 +1,144 @@
+"""The shared call machinery: the call budget's windows, and the one retry loop every client sends through."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadscore.connectors.http import CallBudget, RetryLimits, Window, call_with_retries
+from leadscore.errors import AuthError, RateLimitedError, RetryableError
+
+LIMITS = RetryLimits(max_attempts=4, max_wait=10, max_total=60)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_a_window_lets_its_limit_through_then_waits_for_the_oldest_call_to_age_out() -> None:
+    clock = Clock()
+    budget = CallBudget({"general": Window(3, 10.0)}, sleep=clock.sleep, clock=clock)
+    for _ in range(3):
+        budget.acquire("general")
+    assert clock.slept == []
+    clock.now = 4.0
+    assert budget.next_free_in("general") == pytest.approx(6.0)
+    budget.acquire("general")
+    assert clock.slept == [pytest.approx(6.0)]
+    assert budget.waited == pytest.approx(6.0)
+
+
+def test_windows_are_independent() -> None:
+    clock = Clock()
+    budget = CallBudget({"general": Window(1, 10.0), "search": Window(1, 1.0)}, sleep=clock.sleep, clock=clock)
+    budget.acquire("general")
+    budget.acquire("search")
+    assert clock.slept == []
+    budget.acquire("search")
+    assert clock.slept == [pytest.approx(1.0)]
+
+
+def test_retryable_errors_are_retried_and_each_retry_counted() -> None:
+    answers: list[object] = [RetryableError("502"), RetryableError("dropped"), "ok"]
+    retries: list[int] = []
+    slept: list[float] = []
+
+    def send() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    assert call_with_retries(send, LIMITS, sleep=slept.append, on_retry=lambda: retries.append(1)) == "ok"
+    assert len(retries) == 2
+    assert len(slept) == 2
+
+
+def test_a_429_waits_its_retry_after_capped_at_the_longest_wait() -> None:
+    answers: list[object] = [RateLimitedError("429", retry_after=3.0), RateLimitedError("429", retry_after=99), 1]
+    slept: list[float] = []
+
+    def send() -> int:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return int(str(answer))
+
+    assert call_with_retries(send, LIMITS, sleep=slept.append) == 1
+    assert slept == [3.0, 10.0]
+
+
+def test_the_attempts_run_out_with_the_last_error() -> None:
+    calls: list[int] = []
+
+    def send() -> None:
+        calls.append(1)
+        raise RetryableError("still 503")
+
+    with pytest.raises(RetryableError, match="still 503"):
+        call_with_retries(send, LIMITS, sleep=lambda _: None)
+    assert len(calls) == LIMITS.max_attempts
+
+
+def test_other_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def send() -> None:
+        calls.append(1)
+        raise ValueError("a bug, not a platform hiccup")
+
+    with pytest.raises(ValueError, match="a bug"):
+        call_with_retries(send, LIMITS, sleep=lambda _: None)
+    assert calls == [1]
+
+
+def test_expired_credentials_are_renewed_once_and_the_call_replayed_at_once() -> None:
+    answers: list[object] = [AuthError("401"), "ok"]
+    renewals: list[int] = []
+    slept: list[float] = []
+
+    def send() -> str:
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return str(answer)
+
+    assert call_with_retries(send, LIMITS, sleep=slept.append, expired=AuthError, renew=lambda: renewals.append(1))
+    assert renewals == [1]
+    assert slept == [0.0]
+
+
+def test_credentials_refused_again_after_renewal_fail_without_more_renewals() -> None:
+    renewals: list[int] = []
+
+    def send() -> None:
+        raise AuthError("401 again")
+
+    def refused(error: Exception, renewed: bool) -> Exception:
+        return AuthError(f"refused ({'after' if renewed else 'without'} renewal): {error}")
+
+    with pytest.raises(AuthError, match=r"refused \(after renewal\): 401 again"):
+        call_with_retries(
+            send, LIMITS, sleep=lambda _: None, expired=AuthError, renew=lambda: renewals.append(1), refused=refused
+        )
+    assert renewals == [1]
+
+
+def test_expired_credentials_without_a_way_to_renew_fail_at_once() -> None:
+    calls: list[int] = []
+
+    def send() -> None:
+        calls.append(1)
+        raise AuthError("401")
+
+    with pytest.raises(AuthError):
+        call_with_retries(send, LIMITS, sleep=lambda _: None, expired=AuthError)
+    assert calls == [1]
