@@ -142,3 +142,14 @@ def test_expired_credentials_without_a_way_to_renew_fail_at_once() -> None:
     with pytest.raises(AuthError):
         call_with_retries(send, LIMITS, sleep=lambda _: None, expired=AuthError)
     assert calls == [1]
+
+
+def test_a_hold_from_the_platforms_headers_delays_the_next_call_until_the_reset() -> None:
+    clock = Clock()
+    budget = CallBudget({"hour": Window(100, 3600.0)}, sleep=clock.sleep, clock=clock)
+    budget.acquire("hour")
+    budget.hold("hour", 42.0)
+    assert budget.next_free_in("hour") == pytest.approx(42.0)
+    budget.acquire("hour")
+    assert clock.slept == [pytest.approx(42.0)]
+    assert budget.next_free_in("hour") == 0.0, "the hold is served once"

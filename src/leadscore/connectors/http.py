@@ -25,11 +25,13 @@ Sleep = Callable[[float], None]
 
 @dataclass
 class Window:
-    """At most ``limit`` calls in any ``seconds``-long window (a sliding log of send times)."""
+    """At most ``limit`` calls in any ``seconds``-long window (a sliding log of send times), and none before
+    ``held_until`` when the platform said the window is spent."""
 
     limit: int
     seconds: float
     sent: deque[float] = field(default_factory=deque)
+    held_until: float = 0.0
 
     def wait_needed(self, now: float) -> float:
         while self.sent and now - self.sent[0] >= self.seconds:
@@ -54,7 +56,13 @@ class CallBudget:
         self.waited = 0.0
 
     def acquire(self, name: str) -> None:
+        """Wait out a hold the platform asked for, then until the window has room, and count the call."""
         window = self.windows[name]
+        held = window.held_until - self.clock()
+        if held > 0:
+            self.waited += held
+            self.sleep(held)
+        window.held_until = 0.0
         while True:
             delay = window.wait_needed(self.clock())
             if delay <= 0:
@@ -64,7 +72,15 @@ class CallBudget:
             self.sleep(delay)
 
     def next_free_in(self, name: str) -> float:
-        return max(0.0, self.windows[name].wait_needed(self.clock()))
+        window = self.windows[name]
+        now = self.clock()
+        return max(0.0, window.held_until - now, window.wait_needed(now))
+
+    def hold(self, name: str, seconds: float) -> None:
+        """The platform's rate-limit headers say this window has no calls left for ``seconds``: hold it, so the
+        next call waits for the platform's reset instead of meeting a 429."""
+        window = self.windows[name]
+        window.held_until = max(window.held_until, self.clock() + seconds)
 
 
 def retrying(max_attempts: int, max_wait: float, max_total: float, sleep: Sleep = time.sleep) -> Retrying:

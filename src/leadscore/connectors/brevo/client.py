@@ -77,20 +77,13 @@ class BrevoClient:
             sleep=sleep,
         )
         self.usage = ApiUsage()
-        self._resume_at: dict[str, float] = {}
 
     def has_room(self, group: str) -> bool:
         """Whether a call in ``group`` could go now without waiting (used to defer hourly-limited work)."""
-        names = ("contacts_second", "contacts_hour") if group == CONTACTS else (group,)
-        blocked = self._resume_at.get(group, 0.0) > time.monotonic()
-        return not blocked and all(self.budget.next_free_in(name) == 0 for name in names)
+        return all(self.budget.next_free_in(name) == 0 for name in _windows(group))
 
     def _pace(self, group: str) -> None:
-        wait = self._resume_at.get(group, 0.0) - time.monotonic()
-        if wait > 0:
-            self.budget.waited += wait
-            self.sleep(wait)
-        for name in ("contacts_second", "contacts_hour") if group == CONTACTS else (group,):
+        for name in _windows(group):
             self.budget.acquire(name)
 
     def call(
@@ -167,7 +160,7 @@ class BrevoClient:
         except ValueError:
             return None
         if remaining is not None and remaining <= 0 and reset is not None:
-            self._resume_at[group] = time.monotonic() + reset
+            self.budget.hold(_windows(group)[0], reset)
         return reset
 
     def raise_for(self, response: httpx.Response, endpoint: str) -> None:
@@ -201,6 +194,11 @@ class BrevoClient:
     def close(self) -> None:
         self.http.close()
         self.downloads.close()
+
+
+def _windows(group: str) -> tuple[str, ...]:
+    """The call budget's windows a group's calls count against."""
+    return ("contacts_second", "contacts_hour") if group == CONTACTS else (group,)
 
 
 def error_fields(response: httpx.Response) -> tuple[str, str]:
