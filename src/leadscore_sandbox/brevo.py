@@ -1,7 +1,7 @@
 """A stateful imitation of the Brevo API v3 calls leadscore makes, served on loopback.
 
 Shapes follow ../shared/specs/brevo/brevo-api-v3.swagger.yaml and
-../shared/research/api-facts.md section 3: contact pages of at most 1,000 with
+connectors/brevo.md: contact pages of at most 1,000 with
 ``modifiedSince`` and creation-order ``sort``; attributes that must exist
 before they are written (a value of the wrong type is ignored, as Brevo does);
 folders and static lists; list adds/removes of at most 150; a batch update that
@@ -55,7 +55,7 @@ def error(status: int, code: str, message: str) -> Response:
 
 @dataclass
 class Limits:
-    """Brevo's "General" tier (api-facts 3.5), and page and batch limits; all adjustable."""
+    """Brevo's "General" tier (connectors/brevo.md, "Limits"), and page and batch limits; all adjustable."""
 
     contacts_per_second: int = 10
     contacts_per_hour: int = 36_000

@@ -1,7 +1,7 @@
 """A stateful imitation of the HubSpot APIs leadscore uses, served on loopback.
 
 Shapes follow ../shared/specs/hubspot (contacts, properties, lists, events) and
-the facts in ../shared/research/api-facts.md section 1: search pages of at most
+the facts in connectors/hubspot.md: search pages of at most
 200 and a hard 400 past 10,000 results, batch writes of at most 100 answered 200
 or 207, list memberships through add-and-remove, the ten-secondly, daily and
 search limits with HubSpot's headers and 429 bodies, merges and archives.
@@ -48,7 +48,7 @@ def error(status: int, category: str, message: str, **extra: Any) -> Response:
 
 
 def rate_limited(message: str, **extra: str) -> Response:
-    """HubSpot's 429 body (api-facts 1.5): the policy it names tells daily from ten-secondly."""
+    """HubSpot's 429 body (connectors/hubspot.md, "Errors"): the policy it names tells daily from ten-secondly."""
     body = {"status": "error", "message": message, "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4())}
     return Response(429, body | extra)
 
@@ -65,7 +65,7 @@ def _full(window: deque[float], seconds: float, limit: int, now: float) -> bool:
 
 @dataclass
 class Limits:
-    """HubSpot's budgets for a private app on Professional (api-facts 1.5); all adjustable."""
+    """HubSpot's budgets for a private app on Professional (connectors/hubspot.md, "Limits"); all adjustable."""
 
     per_ten_seconds: int = 190
     daily: int = 625_000
@@ -579,7 +579,7 @@ class HubSpotSandbox(SandboxServer):
 
 
 def _batch_answer(results: list[dict[str, Any]], missing: list[str], started: str, completed: str) -> Response:
-    """A batch answer: 200 when every id was found, else 207 listing the missing ids (api-facts 1.4)."""
+    """A batch answer: 200 when every id was found, else 207 listing the missing ids (connectors/hubspot.md)."""
     body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started, "completedAt": completed}
     if not missing:
         return Response(200, body)

@@ -1,6 +1,6 @@
 """A stateful imitation of the Salesforce REST API calls a lead-scoring sync makes, served on loopback.
 
-Shapes follow ../shared/research/api-facts.md section 2 and the Postman
+Shapes follow connectors/salesforce.md and the Postman
 templates in ../shared/specs/salesforce: the OAuth token endpoint, versions,
 describe, SOQL query / queryAll / next pages (2,000 records), sObject create,
 sObject Collections (200 per call, per-record results), Bulk API 2.0 ingest

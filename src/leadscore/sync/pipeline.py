@@ -1,4 +1,4 @@
-"""One sync cycle for one source, as DESIGN.md draws it: pull, store, score, plan, outbox, apply.
+"""One sync cycle for one source (README, "The sync cycle"): pull, store, score, plan, outbox, apply.
 
 The pipeline talks to a Connector and a store; it knows no platform by name.
 Order matters for crash safety:

@@ -1,11 +1,11 @@
 """The only module that talks to Brevo: httpx, paced per rate-limit group, one retry policy.
 
-Brevo limits each endpoint group separately (api-facts 3.5): ``/contacts/*`` per
+Brevo limits each endpoint group separately (connectors/brevo.md, "Limits"): ``/contacts/*`` per
 second and per hour, ``/smtp/*`` and everything else per hour. Calls are paced
 before sending; every response's ``x-sib-ratelimit-*`` headers are read, and a
 group whose remaining count reaches zero waits out its ``reset`` before the next
 call. A 429 carries no Retry-After, so its ``x-sib-ratelimit-reset`` is the wait
-(user-pain L5). 5xx and dropped connections are retried for idempotent calls;
+. 5xx and dropped connections are retried for idempotent calls;
 POSTs that create something are retried only where a repeat is harmless.
 """
 

@@ -323,7 +323,7 @@ class BrevoConnector:
         return self._folder_id
 
     def _create_once(self, path: str, body: dict[str, Any], find: Callable[[], int | None]) -> int:
-        """Create a folder or list without ever making two (user-pain W3): a create that failed ambiguously
+        """Create a folder or list without ever making two: a create that failed ambiguously
         (5xx, dropped connection) may have happened, so look before trying again."""
         endpoint = f"POST {path}"
         for _ in range(self.mapping.limits.max_attempts):

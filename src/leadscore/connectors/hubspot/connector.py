@@ -1,6 +1,6 @@
 """HubSpot behind the connector protocol: incremental reads, write targets, batched and isolated writes.
 
-Reading contacts (api-facts 1.2, user-pain R1-R4): a first run backfills through
+Reading contacts (connectors/hubspot.md, "Reading"): a first run backfills through
 the list endpoint; later runs search on ``lastmodifieddate`` ascending. Search
 stops at 10,000 results per query, so every page is a new query that starts at
 the last timestamp seen (ids already read at that timestamp are skipped). When

@@ -3,8 +3,8 @@
 Auth is a session id, or an OAuth refresh token exchanged at the token endpoint.
 simple-salesforce re-logs-in by itself only for logins it made; with a session
 id it raises ``SalesforceExpiredSession``, so an expired session is refreshed
-here once and the call replayed, and a second refusal fails clearly (user-pain
-A-series: no retry storm on bad credentials).
+here once and the call replayed, and a second refusal fails clearly (no retry
+storm on bad credentials).
 
 Every answer carries ``Sforce-Limit-Info: api-usage=used/max``. Calls stop with
 ``BudgetExhaustedError`` when only the configured reserve of the org's daily
@@ -76,7 +76,7 @@ class LoginCredentials:
 
 
 class TimeoutAdapter(HTTPAdapter):
-    """requests has no default timeout and simple-salesforce sets none (user-pain L6): one hung call would
+    """requests has no default timeout and simple-salesforce sets none: one hung call would
     freeze the daemon. Every request gets ``timeout`` unless it brings its own."""
 
     def __init__(self, timeout: float) -> None:
