@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
 
 from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
 from tests.sync.conftest import NOW_MS, Rig, portal_state
+
+WEB_CALLS, EMAIL_CALLS = "GET /events/v3/events", "GET /email/public/v1/events"
 
 
 def band_list(rig: Rig, band: str) -> set[int]:
@@ -129,3 +134,42 @@ def test_email_events_resolve_recipients_and_newsletter_clicks_score_more(make_r
         (action, json.loads(attributes or "{}").get("campaign_type", "")) for _, action, _, attributes in events
     )
     assert clicks == [("email_click", ""), ("email_click", "newsletter")]
+
+
+def small_email_pages(rig: Rig) -> Rig:
+    """Email events come 1,000 a page; a few hundred contacts hold one page, so read them 50 at a time."""
+    client = rig.connector.client
+    client.limits = client.limits.model_copy(update={"email_events_page": 50})
+    return rig
+
+
+@pytest.mark.parametrize(("stream", "endpoint"), [("web_events", WEB_CALLS), ("email_events", EMAIL_CALLS)])
+def test_an_event_stream_interrupted_after_page_k_resumes_at_page_k_plus_one(
+    make_rig: Callable[..., Rig], stream: str, endpoint: str
+) -> None:
+    """Each page's cursor is committed with the page, mid-stream too: a cycle stopped (SIGTERM, a crash) after page
+    k of n reads n - k pages next time, not all n again, and the store ends as after one clean cycle."""
+    clean = small_email_pages(make_rig(contacts=400))
+    clean.pipeline.run_cycle()
+    pages = clean.sandbox.log.calls[endpoint]
+    assert pages >= 4, "the stream must span several pages for this test to mean anything"
+
+    rig = small_email_pages(make_rig(contacts=400))
+    k = pages // 2
+    read = rig.connector.read_events
+
+    def stopping_after_k(name: str, cursor: Any) -> Iterator[Any]:
+        for number, page in enumerate(read(name, cursor), 1):
+            yield page
+            if name == stream and number == k:
+                rig.pipeline.stop.set()
+
+    rig.connector.read_events = stopping_after_k  # type: ignore[method-assign]
+    assert rig.pipeline.run_cycle().status == "interrupted"
+    first = rig.sandbox.log.calls[endpoint]
+    rig.connector.read_events = read  # type: ignore[method-assign]
+    rig.pipeline.stop.clear()
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert rig.sandbox.log.calls[endpoint] - first == pages - k
+    assert rig.store.count("events", "hubspot") == clean.store.count("events", "hubspot")
+    assert portal_state(rig.sandbox) == portal_state(clean.sandbox)

@@ -188,10 +188,14 @@ class HubSpotConnector:
             yield from self._email_events(EmailEvents.from_json(cursor))
 
     def _web_events(self, position: WebEvents) -> Iterator[EventPage]:
+        """Every page's cursor moves with the page: an interrupted read resumes at the next page."""
         since = position.occurred_after
-        newest = since
+        newest = position.newest or since
         pages = token_pages(
-            lambda after: self.client.web_events(since, after), source=self.source, endpoint="GET /events/v3/events"
+            lambda after: self.client.web_events(since, after),
+            position.after,
+            source=self.source,
+            endpoint="GET /events/v3/events",
         )
         for page in pages:
             events: list[Event] = []
@@ -203,15 +207,19 @@ class HubSpotConnector:
                 elif converted is not None:
                     events.append(converted)
                     newest = max(newest or "", _iso_ms(converted.occurred_at))
-            done = page.following is None
-            cursor = WebEvents(self._lookback(newest) if done and newest else since)
+            if page.following is None:
+                cursor = WebEvents(self._lookback(newest) if newest else since)
+            else:
+                cursor = WebEvents(since, page.following, newest)
             yield EventPage(events, cursor, problems=problems)
 
     def _email_events(self, position: EmailEvents) -> Iterator[EventPage]:
+        """Every page's cursor moves with the page: an interrupted read resumes at the next page."""
         start = position.start_ms
-        newest = start
+        newest = max(start, position.newest_ms)
         pages = token_pages(
             lambda offset: self.client.email_events(start, offset),
+            position.offset,
             source=self.source,
             endpoint="GET /email/public/v1/events",
         )
@@ -225,9 +233,11 @@ class HubSpotConnector:
                 else:
                     by_email.append(converted)
                     newest = max(newest, int(raw.get("created") or 0))
-            done = page.following is None
-            lookback_ms = self.mapping.limits.event_lookback_seconds * 1000
-            cursor = EmailEvents(max(0, newest - lookback_ms) if done else start)
+            if page.following is None:
+                lookback_ms = self.mapping.limits.event_lookback_seconds * 1000
+                cursor = EmailEvents(max(0, newest - lookback_ms))
+            else:
+                cursor = EmailEvents(start, page.following, newest)
             yield EventPage((), cursor, by_email=by_email, problems=problems)
 
     # --- write targets --------------------------------------------------------------------

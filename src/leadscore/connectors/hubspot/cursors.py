@@ -46,30 +46,43 @@ def contacts_cursor(saved: SavedCursor | None) -> ContactsCursor | None:
 
 @dataclass(frozen=True, slots=True)
 class WebEvents:
-    """Web-analytics events after this ISO moment are still to read (None: from the start)."""
+    """Web-analytics events after ``occurred_after`` (ISO; None: from the start) are still to read; mid-stream,
+    ``after`` is the next page's token and ``newest`` the newest event time read so far, so an interrupted read
+    goes on from the next page instead of from the first."""
 
     occurred_after: str | None = None
+    after: str | None = None
+    newest: str | None = None
 
     def to_json(self) -> JsonObject:
-        return {"occurred_after": self.occurred_after}
+        if self.after is None:
+            return {"occurred_after": self.occurred_after}
+        return {"occurred_after": self.occurred_after, "after": self.after, "newest": self.newest}
 
     @classmethod
     def from_json(cls, saved: SavedCursor | None) -> WebEvents:
-        return cls(_text((saved or {}).get("occurred_after")))
+        saved = saved or {}
+        return cls(_text(saved.get("occurred_after")), _text(saved.get("after")), _text(saved.get("newest")))
 
 
 @dataclass(frozen=True, slots=True)
 class EmailEvents:
-    """Email events created at or after ``start_ms`` (epoch ms) are still to read."""
+    """Email events created at or after ``start_ms`` (epoch ms) are still to read; mid-stream, ``offset`` is the
+    next page's token and ``newest_ms`` the newest creation time read so far."""
 
     start_ms: int = 0
+    offset: str | None = None
+    newest_ms: int = 0
 
     def to_json(self) -> JsonObject:
-        return {"start_ms": self.start_ms}
+        if self.offset is None:
+            return {"start_ms": self.start_ms}
+        return {"start_ms": self.start_ms, "offset": self.offset, "newest_ms": self.newest_ms}
 
     @classmethod
     def from_json(cls, saved: SavedCursor | None) -> EmailEvents:
-        return cls(int((saved or {}).get("start_ms") or 0))
+        saved = saved or {}
+        return cls(int(saved.get("start_ms") or 0), _text(saved.get("offset")), int(saved.get("newest_ms") or 0))
 
 
 def _text(value: Any) -> str | None:
