@@ -88,8 +88,8 @@ def ensure_utc(moment: datetime) -> datetime:
 class Contact:
     """A person as one source knows them.
 
-    ``written`` holds the values leadscore last saw in its own properties on the
-    platform, so that the planner can tell drift (a hand edit) from agreement;
+    ``observed`` holds the values this read saw in leadscore's own properties on
+    the platform, so that the planner can tell drift (a hand edit) from agreement;
     ``lists`` does the same for list memberships where the platform shows them.
     """
 
@@ -97,7 +97,7 @@ class Contact:
     id: str
     email: str | None = None
     profile: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
-    written: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    observed: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     lists: frozenset[str] | None = None
     """Keys of leadscore's lists the platform says the contact is in; None where a read does not tell."""
 

@@ -45,7 +45,7 @@ def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
     [page] = list(store.contacts_with_events("hs"))
     first = next(c for c, _ in page if c.id == "1")
     assert first.profile == {"job_title": "CEO"}
-    assert first.written == {"leadscore_score": "40"}
+    assert first.observed == {"leadscore_score": "40"}
     assert store.cursor("hs", "contacts") == {"after": "t2"}
 
 

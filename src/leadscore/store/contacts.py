@@ -53,7 +53,7 @@ class ContactsStore(Tables):
                 "person_id": person_ids.get(c.email) if c.email else None,
                 "email": c.email,
                 "profile": dict(c.profile),
-                "written": dict(c.written),
+                "written": dict(c.observed),
                 "deleted": False,
                 "merged_into": None,
                 "updated_at": now,
@@ -76,7 +76,7 @@ class ContactsStore(Tables):
                 {
                     "source": source,
                     "contact_id": c.id,
-                    "properties": dict(c.written),
+                    "properties": dict(c.observed),
                     "lists": sorted(c.lists or ()),
                     "written_at": now,
                 }
