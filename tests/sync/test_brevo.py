@@ -12,7 +12,7 @@ import pytest
 
 from leadscore.errors import AuthError, ConfigError
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
-from tests.sync.platforms import BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
+from tests.sync.platforms import BREVO_CONNECTOR_FAST, BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
 
 
 @pytest.fixture
@@ -278,3 +278,34 @@ def test_attribute_deleted_mid_cycle_is_one_error_not_a_bisection_storm(make: Ca
     assert report.status == "ok"
     assert "LEADSCORE_REASONS" in sandbox.attributes
     assert rig.store.outbox_depth("brevo") == 0
+
+
+def test_the_transactional_report_interrupted_after_page_k_resumes_at_page_k_plus_one(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """Each page of the event report commits its offset and its days: a stopped cycle reads only the rest."""
+    small_pages = {"limits": {**BREVO_CONNECTOR_FAST["limits"], "smtp_events_page": 10}}
+    endpoint = "GET /v3/smtp/statistics/events"
+    clean = make(contacts=150, **small_pages)
+    clean.pipeline.run_cycle()
+    pages = sandbox_of(clean).log.calls[endpoint]
+    assert pages >= 4, "the report must span several pages for this test to mean anything"
+
+    rig = make(contacts=150, **small_pages)
+    k = pages // 2
+    read = rig.connector.read_events
+
+    def stopping_after_k(name: str, cursor: Any) -> Iterator[Any]:
+        for number, page in enumerate(read(name, cursor), 1):
+            yield page
+            if name == "transactional_events" and number == k:
+                rig.pipeline.stop.set()
+
+    rig.connector.read_events = stopping_after_k  # type: ignore[method-assign]
+    assert rig.pipeline.run_cycle().status == "interrupted"
+    first = sandbox_of(rig).log.calls[endpoint]
+    rig.connector.read_events = read  # type: ignore[method-assign]
+    rig.pipeline.stop.clear()
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert sandbox_of(rig).log.calls[endpoint] - first == pages - k
+    assert rig.store.count("events", "brevo") == clean.store.count("events", "brevo")

@@ -28,7 +28,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -152,7 +152,8 @@ class BrevoConnector:
             yield from self._campaign_exports(CampaignExports.from_json(cursor))
 
     def _transactional(self, state: ReportDay) -> Iterator[EventPage]:
-        """The event report by day: from the cursor's day (less a look-back) to today, every page."""
+        """The event report by day: from the cursor's day (less a look-back) to today, every page. A read
+        interrupted mid-report resumes at its next page, over the same days."""
         limits = self.mapping.limits
         today = self._clock().date()
         start = today - timedelta(days=89)
@@ -160,6 +161,8 @@ class BrevoConnector:
             start = max(
                 start, datetime.fromisoformat(state.day).date() - timedelta(days=limits.transactional_lookback_days)
             )
+        if state.reading is not None:
+            start, today = date.fromisoformat(state.reading[0]), date.fromisoformat(state.reading[1])
 
         def fetch(offset: int) -> list[dict[str, Any]]:
             params = {
@@ -173,7 +176,7 @@ class BrevoConnector:
             self.client.raise_for(response, "GET /smtp/statistics/events")
             return list(response.json().get("events") or [])
 
-        for page in offset_pages(fetch, limits.smtp_events_page):
+        for page in offset_pages(fetch, limits.smtp_events_page, state.offset):
             by_email: list[tuple[str, Event]] = []
             problems: list[RecordProblem] = []
             for raw in page.records:
@@ -182,7 +185,10 @@ class BrevoConnector:
                     problems.append(converted)
                 elif converted is not None:
                     by_email.append(converted)
-            cursor = ReportDay(today.isoformat()) if page.last else state
+            if page.last:
+                cursor = ReportDay(today.isoformat())
+            else:
+                cursor = ReportDay(state.day, page.next_offset, (start.isoformat(), today.isoformat()))
             yield EventPage((), cursor, by_email=by_email, problems=problems)
 
     def _campaign_exports(self, done: CampaignExports) -> Iterator[EventPage]:

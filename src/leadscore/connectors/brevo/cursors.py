@@ -34,17 +34,24 @@ class ContactsPass:
 
 @dataclass(frozen=True, slots=True)
 class ReportDay:
-    """The transactional event report was read through this ISO day."""
+    """The transactional event report was read through this ISO day; mid-report, ``offset`` is the next page's
+    offset and ``reading`` the (first, last) days of the report being read."""
 
     day: str | None = None
+    offset: int = 0
+    reading: tuple[str, str] | None = None
 
     def to_json(self) -> JsonObject:
+        if self.reading is not None:
+            return {"day": self.day, "offset": self.offset, "reading": list(self.reading)}
         return {"day": self.day} if self.day else {}
 
     @classmethod
     def from_json(cls, saved: SavedCursor | None) -> ReportDay:
-        day = (saved or {}).get("day")
-        return cls(None if day is None else str(day))
+        saved = saved or {}
+        day, reading = saved.get("day"), saved.get("reading")
+        days = (str(reading[0]), str(reading[1])) if isinstance(reading, list) and len(reading) == 2 else None
+        return cls(None if day is None else str(day), int(saved.get("offset") or 0), days)
 
 
 @dataclass(frozen=True, slots=True)
