@@ -116,6 +116,11 @@ class AuthError(PlatformError):
     """Credentials were refused even after one refresh: fix the token, nothing retries this."""
 
 
+class ExpiredCredentialsError(AuthError):
+    """The platform refused the credentials as expired or invalid (a 401): renewable once, where a refresh token or
+    login is configured; a refused scope (a 403) is a plain AuthError and is never renewed."""
+
+
 class BatchRejectedError(PlatformError):
     """The platform refused a whole batch for one bad record (a 400 that names one record); split and retry."""
 

@@ -97,3 +97,21 @@ def test_hubspot_error_code_is_the_policy_name_or_the_category() -> None:
 def test_a_table_without_a_catch_all_says_so() -> None:
     with pytest.raises(LookupError, match="catch-all"):
         resolve([Resolution((429,), None, Action.WAIT, "x")], 500)
+
+
+def test_hubspot_renews_an_expired_token_but_never_a_refused_scope() -> None:
+    """A 401 is renewable (an OAuth app gets one refresh); a 403 MISSING_SCOPES fails at once, without a refresh."""
+    from leadscore.connectors.hubspot.client import HubSpotClient, OAuthApp
+    from leadscore.connectors.hubspot.mapping import HubSpotMapping
+    from leadscore.connectors.mapping import load_mapping
+    from leadscore.errors import AuthError, ExpiredCredentialsError
+
+    limits = load_mapping("hubspot", HubSpotMapping).limits
+    client = HubSpotClient("hs", "http://127.0.0.1:9", "token", limits, oauth=OAuthApp("id", "secret", "refresh"))
+    expired = client._classify("GET /crm/v3/objects/contacts", 401, '{"category": "INVALID_AUTHENTICATION"}', None)
+    scope = client._classify("GET /events/v3/events", 403, '{"category": "MISSING_SCOPES"}', None)
+    assert isinstance(expired, ExpiredCredentialsError)
+    assert isinstance(scope, AuthError)
+    assert not isinstance(scope, ExpiredCredentialsError)
+    assert "grant the app the missing scope" in str(scope)
+    client.close()

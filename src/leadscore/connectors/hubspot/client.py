@@ -37,6 +37,7 @@ from leadscore.errors import (
     AuthError,
     BatchRejectedError,
     BudgetExhaustedError,
+    ExpiredCredentialsError,
     PlatformError,
     RateLimitedError,
     RetryableError,
@@ -138,7 +139,7 @@ class HubSpotClient:
             RetryLimits(limits.max_attempts, limits.max_wait_seconds, limits.max_retry_seconds),
             sleep=self.sleep,
             on_retry=self._count_retry,
-            expired=AuthError,
+            expired=ExpiredCredentialsError,
             renew=self._refresh if self.oauth is not None else None,
         )
 
@@ -214,7 +215,7 @@ class HubSpotClient:
                 f"{endpoint}: rate limited", retry_after=retry_after, source=source, endpoint=endpoint, status=status
             )
         if row.action is Action.REFRESH:
-            return AuthError(
+            return ExpiredCredentialsError(
                 f"HubSpot refused the credentials for source '{self.source}' ({_message(body)}); set a valid private "
                 "app token, or the OAuth client id, secret and refresh token",
                 source=source,
