@@ -131,10 +131,18 @@ class Contribution(NamedTuple):
 
     rule_id: str
     kind: str
+    """fit, behaviour, base, limit (a group's or a total's bound taking points back) or note (e.g. a reset)."""
     points: float
     reason: str
     events: int = 0
     last_seen: datetime | None = None
+
+
+class FieldProblem(NamedTuple):
+    """A profile value the model could not read as its field's declared type; rules that read it do not match."""
+
+    field: str
+    problem: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +161,7 @@ class ScoreResult:
     contributions: tuple[Contribution, ...]
     disqualified: bool = False
     unmatched_actions: Mapping[str, int] = field(default_factory=lambda: _EMPTY)
+    problems: tuple[FieldProblem, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,7 @@ def test_misspelt_key_lists_allowed_keys() -> None:
 def test_unknown_profile_field_lists_the_vocabulary() -> None:
     bad = GOOD.replace("field: industry", "field: sector")
     [message] = problems(bad)
-    assert "models.lead.fit[4].field: unknown profile field 'sector'" in message
+    assert "models.lead.fit[4].field: unknown field 'sector'; declare it under fields:" in message
     assert "company_size" in message
 
 
@@ -134,3 +134,66 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_a_mapping() -> None:
     [message] = problems("- just\n- a list\n")
     assert "expected a mapping" in message
+
+
+LANGUAGE = (Path(__file__).parent / "models" / "language.yaml").read_text(encoding="utf-8")
+
+
+def test_a_field_no_section_declares_is_named_with_its_line() -> None:
+    bad = LANGUAGE.replace("{field: department, operator: in", "{field: team, operator: in")
+    [message] = problems(bad)
+    assert message.startswith(f"models/bad.yaml:{line_of(bad, 'field: team')}: models.lead.fit[1].all[1].field:")
+    assert "unknown field 'team'; declare it under fields: with a type" in message
+
+
+def test_a_count_without_its_window_is_named() -> None:
+    bad = LANGUAGE.replace("count: {at_least: 3, within_days: 14}", "count: {at_least: 3}")
+    [message] = problems(bad)
+    assert f":{line_of(bad, 'count: {at_least: 3}')}: models.lead.behaviour[0].count.within_days: required" in message
+
+
+def test_a_group_naming_an_unknown_rule_is_named() -> None:
+    bad = LANGUAGE.replace("rules: [email_open, email_click, unsubscribe]", "rules: [email_open, email_clicks]")
+    [message] = problems(bad)
+    assert f":{line_of(bad, 'email_clicks')}: models.lead.groups.email.rules[1]:" in message
+    assert "unknown rule 'email_clicks'" in message
+
+
+def test_a_rule_in_two_groups_is_named() -> None:
+    bad = LANGUAGE.replace("    limits:", "      opens: {rules: [email_open], max: 5}\n    limits:")
+    [message] = problems(bad)
+    assert "models.lead.groups.opens.rules[0]: rule 'email_open' is in groups 'email' and 'opens'" in message
+
+
+def test_an_operator_that_cannot_test_the_fields_type_is_named() -> None:
+    bad = LANGUAGE.replace(
+        "field: trial_started, operator: within_days", "field: product_interest, operator: within_days"
+    )
+    [message] = problems(bad)
+    assert "models.lead.fit[2].operator: 'within_days' cannot test 'product_interest', a text field" in message
+
+
+def test_a_compound_rule_with_two_forms_is_refused() -> None:
+    bad = LANGUAGE.replace(
+        "      - id: enterprise_it\n", "      - id: enterprise_it\n        field: seats\n        operator: exists\n"
+    )
+    [message] = problems(bad)
+    assert "models.lead.fit[1]: give either field/operator/value or all:, not both" in message
+
+
+def test_every_cross_section_problem_is_listed_at_once() -> None:
+    bad = LANGUAGE.replace("{field: department, operator: in", "{field: team, operator: in").replace(
+        "rules: [email_open, email_click, unsubscribe]", "rules: [email_open, nope]"
+    )
+    assert len(problems(bad)) == 2
+
+
+def test_an_unquoted_yes_in_a_value_is_warned_about_with_its_line() -> None:
+    from leadscore.engine.loader import model_warnings
+
+    text = LANGUAGE.replace("value: [software, saas]", "value: [software, yes]")
+    [warning] = model_warnings(text)
+    assert warning.line == line_of(text, "value: [software, yes]")
+    assert warning.field == "models.lead.fit[4].any[0].value[1]"
+    assert "unquoted yes is read as the boolean True" in warning.message
+    assert model_warnings(LANGUAGE.replace("value: [software, saas]", "value: [software, 'yes']")) == []

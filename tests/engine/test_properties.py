@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -154,3 +155,71 @@ def test_the_fast_path_equals_the_reference_with_a_window_caps_and_a_fast_track(
     rng.shuffle(rows)  # type: ignore[attr-defined]
     fresh = Engine("windowed", WINDOWED.model)
     assert fresh.score_rows(contact, rows, NOW) == WINDOWED.score(contact, distinct, NOW)
+
+
+LANGUAGE = Engine("lead", load_model_file(Path(__file__).parent / "models" / "language.yaml").models["lead"])
+LANGUAGE_ACTIONS = ["page_view", "content_download", "email_open", "email_click", "unsubscribe", "podcast_listen"]
+typed_profiles = st.fixed_dictionaries(
+    {},
+    optional={
+        "seats": st.one_of(st.integers(0, 200), st.sampled_from(["75", "lots", ""])),
+        "trial_started": st.sampled_from(["2026-11-20", "2026-10-01", "soon", "2026-11-20T23:00:00-08:00"]),
+        "is_customer": st.sampled_from([True, False, "Yes", "no", "maybe"]),
+        "company_size": st.integers(0, 5000),
+        "department": st.sampled_from(["it", "sales"]),
+        "company.industry": st.sampled_from(["saas", "retail"]),
+    },
+)
+typed_contacts = st.builds(
+    lambda email, profile: Contact("t", "c1", email, profile),
+    st.sampled_from([None, "a@acme.example", "b@rival.example"]),
+    typed_profiles,
+)
+
+
+def language_events() -> st.SearchStrategy[list[Event]]:
+    single = st.builds(
+        lambda eid, action, age, url, seconds: Event(
+            "t", f"e{eid}", "c1", action, NOW - timedelta(hours=age), {"url": url, "seconds": seconds}
+        ),
+        st.integers(0, 60),
+        st.sampled_from(LANGUAGE_ACTIONS),
+        st.integers(0, 24 * 40),
+        st.sampled_from(["/pricing", "/blog"]),
+        st.sampled_from([10, 400, "350"]),
+    )
+    return st.lists(single, max_size=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(typed_contacts, language_events(), st.randoms(use_true_random=False))
+def test_the_language_is_order_free_and_the_fast_path_agrees(
+    contact: Contact, events: list[Event], rng: object
+) -> None:
+    shuffled = list(events)
+    rng.shuffle(shuffled)  # type: ignore[attr-defined]
+    reference = LANGUAGE.score(contact, events, NOW)
+    assert LANGUAGE.score(contact, shuffled, NOW) == reference
+    distinct = list({e.id: e for e in events}.values())
+    rows = [(e.id, e.action, to_epoch_ms(e.occurred_at), json.dumps(dict(e.attributes))) for e in distinct]
+    rng.shuffle(rows)  # type: ignore[attr-defined]
+    assert Engine("lead", LANGUAGE.model).score_rows(contact, rows, NOW) == LANGUAGE.score(contact, distinct, NOW)
+
+
+@settings(max_examples=300, deadline=None)
+@given(typed_contacts, language_events())
+def test_a_group_total_stays_within_its_bounds_and_totals_within_their_limits(
+    contact: Contact, events: list[Event]
+) -> None:
+    result = LANGUAGE.score(contact, events, NOW)
+    model = LANGUAGE.model
+    group = model.groups["email"]
+    in_group = sum(c.points for c in result.contributions if c.rule_id in group.rules or c.rule_id == "email_limit")
+    assert group.min is not None
+    assert group.max is not None
+    assert group.min - 1e-9 <= in_group <= group.max + 1e-9
+    assert model.limits.fit.min is not None
+    assert model.limits.fit.max is not None
+    assert model.limits.fit.min <= result.fit <= model.limits.fit.max
+    assert model.limits.behaviour.max is not None
+    assert result.behaviour <= model.limits.behaviour.max

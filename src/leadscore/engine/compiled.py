@@ -1,39 +1,65 @@
-"""A model compiled once for scoring: predicates per rule, rules per action, and the steps both scorers share.
+"""A model compiled once for scoring: tests per rule, rules per action, and the steps both scorers share.
 
-The reference scorer (score.py) and the fast row scorer (rows.py) read rules
-through this, and finish a score here, so they can differ only in how they
-find each event's rule and add up its points; a property test holds them equal.
+The reference scorer (score.py) and the fast row scorer (rows.py) differ only in
+how they find the fit rules that hold and the rules that take each event; both
+hand what they found to :meth:`CompiledModel.finish`, which turns it into points,
+a score, a grade, a band and a label. A property test holds the two equal.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from leadscore.engine.conditions import Predicate, compile_condition
-from leadscore.engine.model import BehaviourRule, FitRule, ScoringModel
-from leadscore.records import Contact, Contribution, ScoreResult, normalize_email
+from leadscore.engine.conditions import (
+    MS_PER_DAY,
+    Predicate,
+    Test,
+    Unreadable,
+    coerce,
+    compile_condition,
+    compile_node,
+    is_timed,
+    node_fields,
+)
+from leadscore.engine.model import BehaviourRule, Bounds, FitRule, Grade, ScoringModel
+from leadscore.records import Contact, Contribution, FieldProblem, ScoreResult, from_epoch_ms, normalize_email
 
-MS_PER_DAY = 86_400_000.0
 RESET_RULE_ID = "inactivity_reset"
+BASE_RULE_ID = "base"
 NO_UNMATCHED: Mapping[str, int] = MappingProxyType({})
 DERIVED = frozenset({"email", "email_domain"})
 """Fit fields computed from the contact rather than read from its profile."""
+Fader = Callable[[float, Sequence[int], int], float]
+"""Sums a positive rule's points over its event times (epoch ms), each faded by its age as of ``now``."""
 
 
 @dataclass(frozen=True, slots=True)
 class FitCheck:
     rule: FitRule
-    passes: Predicate
+    holds: Test
+    fields: tuple[str, ...]
+    timed: bool
 
 
 @dataclass(frozen=True, slots=True)
 class BehaviourCheck:
     rule: BehaviourRule
     filters: tuple[tuple[str, Predicate], ...]
+    window_ms: float | None
+    stops: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FieldValues:
+    """A contact's values for the fields a model reads, coerced to their types, and those that could not be."""
+
+    values: Mapping[str, Any]
+    unreadable: frozenset[str]
+    problems: tuple[FieldProblem, ...]
 
 
 def profile_value(contact: Contact, field: str) -> Any:
@@ -47,66 +73,137 @@ def profile_value(contact: Contact, field: str) -> Any:
 
 
 class CompiledModel:
-    """One model's rules as predicates, and how a total becomes a score, a grade, a band and a label."""
+    """One model's rules as tests, and how what they matched becomes a score, a grade, a band and a label."""
 
     def __init__(self, name: str, model: ScoringModel) -> None:
         self.name = name
         self.model = model
-        self.fit = tuple(FitCheck(rule, compile_condition(rule)) for rule in model.fit)
+        self.fit = tuple(_fit_check(rule, model) for rule in model.fit)
+        self.read_fields = tuple(
+            dict.fromkeys(
+                [name for check in self.fit for name in check.fields]
+                + [name for grade in model.grades if grade.when is not None for name in node_fields(grade.when)]
+            )
+        )
+        self._types = {name: model.field_type(name) for name in self.read_fields}
+        self._grades: tuple[tuple[Grade, Test | None, tuple[str, ...]], ...] = tuple(
+            (
+                grade,
+                compile_node(grade.when, self._types) if grade.when is not None else None,
+                node_fields(grade.when) if grade.when is not None else (),
+            )
+            for grade in model.grades
+        )
         by_action: dict[str, list[BehaviourCheck]] = {}
         for rule in model.behaviour:
             filters = tuple((f.attribute, compile_condition(f)) for f in rule.where)
-            by_action.setdefault(rule.action, []).append(BehaviourCheck(rule, filters))
+            window = rule.window_days * MS_PER_DAY if rule.window_days is not None else None
+            by_action.setdefault(rule.action, []).append(BehaviourCheck(rule, filters, window, rule.then == "stop"))
         self.by_action = {action: tuple(checks) for action, checks in by_action.items()}
         self.band_order = tuple(band.name for band in model.bands)
         self._band_min = {band.name: band.min for band in model.bands}
         self._stage = {band.name: band.lifecycle_stage for band in model.bands}
         self._labels: dict[tuple[str, str], str] = {}
+        self._fade = {rule.id: self._fader(rule) for rule in model.behaviour}
+        self._group_of = {rule_id: name for name, group in model.groups.items() for rule_id in group.rules}
 
-    def rule_for(self, action: str, attributes: Mapping[str, Any]) -> BehaviourRule | None:
-        """The first rule, in file order, whose action matches and whose filters all pass."""
+    def read(self, contact: Contact) -> FieldValues:
+        """The contact's values for every field the model reads, each coerced to its declared type."""
+        values: dict[str, Any] = {}
+        unreadable: list[str] = []
+        problems: list[FieldProblem] = []
+        for name in self.read_fields:
+            try:
+                values[name] = coerce(profile_value(contact, name), self._types[name])
+            except Unreadable as exc:
+                values[name] = None
+                unreadable.append(name)
+                problems.append(FieldProblem(name, str(exc)))
+        return FieldValues(values, frozenset(unreadable), tuple(problems))
+
+    def candidates(self, action: str, attributes: Mapping[str, Any]) -> tuple[BehaviourCheck, ...]:
+        """The rules, in file order, whose action matches and whose filters all pass; windows are checked later."""
+        found = []
         for check in self.by_action.get(action, ()):
             for name, passes in check.filters:
                 if not passes(attributes.get(name)):
                     break
             else:
-                return check.rule
-        return None
+                found.append(check)
+        return tuple(found)
 
-    def faded(self, points: float, age_days: float) -> float:
-        """A positive event's points at its age: zero past the window, halved every half-life."""
-        decay = self.model.decay
-        if decay.window_days is not None and age_days > decay.window_days:
-            return 0.0
-        return points if decay.half_life_days is None else points * 0.5 ** (age_days / decay.half_life_days)
+    def take(self, candidates: Sequence[BehaviourCheck], at_ms: int, now_ms: int, taken: dict[str, list[int]]) -> bool:
+        """File an event under the first candidate whose window holds it, and the next ones after ``continue``."""
+        took = False
+        for check in candidates:
+            if check.window_ms is not None and now_ms - at_ms > check.window_ms:
+                continue
+            moments = taken.get(check.rule.id)
+            if moments is None:
+                taken[check.rule.id] = [at_ms]
+            else:
+                moments.append(at_ms)
+            took = True
+            if check.stops:
+                break
+        return took
 
-    def capped(self, rule: BehaviourRule, points: float) -> float:
-        if rule.cap is None:
-            return points
-        return min(points, rule.cap) if points > 0 else max(points, -rule.cap)
-
-    def reset_contribution(self) -> Contribution:
-        days = self.model.decay.reset_after_days
-        return Contribution(RESET_RULE_ID, "behaviour", 0.0, f"no engagement in {days:g}d: reset")
-
-    def result(
+    def finish(
         self,
         contact: Contact,
-        fit_total: float,
-        behaviour_total: float,
-        contributions: list[Contribution],
-        *,
-        disqualified: bool,
-        fast_track_seen: bool,
+        fields: FieldValues,
+        fit_held: Sequence[FitRule],
+        taken: Mapping[str, Sequence[int]],
+        now_ms: int,
         previous_band: str | None,
         unmatched: Mapping[str, int] | None,
     ) -> ScoreResult:
-        """Score = fit + behaviour, rounded half up, clamped to 0..100 (0 when disqualified); grade from fit;
-        band by score with hysteresis, raised by a fresh fast-track action."""
-        score = 0 if disqualified else max(0, min(100, math.floor(fit_total + behaviour_total + 0.5)))
-        grade = self.model.grades[-1].name if disqualified else self._grade(fit_total)
+        """Points from the fit rules that held and the events each behaviour rule took, then the score.
+
+        Score = base + fit + behaviour, rounded half up, clamped to 0..100 (0 when
+        disqualified); grade from the first grade whose criteria hold; band by score
+        with hysteresis, raised by a fresh fast-track action.
+        """
+        model = self.model
+        contributions: list[Contribution] = []
+        disqualified = any(rule.disqualify for rule in fit_held)
+        fit_points: dict[str, float] = {}
+        for held in fit_held:
+            fit_points[held.id] = held.points
+            contributions.append(Contribution(held.id, "fit", held.points, held.reason))
+        fit_total = self._bounded(fit_points, model.limits.fit, "fit", contributions)
+
+        engaged = [max(taken[rule.id]) for rule in model.behaviour if rule.id in taken and rule.points > 0]
+        reset_after = model.decay.reset_after_days
+        reset = reset_after is not None and bool(engaged) and (now_ms - max(engaged)) / MS_PER_DAY > reset_after
+        behaviour_points: dict[str, float] = {}
+        fast_track = model.fast_track
+        fast_track_seen = False
+        for rule in model.behaviour:
+            moments = taken.get(rule.id)
+            if moments is None:
+                continue
+            newest = max(moments)
+            if fast_track is not None and rule.action in fast_track.actions and not reset:
+                fast_track_seen = fast_track_seen or (now_ms - newest) / MS_PER_DAY <= fast_track.within_days
+            if reset and rule.points > 0:
+                continue
+            points = self._rule_points(rule, moments, newest, now_ms)
+            behaviour_points[rule.id] = points
+            contributions.append(
+                Contribution(rule.id, "behaviour", points, rule.reason, len(moments), from_epoch_ms(newest))
+            )
+        behaviour_total = self._bounded(behaviour_points, model.limits.behaviour, "behaviour", contributions)
+        if reset:
+            days = model.decay.reset_after_days
+            contributions.append(Contribution(RESET_RULE_ID, "note", 0.0, f"no engagement in {days:g}d: reset"))
+        if model.base:
+            contributions.append(Contribution(BASE_RULE_ID, "base", model.base, "base points"))
+
+        total = model.base + fit_total + behaviour_total
+        score = 0 if disqualified else max(0, min(100, math.floor(total + 0.5)))
+        grade = model.grades[-1].name if disqualified else self._grade(fit_total, behaviour_total, fields, now_ms)
         band = self._band(score, previous_band)
-        fast_track = self.model.fast_track
         if fast_track is not None and fast_track_seen and not disqualified:
             band = self._higher(band, fast_track.band)
         return ScoreResult(
@@ -122,7 +219,59 @@ class CompiledModel:
             contributions=tuple(contributions),
             disqualified=disqualified,
             unmatched_actions=dict(unmatched) if unmatched else NO_UNMATCHED,
+            problems=fields.problems,
         )
+
+    def _rule_points(self, rule: BehaviourRule, moments: Sequence[int], newest: int, now_ms: int) -> float:
+        """A rule's points from the events it took: faded if positive, then capped; a counted rule's once."""
+        if rule.count is not None:
+            if len(moments) < rule.count.at_least:
+                return 0.0
+            return self._fade[rule.id](rule.points, (newest,), now_ms) if rule.points > 0 else rule.points
+        points = self._fade[rule.id](rule.points, moments, now_ms) if rule.points > 0 else rule.points * len(moments)
+        if rule.cap is None:
+            return points
+        return min(points, rule.cap) if points > 0 else max(points, -rule.cap)
+
+    def _bounded(
+        self, points: Mapping[str, float], limits: Bounds, kind: str, contributions: list[Contribution]
+    ) -> float:
+        """The sum of one kind's points with each group's bounds, then the kind's limits, applied in that order."""
+        total = 0.0
+        by_group: dict[str, float] = {}
+        for rule_id, value in points.items():
+            group = self._group_of.get(rule_id)
+            if group is None:
+                total += value
+            else:
+                by_group[group] = by_group.get(group, 0.0) + value
+        for name, value in by_group.items():
+            total += _clamp(value, self.model.groups[name], f"group {name}", f"{name}_limit", contributions)
+        return _clamp(total, limits, f"{kind} total", f"{kind}_limit", contributions)
+
+    def _fader(self, rule: BehaviourRule) -> Fader:
+        """The fading of a rule's points: its group's if the group has one, else the model's."""
+        group = self.model.groups.get(self.model.group_of(rule.id) or "")
+        fading = group.decay if group is not None and group.decay is not None else self.model.decay
+        window, half_life = fading.window_days, fading.half_life_days
+        if window is None and half_life is None:
+            return lambda points, moments, now_ms: points * len(moments)
+        if window is None and half_life is not None:
+
+            def halving(points: float, moments: Sequence[int], now_ms: int) -> float:
+                if len(moments) == 1:
+                    single: float = points * 0.5 ** (((now_ms - moments[0]) / MS_PER_DAY) / half_life)
+                    return single
+                return math.fsum([points * 0.5 ** (((now_ms - ms) / MS_PER_DAY) / half_life) for ms in moments])
+
+            return halving
+
+        def faded(points: float, age_days: float) -> float:
+            if window is not None and age_days > window:
+                return 0.0
+            return points if half_life is None else points * 0.5 ** (age_days / half_life)
+
+        return lambda points, moments, now_ms: math.fsum([faded(points, (now_ms - ms) / MS_PER_DAY) for ms in moments])
 
     def _label(self, grade: str, band: str) -> str:
         label = self._labels.get((grade, band))
@@ -130,10 +279,15 @@ class CompiledModel:
             label = self._labels[(grade, band)] = self.model.label.format(grade=grade, band=band)
         return label
 
-    def _grade(self, fit_total: float) -> str:
-        for grade in self.model.grades[:-1]:
-            if grade.min_fit is not None and fit_total >= grade.min_fit:
-                return grade.name
+    def _grade(self, fit_total: float, behaviour_total: float, fields: FieldValues, now_ms: int) -> str:
+        for grade, when, reads in self._grades[:-1]:
+            if grade.min_fit is not None and fit_total < grade.min_fit:
+                continue
+            if grade.min_behaviour is not None and behaviour_total < grade.min_behaviour:
+                continue
+            if when is not None and (fields.unreadable.intersection(reads) or not when(fields.values, now_ms)):
+                continue
+            return grade.name
         return self.model.grades[-1].name
 
     def _band(self, score: int, previous_band: str | None) -> str:
@@ -149,3 +303,24 @@ class CompiledModel:
 
     def _higher(self, band: str, floor: str) -> str:
         return floor if self._band_min[floor] > self._band_min[band] else band
+
+
+def _fit_check(rule: FitRule, model: ScoringModel) -> FitCheck:
+    condition = rule.condition
+    fields = node_fields(condition)
+    return FitCheck(
+        rule, compile_node(condition, {name: model.field_type(name) for name in fields}), fields, is_timed(condition)
+    )
+
+
+def _clamp(value: float, bounds: Bounds, what: str, rule_id: str, contributions: list[Contribution]) -> float:
+    """``value`` within ``bounds``; what the bound took or gave is noted as a limit contribution."""
+    bounded = value
+    if bounds.max is not None and bounded > bounds.max:
+        bounded = bounds.max
+    if bounds.min is not None and bounded < bounds.min:
+        bounded = bounds.min
+    if bounded != value:
+        side = f"at most {bounds.max:g}" if bounded < value else f"at least {bounds.min:g}"
+        contributions.append(Contribution(rule_id, "limit", bounded - value, f"{what} {side}"))
+    return bounded

@@ -11,6 +11,7 @@ from datetime import datetime
 from leadscore.records import Contribution, ScoreResult
 
 SEPARATOR = " · "
+RULE_KINDS = frozenset({"fit", "behaviour"})
 
 
 def format_points(points: float) -> str:
@@ -31,9 +32,12 @@ def describe(contribution: Contribution, now: datetime) -> str:
 
 
 def top_contributions(result: ScoreResult, limit: int) -> list[Contribution]:
-    """The contributions that moved the score most (ties keep model order), then notes such as a reset."""
-    scoring = [c for c in result.contributions if abs(c.points) >= 0.5]
-    notes = [c for c in result.contributions if c.points == 0 and c.kind == "behaviour"]
+    """The rules that moved the score most (ties keep model order), then notes such as a reset.
+
+    Base points and what a limit took back are left to ``explain``: they say nothing about this lead.
+    """
+    scoring = [c for c in result.contributions if c.kind in RULE_KINDS and abs(c.points) >= 0.5]
+    notes = [c for c in result.contributions if c.kind == "note"]
     return (sorted(scoring, key=lambda c: -abs(c.points)) + notes)[:limit]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from leadscore.engine.model import ModelFile
+from leadscore.engine.model import Located, ModelFile
 from leadscore.errors import ModelFileError, ModelProblem
 
 Path_ = tuple[str | int, ...]
@@ -51,8 +51,53 @@ def parse_model_text(text: str, file: str = "<model>") -> ModelFile:
     try:
         return ModelFile.model_validate(data)
     except ValidationError as exc:
-        problems = [_problem(err, lines) for err in exc.errors()]
+        problems = [problem for err in exc.errors() for problem in _problems(err, lines)]
         raise ModelFileError(file, problems) from None
+
+
+YAML_11_BOOLEANS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def model_warnings(text: str) -> list[ModelProblem]:
+    """Things that load but probably do not mean what they say.
+
+    An unquoted ``yes``/``no``/``on``/``off`` in a value is a YAML boolean, which
+    never equals a text field's value; for a boolean field it should read true/false.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if root is None:
+        return []
+    warnings = []
+    for path, node in _scalars(root):
+        if "value" not in path or node.tag != "tag:yaml.org,2002:bool" or node.style is not None:
+            continue
+        if node.value.lower() in YAML_11_BOOLEANS:
+            warnings.append(
+                ModelProblem(
+                    _dotted(path),
+                    node.start_mark.line + 1,
+                    f"unquoted {node.value} is read as the boolean {node.value.lower() in ('yes', 'on', 'y')}"
+                    f" and never matches text; write '{node.value}' in quotes to match the word, "
+                    "or true/false for a boolean field",
+                )
+            )
+    return warnings
+
+
+def _scalars(node: yaml.Node, path: Path_ = ()) -> list[tuple[Path_, yaml.ScalarNode]]:
+    if isinstance(node, yaml.ScalarNode):
+        return [(path, node)]
+    found: list[tuple[Path_, yaml.ScalarNode]] = []
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            found.extend(_scalars(value_node, (*path, key_node.value)))
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            found.extend(_scalars(item, (*path, position)))
+    return found
 
 
 def _line_index(node: yaml.Node, path: Path_ = ()) -> dict[Path_, int]:
@@ -68,13 +113,27 @@ def _line_index(node: yaml.Node, path: Path_ = ()) -> dict[Path_, int]:
     return index
 
 
-def _problem(error: Any, lines: dict[Path_, int]) -> ModelProblem:
-    loc: Path_ = tuple(part for part in error["loc"] if isinstance(part, str | int))
-    line = None
+def _problems(error: Any, lines: dict[Path_, int]) -> list[ModelProblem]:
+    """One problem per pydantic error, or one per located problem of a cross-section check."""
+    loc: Path_ = tuple(part for part in error["loc"] if isinstance(part, int) or not part.startswith("<"))
+    located = (error.get("ctx") or {}).get("error")
+    if isinstance(located, Located):
+        return [
+            ModelProblem(_dotted((*loc, *path)), _line_of((*loc, *path), lines), message)
+            for path, message in located.problems
+        ]
+    return [_problem(error, loc, lines)]
+
+
+def _line_of(loc: Path_, lines: dict[Path_, int]) -> int | None:
     for length in range(len(loc), -1, -1):
         if loc[:length] in lines:
-            line = lines[loc[:length]]
-            break
+            return lines[loc[:length]]
+    return None
+
+
+def _problem(error: Any, loc: Path_, lines: dict[Path_, int]) -> ModelProblem:
+    line = _line_of(loc, lines)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         allowed = _allowed_keys(ModelFile, loc[:-1])
@@ -101,16 +160,17 @@ def _allowed_keys(model: type[BaseModel], loc: Path_) -> list[str]:
         if current is None:
             return []
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return [info.alias or name for name, info in current.model_fields.items()]
     return []
 
 
 def _step(annotation: Any, part: str | int) -> Any:
     annotation = _unwrap(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        if not isinstance(part, str) or part not in annotation.model_fields:
+        by_key = {info.alias or name: info for name, info in annotation.model_fields.items()}
+        if not isinstance(part, str) or part not in by_key:
             return None
-        return _unwrap(annotation.model_fields[part].annotation)
+        return _unwrap(by_key[part].annotation)
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
     if origin in (list, tuple) and args:

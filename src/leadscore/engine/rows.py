@@ -2,53 +2,64 @@
 
 It gives exactly what the reference ``Engine.score`` gives on the same events
 (tests/engine/test_properties.py holds the two equal); it only avoids work:
-- fit outcomes are remembered per (type, value) and rule, since profile values repeat;
-- an event's rule is remembered per (action, attributes JSON text), decoding each text once;
-- ``now`` is converted once per rescore, not once per contact;
-- the default decay (a half-life, no window) is inlined, since a call per event is a tenth of a rescore.
+- a fit rule's outcome is remembered per (type, value) of the fields it reads,
+  since profile values repeat (and per ``now`` when the rule compares dates with it);
+- an event's candidate rules are remembered per (action, attributes JSON text),
+  decoding each text once; the common case, one rule without a window, is kept bare;
+- ``now`` is converted once per rescore, not once per contact.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
-from leadscore.engine.compiled import DERIVED, MS_PER_DAY, CompiledModel, FitCheck, profile_value
-from leadscore.engine.model import BehaviourRule
-from leadscore.records import Contact, Contribution, EventRow, ScoreResult, from_epoch_ms, to_epoch_ms
+from leadscore.engine.compiled import BehaviourCheck, CompiledModel, FieldValues, FitCheck
+from leadscore.engine.model import BehaviourRule, FitRule
+from leadscore.records import Contact, EventRow, ScoreResult, to_epoch_ms
 
 NO_ATTRIBUTES: Mapping[str, Any] = MappingProxyType({})
 NOT_LEARNED: Any = object()
 MEMO_LIMIT = 20_000
 """Distinct values (or action and attributes texts) remembered; page URLs can make them unbounded, so forget past
 this."""
+Found = BehaviourRule | tuple[BehaviourCheck, ...] | None
+"""What an (action, attributes) pair leads to: the one rule that takes it outright, the candidates to walk, or none."""
 
 
 class RememberedFit:
-    """A fit rule whose outcome is remembered by (type, value): 1, 1.0 and True are one dict key but not one value."""
+    """A fit rule whose outcome is remembered by the (type, value) of each field it reads."""
 
-    __slots__ = ("check", "outcomes")
+    __slots__ = ("check", "outcomes", "single")
 
     def __init__(self, check: FitCheck) -> None:
         self.check = check
-        self.outcomes: dict[tuple[type, Any], bool] = {}
+        self.outcomes: dict[Any, bool] = {}
+        self.single = check.fields[0] if len(check.fields) == 1 and not check.timed else None
 
-    def holds(self, value: Any) -> bool:
-        key = (value.__class__, value)
+    def holds(self, fields: FieldValues, now_ms: int) -> bool:
+        check = self.check
+        if fields.unreadable and fields.unreadable.intersection(check.fields):
+            return False
+        values = fields.values
+        if self.single is not None:
+            value = values[self.single]
+            key: Any = (value.__class__, value)
+        else:
+            key = (now_ms if check.timed else None, *((values[n].__class__, values[n]) for n in check.fields))
         try:
             return self.outcomes[key]
         except KeyError:
             if len(self.outcomes) >= MEMO_LIMIT:
                 self.outcomes.clear()
-            outcome = self.outcomes[key] = self.check.passes(value)
+            outcome = self.outcomes[key] = check.holds(values, now_ms)
             return outcome
         except TypeError:
-            return self.check.passes(value)
+            return check.holds(values, now_ms)
 
 
 class RowScorer:
@@ -57,36 +68,22 @@ class RowScorer:
     def __init__(self, compiled: CompiledModel) -> None:
         self.compiled = compiled
         self._fit = tuple(RememberedFit(check) for check in compiled.fit)
-        fields = tuple(dict.fromkeys(check.rule.field for check in compiled.fit))
-        self._plain_fields = tuple(name for name in fields if name not in DERIVED)
-        self._derived_fields = tuple(name for name in fields if name in DERIVED)
-        self._fade = _fader(compiled)
         self._now: tuple[datetime | None, int] = (None, 0)
-        self._rule_by_text: dict[tuple[str, str | None], BehaviourRule | None] = {}
+        self._found_by_text: dict[tuple[str, str | None], Found] = {}
 
     def score(
         self, contact: Contact, rows: Iterable[EventRow], now: datetime, previous_band: str | None
     ) -> ScoreResult:
         compiled = self.compiled
-        model = compiled.model
-        contributions: list[Contribution] = []
-        fit_total = 0.0
-        disqualified = False
-        profile = contact.profile
-        values = {name: profile.get(name) for name in self._plain_fields}
-        for name in self._derived_fields:
-            values[name] = profile_value(contact, name)
-        for remembered in self._fit:
-            rule = remembered.check.rule
-            if remembered.holds(values[rule.field]):
-                fit_total += rule.points
-                disqualified = disqualified or rule.disqualify
-                contributions.append(Contribution(rule.id, "fit", rule.points, rule.reason))
-
         now_ms = self._epoch_ms(now)
-        moments_by_rule: dict[str, list[int]] = {}
+        fields = compiled.read(contact)
+        fit_held: list[FitRule] = [
+            remembered.check.rule for remembered in self._fit if remembered.holds(fields, now_ms)
+        ]
+
+        taken: dict[str, list[int]] = {}
         unmatched: Counter[str] | None = None
-        known = self._rule_by_text
+        known = self._found_by_text
         for _, action, occurred_ms, attributes in rows:
             if occurred_ms > now_ms:
                 unmatched = unmatched or Counter()
@@ -97,74 +94,26 @@ class RowScorer:
                 if found is NOT_LEARNED:
                     found = self._learn(action, attributes)
             else:
-                found = compiled.rule_for(action, attributes)
-            if found is None:
+                found = _bare(compiled.candidates(action, attributes))
+            if found.__class__ is BehaviourRule:
+                moments = taken.get(found.id)
+                if moments is None:
+                    taken[found.id] = [occurred_ms]
+                else:
+                    moments.append(occurred_ms)
+            elif found is None or not compiled.take(found, occurred_ms, now_ms, taken):
                 unmatched = unmatched or Counter()
                 unmatched[action] += 1
-                continue
-            moments = moments_by_rule.get(found.id)
-            if moments is None:
-                moments_by_rule[found.id] = [occurred_ms]
-            else:
-                moments.append(occurred_ms)
+        return compiled.finish(contact, fields, fit_held, taken, now_ms, previous_band, unmatched)
 
-        fast_track = model.fast_track
-        fast_track_seen = False
-        last_engaged_ms: int | None = None
-        matched: list[tuple[BehaviourRule, list[int], int]] = []
-        for behaviour_rule in model.behaviour:
-            moments = moments_by_rule.get(behaviour_rule.id)
-            if moments is None:
-                continue
-            newest = max(moments)
-            matched.append((behaviour_rule, moments, newest))
-            if behaviour_rule.points > 0 and (last_engaged_ms is None or newest > last_engaged_ms):
-                last_engaged_ms = newest
-            if fast_track is not None and behaviour_rule.action in fast_track.actions:
-                fast_track_seen = fast_track_seen or (now_ms - newest) / MS_PER_DAY <= fast_track.within_days
-
-        reset_after = model.decay.reset_after_days
-        inactive_days = None if last_engaged_ms is None else (now_ms - last_engaged_ms) / MS_PER_DAY
-        reset = reset_after is not None and inactive_days is not None and inactive_days > reset_after
-        behaviour_total = 0.0
-        fade = self._fade
-        for behaviour_rule, moments, newest in matched:
-            if reset and behaviour_rule.points > 0:
-                continue
-            points = (
-                fade(behaviour_rule.points, moments, now_ms)
-                if behaviour_rule.points > 0
-                else behaviour_rule.points * len(moments)
-            )
-            points = compiled.capped(behaviour_rule, points)
-            behaviour_total += points
-            contributions.append(
-                Contribution(
-                    behaviour_rule.id, "behaviour", points, behaviour_rule.reason, len(moments), from_epoch_ms(newest)
-                )
-            )
-        if reset:
-            fast_track_seen = False
-            contributions.append(compiled.reset_contribution())
-        return compiled.result(
-            contact,
-            fit_total,
-            behaviour_total,
-            contributions,
-            disqualified=disqualified,
-            fast_track_seen=fast_track_seen,
-            previous_band=previous_band,
-            unmatched=unmatched,
-        )
-
-    def _learn(self, action: str, attributes: str | None) -> BehaviourRule | None:
-        """The rule for an action and the store's JSON text of its attributes, remembered for the next row."""
+    def _learn(self, action: str, attributes: str | None) -> Found:
+        """What an action and the store's JSON text of its attributes lead to, remembered for the next row."""
         decoded = json.loads(attributes) if attributes else None
-        rule = self.compiled.rule_for(action, decoded if isinstance(decoded, dict) else NO_ATTRIBUTES)
-        if len(self._rule_by_text) >= MEMO_LIMIT:
-            self._rule_by_text.clear()
-        self._rule_by_text[(action, attributes)] = rule
-        return rule
+        found = _bare(self.compiled.candidates(action, decoded if isinstance(decoded, dict) else NO_ATTRIBUTES))
+        if len(self._found_by_text) >= MEMO_LIMIT:
+            self._found_by_text.clear()
+        self._found_by_text[(action, attributes)] = found
+        return found
 
     def _epoch_ms(self, now: datetime) -> int:
         held, milliseconds = self._now
@@ -174,22 +123,11 @@ class RowScorer:
         return milliseconds
 
 
-def _fader(compiled: CompiledModel) -> Callable[[float, list[int], int], float]:
-    """Sum a positive rule's points over its event times, each faded by its age, exactly (``math.fsum``)."""
-    decay = compiled.model.decay
-    faded = compiled.faded
-
-    def general(points: float, moments: list[int], now_ms: int) -> float:
-        return math.fsum([faded(points, (now_ms - ms) / MS_PER_DAY) for ms in moments])
-
-    if decay.window_days is not None or decay.half_life_days is None:
-        return general
-    days = decay.half_life_days
-
-    def halving(points: float, moments: list[int], now_ms: int) -> float:
-        if len(moments) == 1:
-            single: float = points * 0.5 ** (((now_ms - moments[0]) / MS_PER_DAY) / days)
-            return single
-        return math.fsum([points * 0.5 ** (((now_ms - ms) / MS_PER_DAY) / days) for ms in moments])
-
-    return halving
+def _bare(candidates: tuple[BehaviourCheck, ...]) -> Found:
+    """The first candidate's rule when it takes every event outright (no window, stops); else the candidates."""
+    if not candidates:
+        return None
+    first = candidates[0]
+    if first.window_ms is None and first.stops:
+        return first.rule
+    return candidates
