@@ -148,3 +148,101 @@ def test_bad_now_is_a_usage_error() -> None:
     code, _, stderr = score_lines("--contacts", str(EXAMPLES / "contacts.jsonl"), "--now", "tomorrow")
     assert code == 2
     assert "not an ISO 8601 time" in stderr
+
+
+LANGUAGE = ROOT / "tests" / "engine" / "models" / "language.yaml"
+
+
+def test_validate_warns_of_an_unquoted_yes_and_notes_the_default_reset(tmp_path: Path) -> None:
+    model = tmp_path / "m.yaml"
+    model.write_text(DEFAULT_MODEL.read_text().replace("value: [north america,", "value: [yes, north america,"))
+    result = runner.invoke(app, ["validate", str(model)])
+    assert result.exit_code == 0
+    assert f"{model}:{22}: models.lead.fit[5].value[0]: unquoted yes is read as the boolean True" in result.stderr
+    assert "positive behaviour points drop to 0 after 30d without engagement" in result.stdout
+    assert "null turns the reset off" in result.stdout
+
+
+def test_validate_notes_a_count_that_hides_events_from_later_rules(tmp_path: Path) -> None:
+    model = tmp_path / "m.yaml"
+    model.write_text(LANGUAGE.read_text().replace("        then: continue\n", ""))
+    result = runner.invoke(app, ["validate", str(model)])
+    assert result.exit_code == 0
+    assert "'pricing_again' takes every page_view event it counts" in result.stdout
+    assert "long_visit, visit never see them; add then: continue" in result.stdout
+
+
+def test_score_streams_typed_fields_and_reports_unreadable_values(tmp_path: Path) -> None:
+    contacts = write_lines(
+        tmp_path / "c.jsonl",
+        [
+            {"id": "1", "email": "a@acme.example", "properties": {"seats": "75", "trial_started": "2026-11-20"}},
+            {"id": "2", "email": "b@acme.example", "properties": {"seats": "lots"}},
+            {"id": "1", "email": "a@acme.example", "properties": {"seats": "80"}},
+        ],
+    )
+    events = write_lines(
+        tmp_path / "e.jsonl",
+        [
+            {
+                "id": f"v{n}",
+                "contact_id": "2",
+                "action": "page_view",
+                "occurred_at": f"2026-11-2{n}T10:00:00Z",
+                "attributes": {"url": "/pricing"},
+            }
+            for n in range(3)
+        ]
+        + [{"id": "x", "contact_id": "9", "action": "page_view", "occurred_at": "2026-11-20T10:00:00Z"}],
+    )
+    result = runner.invoke(
+        app, ["score", "--model", str(LANGUAGE), "--now", NOW, "--contacts", str(contacts), "--events", str(events)]
+    )
+    assert result.exit_code == 0, result.output
+    lines = {row["id"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert list(lines) == ["2", "1"], "file order of each contact's last copy"
+    assert lines["1"]["fit"] == 12, "the last copy wins: 80 seats, no trial date"
+    assert "+20 pricing page 3x in 14d (1d)" in lines["2"]["reasons"]
+    assert "seats x1 (e.g. contact 2: 'lots' is not a number)" in result.stderr
+    assert "contact id '1' appears 2 times; last wins" in result.stderr
+    assert "1 events name 1 contact ids not in the contacts file (e.g. 9)" in result.stderr
+
+
+def test_explain_shows_a_compound_rule_and_a_count_short_of_its_mark(tmp_path: Path) -> None:
+    contacts = write_lines(
+        tmp_path / "c.jsonl",
+        [{"id": "1", "properties": {"company_size": 5000, "department": "IT"}}],
+    )
+    events = write_lines(
+        tmp_path / "e.jsonl",
+        [
+            {
+                "id": "v",
+                "contact_id": "1",
+                "action": "page_view",
+                "occurred_at": "2026-11-22T10:00:00Z",
+                "attributes": {"url": "/pricing"},
+            }
+        ],
+    )
+    result = runner.invoke(
+        app,
+        [
+            "explain",
+            "--contact",
+            "1",
+            "--model",
+            str(LANGUAGE),
+            "--now",
+            NOW,
+            "--contacts",
+            str(contacts),
+            "--events",
+            str(events),
+        ],
+        env={"COLUMNS": "220"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "company_size at least 1000 and department in [it, engineering]" in result.stdout
+    assert "count not reached: 1 of 3" in result.stdout
+    assert "page_view where url contains /pricing, 3+ in 14d, then continue" in result.stdout

@@ -14,14 +14,18 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.markup import escape
+from rich.table import Column, Table
 
 from leadscore.clock import utcnow
 from leadscore.engine import Engine, load_model_file, reasons_text
+from leadscore.engine.describe import describe_rule, model_notes
 from leadscore.engine.explain import describe, format_points, top_contributions
+from leadscore.engine.loader import model_warnings
+from leadscore.engine.model import BehaviourRule, FitRule
 from leadscore.errors import ConfigError, InputError
-from leadscore.jsonl import read_contacts, read_events
-from leadscore.records import Contact, Event, ScoreResult, ensure_utc
+from leadscore.records import ScoreResult, ensure_utc
+from leadscore.spool import Spool
 
 DEFAULT_MODEL = Path("config/scoring.yaml")
 err = Console(stderr=True, soft_wrap=True)
@@ -59,35 +63,24 @@ def parse_now(value: str | None) -> datetime:
         raise fail(f"--now: '{value}' is not an ISO 8601 time, e.g. 2026-11-23T12:00:00Z", 2) from None
 
 
-class _Inputs:
-    """Contacts and their events read from files, with every problem counted."""
+class _Problems:
+    """Every malformed input line, kept for the report; with ``strict``, the first one stops the command."""
 
-    def __init__(self, contacts_path: Path, events_path: Path | None, strict: bool) -> None:
-        self.problems: list[InputError] = []
+    def __init__(self, strict: bool) -> None:
         self.strict = strict
-        for path in (contacts_path, events_path):
-            if path is not None and not path.is_file():
-                raise fail(f"{path}: file not found", 2)
-        self.contacts: dict[str, Contact] = {}
-        for contact in read_contacts(contacts_path, self._problem):
-            if contact.id in self.contacts:
-                self._problem(InputError(str(contacts_path), 0, f"contact id '{contact.id}' appears twice; last wins"))
-            self.contacts[contact.id] = contact
-        self.events: dict[str, list[Event]] = {}
-        self.orphans: Counter[str] = Counter()
-        self.event_lines = 0
-        if events_path is not None:
-            for event in read_events(events_path, self._problem):
-                self.event_lines += 1
-                if event.contact_id not in self.contacts:
-                    self.orphans[event.contact_id] += 1
-                    continue
-                self.events.setdefault(event.contact_id, []).append(event)
+        self.found: list[InputError] = []
 
-    def _problem(self, problem: InputError) -> None:
+    def __call__(self, problem: InputError) -> None:
         if self.strict:
             raise fail(f"{problem} (--strict)", 1)
-        self.problems.append(problem)
+        self.found.append(problem)
+
+
+def _spool(contacts_path: Path, events_path: Path | None, problems: _Problems) -> Spool:
+    for path in (contacts_path, events_path):
+        if path is not None and not path.is_file():
+            raise fail(f"{path}: file not found", 2)
+    return Spool(contacts_path, events_path, problems)
 
 
 def validate(
@@ -98,11 +91,21 @@ def validate(
         model_file = load_model_file(model)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
+    for warning in model_warnings(model.read_text(encoding="utf-8")):
+        err.print(f"[yellow]warning:[/] {warning.describe(str(model))}", highlight=False)
     for name, scoring_model in model_file.models.items():
+        extras = [
+            f"{len(scoring_model.fields)} declared fields" if scoring_model.fields else "",
+            f"{len(scoring_model.groups)} groups" if scoring_model.groups else "",
+        ]
         typer.echo(
             f"{model}: model '{name}' ok ({len(scoring_model.fit)} fit rules, "
-            f"{len(scoring_model.behaviour)} behaviour rules, bands {', '.join(b.name for b in scoring_model.bands)})"
+            f"{len(scoring_model.behaviour)} behaviour rules, "
+            + "".join(f"{extra}, " for extra in extras if extra)
+            + f"bands {', '.join(b.name for b in scoring_model.bands)})"
         )
+        for note in model_notes(scoring_model):
+            typer.echo(f"  note: {note}")
 
 
 def score(
@@ -117,20 +120,33 @@ def score(
     """Score contacts from JSON-lines files, offline; one result line per contact."""
     engine = pick_engine(model, name)
     moment = parse_now(now)
-    inputs = _Inputs(contacts, events, strict)
+    problems = _Problems(strict)
     unmatched: Counter[str] = Counter()
     bands: Counter[str] = Counter()
-    sink = out.open("w", encoding="utf-8") if out is not None else sys.stdout
-    try:
-        for contact in inputs.contacts.values():
-            result = engine.score(contact, inputs.events.get(contact.id, []), moment)
-            unmatched.update(result.unmatched_actions)
-            bands[result.band] += 1
-            sink.write(json.dumps(_result_line(result, moment), ensure_ascii=False) + "\n")
-    finally:
-        if out is not None:
-            sink.close()
-    _report(inputs, unmatched, bands)
+    unreadable: Counter[str] = Counter()
+    examples: dict[str, str] = {}
+    with _spool(contacts, events, problems) as spool:
+        sink = out.open("w", encoding="utf-8") if out is not None else sys.stdout
+        try:
+            for contact, history in spool.scored_in_order():
+                result = engine.score(contact, history, moment)
+                unmatched.update(result.unmatched_actions)
+                bands[result.band] += 1
+                for problem in result.problems:
+                    unreadable[problem.field] += 1
+                    examples.setdefault(problem.field, f"contact {contact.id}: {problem.problem}")
+                sink.write(json.dumps(_result_line(result, moment), ensure_ascii=False) + "\n")
+        finally:
+            if out is not None:
+                sink.close()
+        _report(spool, problems, unmatched, bands)
+    if unreadable:
+        err.print(
+            "[yellow]values not of their declared type (rules reading them did not match): "
+            + ", ".join(f"{field} x{n} (e.g. {examples[field]})" for field, n in unreadable.most_common())
+            + "[/]",
+            highlight=False,
+        )
 
 
 def _result_line(result: ScoreResult, now: datetime) -> dict[str, object]:
@@ -148,9 +164,9 @@ def _result_line(result: ScoreResult, now: datetime) -> dict[str, object]:
     }
 
 
-def _report(inputs: _Inputs, unmatched: Counter[str], bands: Counter[str]) -> None:
+def _report(spool: Spool, problems: _Problems, unmatched: Counter[str], bands: Counter[str]) -> None:
     err.print(
-        f"scored {len(inputs.contacts)} contacts from {inputs.event_lines} events; "
+        f"scored {spool.contact_count} contacts from {spool.event_lines} events; "
         f"bands: {', '.join(f'{band} {count}' for band, count in sorted(bands.items())) or 'none'}",
         highlight=False,
     )
@@ -159,13 +175,14 @@ def _report(inputs: _Inputs, unmatched: Counter[str], bands: Counter[str]) -> No
             "events no rule scored: " + ", ".join(f"{action} x{n}" for action, n in unmatched.most_common()),
             highlight=False,
         )
-    if inputs.orphans:
+    orphan_events, orphan_ids, example = spool.orphans()
+    if orphan_events:
         err.print(
-            f"[yellow]{sum(inputs.orphans.values())} events name {len(inputs.orphans)} contact ids not in the "
-            f"contacts file (e.g. {next(iter(inputs.orphans))}); they were not scored[/]",
+            f"[yellow]{orphan_events} events name {orphan_ids} contact ids not in the "
+            f"contacts file (e.g. {example}); they were not scored[/]",
             highlight=False,
         )
-    for problem in inputs.problems:
+    for problem in problems.found:
         err.print(f"[yellow]skipped {problem}[/]", highlight=False)
 
 
@@ -180,22 +197,34 @@ def explain(
     """Show, rule by rule, why one contact has its score."""
     engine = pick_engine(model, name)
     moment = parse_now(now)
-    inputs = _Inputs(contacts, events, strict=False)
-    found = inputs.contacts.get(contact)
-    if found is None:
+    with _spool(contacts, events, _Problems(strict=False)) as spool:
+        record = spool.one(contact)
+    if record is None:
         raise fail(f"{contacts}: no contact with id '{contact}'", 2)
-    result = engine.score(found, inputs.events.get(contact, []), moment)
+    found, history = record
+    result = engine.score(found, history, moment)
     out = Console()
     out.print(
         f"[bold]{contact}[/] {found.email or ''}  score [bold]{result.score}[/]  grade {result.grade}  "
         f"band {result.band}  ({result.label}; fit {result.fit:g}, behaviour {result.behaviour:g})",
         highlight=False,
     )
-    table = Table("rule", "kind", "points", "events", "latest", "why")
+    rules: dict[str, FitRule | BehaviourRule] = {rule.id: rule for rule in engine.model.fit}
+    rules.update((rule.id, rule) for rule in engine.model.behaviour)
+    table = Table(Column("rule", no_wrap=True), "kind", "points", "events taken", "latest", "why (and what it tests)")
     for item in result.contributions:
         latest = f"{int((moment - item.last_seen).total_seconds() // 86400)}d ago" if item.last_seen else ""
-        table.add_row(item.rule_id, item.kind, format_points(item.points), str(item.events or ""), latest, item.reason)
+        rule = rules.get(item.rule_id)
+        tests = describe_rule(rule) if rule is not None else ""
+        why = escape(item.reason)
+        if isinstance(rule, BehaviourRule) and rule.count is not None and item.points == 0:
+            why += f" (count not reached: {item.events} of {rule.count.at_least})"
+        if tests:
+            why += f"\n[dim]{escape(tests)}[/]"
+        table.add_row(item.rule_id, item.kind, format_points(item.points), str(item.events or ""), latest, why)
     for action, count in sorted(result.unmatched_actions.items()):
         table.add_row("(no rule)", "behaviour", "0", str(count), "", f"'{action}' events earn nothing")
     out.print(table)
+    for problem in result.problems:
+        out.print(f"[yellow]{problem.field}: {problem.problem}; rules reading it did not match[/]", highlight=False)
     out.print(f"written as: {reasons_text(result, moment, engine.model.top_reasons)}", highlight=False)
