@@ -59,7 +59,10 @@ class Platform:
     the models' write targets, and the sleep its pacing uses. ``sandbox``: a seeded
     sandbox on a port (0: any free one) with a number of contacts and a seed.
     ``mapping_file``: the platform's default mapping (packaged data). ``demo_mapping``:
-    mapping overrides the demo uses against the sandbox.
+    mapping overrides the demo uses against the sandbox. ``profile_fields``: given a
+    source's mapping overrides, the profile fields each kind of record it reads can
+    fill, keyed by where the kind sits in ``mapping.profile`` ("" where the profile
+    mapping is flat; an object name where a platform maps each object apart).
     """
 
     name: str
@@ -68,6 +71,7 @@ class Platform:
     connect: Callable[[Any, WriteTargets, Sleep], Connector]
     sandbox: Callable[[int, int, int], Sandbox]
     mapping_file: str
+    profile_fields: Callable[[Mapping[str, Any]], Mapping[str, frozenset[str]]]
     demo_mapping: Mapping[str, Any] = field(default_factory=dict)
 
 

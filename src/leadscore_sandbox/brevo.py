@@ -66,6 +66,7 @@ class Limits:
     list_members_max: int = 150
     batch_max: int = 100
     campaigns_page_max: int = 100
+    companies_page_max: int = 100
     smtp_events_page_max: int = 5000
     import_body_max_bytes: int = 10 * 1024 * 1024
     process_polls_until_done: int = 1
@@ -167,6 +168,8 @@ class BrevoSandbox(SandboxServer):
         self.folders: dict[int, str] = {}
         self.lists: dict[int, dict[str, Any]] = {}
         self.campaigns: dict[int, Campaign] = {}
+        self.companies: dict[str, dict[str, Any]] = {}
+        """Company id -> {"attributes": {...}, "linkedContactsIds": [...]}, as the companies API shows them."""
         self.smtp_events: list[dict[str, Any]] = []
         self.processes: dict[int, Process] = {}
         self.exports: dict[str, bytes] = {}
@@ -214,6 +217,11 @@ class BrevoSandbox(SandboxServer):
         self.contacts[contact_id] = BrevoContact(contact_id, email.lower(), dict(attributes or {}), moment, moment)
         self._by_email[email.lower()] = contact_id
         return contact_id
+
+    def add_company(self, attributes: dict[str, Any], linked_contacts: list[int]) -> str:
+        company_id = f"{next(self._ids):024x}"
+        self.companies[company_id] = {"attributes": dict(attributes), "linkedContactsIds": list(linked_contacts)}
+        return company_id
 
     def touch(self, contact_id: int, **attributes: Any) -> None:
         """A person edits the contact in Brevo's UI (or a form updates it)."""
@@ -350,6 +358,7 @@ class BrevoSandbox(SandboxServer):
         )
         route("GET", API + "/contacts/{identifier}", API + "/contacts/{identifier}")(self._get_contact)
         route("GET", API + "/emailCampaigns", API + "/emailCampaigns")(self._get_campaigns)
+        route("GET", API + "/companies", API + "/companies")(self._get_companies)
         route(
             "POST",
             API + "/emailCampaigns/{campaign}/exportRecipients",
@@ -633,6 +642,22 @@ class BrevoSandbox(SandboxServer):
         if not success:
             return error(400, "invalid_parameter", "Contact already removed from list and/or does not exist")
         return Response(201, {"contacts": {"success": success, "failure": failure}})
+
+    def _get_companies(self, request: Request) -> Response:
+        """Pages by number from 1 (``page``, ``limit``), oldest first with sort=asc; no total in the answer."""
+        try:
+            page = int(request.arg("page", "1") or 1)
+            limit = int(request.arg("limit", "50") or 50)
+        except ValueError:
+            return error(400, "invalid_parameter", "page and limit must be integers")
+        if page < 1 or not 1 <= limit <= self.limits.companies_page_max:
+            return error(400, "invalid_parameter", f"page from 1, limit from 1 to {self.limits.companies_page_max}")
+        ordered = list(self.companies.items())
+        if request.arg("sort") != "asc":
+            ordered.reverse()
+        chosen = ordered[(page - 1) * limit : page * limit]
+        items = [{"id": company_id, **company, "linkedDealsIds": []} for company_id, company in chosen]
+        return Response(200, {"items": items})
 
     def _get_campaigns(self, request: Request) -> Response:
         limit = int(request.arg("limit", "50") or 50)

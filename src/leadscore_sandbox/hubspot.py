@@ -27,6 +27,7 @@ SEARCH_CAP = 10_000
 DEFAULT_PROPERTIES = ("firstname", "lastname", "email")
 SEARCH_DEFAULTS = ("createdate", "lastmodifieddate", "hs_object_id")
 CONTACTS = "/crm/v3/objects/contacts"
+COMPANIES = "/crm/v3/objects/companies"
 
 
 def iso(ms: int) -> str:
@@ -103,6 +104,7 @@ class HubSpotSandbox(SandboxServer):
         super().__init__(host, port)
         self.limits = limits or Limits()
         self.contacts: dict[int, Contact] = {}
+        self.companies: dict[int, dict[str, str | None]] = {}
         self.property_defs: dict[str, dict[str, Any]] = {}
         self.groups: dict[str, dict[str, Any]] = {"contactinformation": _group("contactinformation", "Contact info")}
         self.lists: dict[int, HubSpotList] = {}
@@ -158,6 +160,20 @@ class HubSpotSandbox(SandboxServer):
         self.contacts[contact_id] = Contact(contact_id, values, now, now)
         self._ids.append(contact_id)
         return contact_id
+
+    def add_company(self, properties: dict[str, Any]) -> int:
+        """A company record; ``associate`` makes it a contact's primary company."""
+        with self._id_lock:
+            company_id = 900_000_000 + self._next_id
+            self._next_id += 1
+        values = {k: (None if v is None else str(v)) for k, v in properties.items()}
+        self.companies[company_id] = values | {"hs_object_id": str(company_id)}
+        return company_id
+
+    def associate(self, contact_id: int, company_id: int, modified_ms: int | None = None) -> None:
+        """Make ``company_id`` the contact's primary company: HubSpot shows it in the read-only contact property
+        associatedcompanyid, and the change moves the contact's last-modified time."""
+        self.touch(contact_id, modified_ms, associatedcompanyid=str(company_id))
 
     def touch(self, contact_id: int, modified_ms: int | None = None, **properties: Any) -> None:
         """Change a contact as a user or workflow would, moving its last-modified time."""
@@ -303,6 +319,7 @@ class HubSpotSandbox(SandboxServer):
         route("POST", CONTACTS + "/search", CONTACTS + "/search")(self._search)
         route("POST", CONTACTS + "/batch/update", CONTACTS + "/batch/update")(self._batch_update)
         route("POST", CONTACTS + "/batch/read", CONTACTS + "/batch/read")(self._batch_read)
+        route("POST", COMPANIES + "/batch/read", COMPANIES + "/batch/read")(self._companies_batch_read)
         route("GET", "/crm/v3/properties/contacts", "/crm/v3/properties/contacts")(self._get_properties)
         route("POST", "/crm/v3/properties/contacts", "/crm/v3/properties/contacts")(self._create_property)
         route("GET", "/crm/v3/properties/contacts/groups", "/crm/v3/properties/contacts/groups")(self._get_groups)
@@ -448,6 +465,31 @@ class HubSpotSandbox(SandboxServer):
                 missing.append(str(item.get("id")))
             else:
                 results.append(self._record(contact, [*properties, "hs_merged_object_ids"], DEFAULT_PROPERTIES))
+        return _batch_answer(results, missing, iso(self.clock_ms()), iso(self.clock_ms()))
+
+    def _companies_batch_read(self, request: Request) -> Response:
+        body = request.body or {}
+        inputs = body.get("inputs", [])
+        if len(inputs) > self.limits.batch_max:
+            return error(400, "VALIDATION_ERROR", f"at most {self.limits.batch_max} inputs per batch read")
+        wanted = set(body.get("properties") or []) | {"name", "domain", "hs_object_id"}
+        results, missing = [], []
+        for item in inputs:
+            company_id = _as_int(item.get("id"))
+            values = self.companies.get(company_id) if company_id is not None else None
+            if values is None:
+                missing.append(str(item.get("id")))
+                continue
+            stamp = iso(self.clock_ms())
+            results.append(
+                {
+                    "id": str(company_id),
+                    "properties": {name: values.get(name) for name in sorted(wanted)},
+                    "createdAt": stamp,
+                    "updatedAt": stamp,
+                    "archived": False,
+                }
+            )
         return _batch_answer(results, missing, iso(self.clock_ms()), iso(self.clock_ms()))
 
     def _get_properties(self, request: Request) -> Response:

@@ -29,7 +29,15 @@ from leadscore_sandbox.soql import SoqlError, parse, sort_key
 
 VERSION = "59.0"
 DATA = f"/services/data/v{VERSION}"
-PREFIXES = {"Lead": "00Q", "Contact": "003", "Task": "00T", "Event": "00U", "CampaignMember": "00v", "Campaign": "701"}
+PREFIXES = {
+    "Account": "001",
+    "Lead": "00Q",
+    "Contact": "003",
+    "Task": "00T",
+    "Event": "00U",
+    "CampaignMember": "00v",
+    "Campaign": "701",
+}
 QUERY_PAGE = 2000
 COLLECTION_MAX = 200
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -39,6 +47,10 @@ STANDARD_FIELDS = {
         "Company": "string", "NumberOfEmployees": "int", "Industry": "picklist", "Country": "string",
         "State": "string", "LeadSource": "picklist", "Status": "picklist", "IsConverted": "boolean",
         "ConvertedContactId": "reference", "IsDeleted": "boolean", "MasterRecordId": "reference",
+        "CreatedDate": "datetime", "SystemModstamp": "datetime",
+    },
+    "Account": {
+        "Id": "id", "Name": "string", "Industry": "picklist", "NumberOfEmployees": "int", "IsDeleted": "boolean",
         "CreatedDate": "datetime", "SystemModstamp": "datetime",
     },
     "Contact": {
@@ -312,6 +324,14 @@ class SalesforceSandbox(SandboxServer):
         unknown = [f for f in query.fields if f not in known and "." not in f]
         if unknown and query.sobject in self.custom_fields:
             return errors(400, "INVALID_FIELD", f"No such column '{unknown[0]}' on entity '{query.sobject}'.")
+        for name in (f for f in query.fields if "." in f and query.sobject in self.custom_fields):
+            relation, field = name.split(".", 1)
+            if f"{relation}Id" not in known or field not in self._fields(relation):
+                return errors(
+                    400,
+                    "INVALID_FIELD",
+                    f"Didn't understand relationship '{relation}' in field path '{name}' on entity '{query.sobject}'.",
+                )
         shaped = [self._shape(query.sobject, r, query.fields) for r in rows]
         locator = uuid.uuid4().hex[:15]
         self._cursors[locator] = (shaped, query.fields)
@@ -323,9 +343,11 @@ class SalesforceSandbox(SandboxServer):
             if "." in name:
                 relation, field = name.split(".", 1)
                 target = self.find(str(record.get(f"{relation}Id") or ""))
-                shaped[relation] = (
-                    None if target is None else {"attributes": {"type": relation}, field: target.get(field)}
-                )
+                if target is None:
+                    shaped[relation] = None
+                else:
+                    joined = shaped.get(relation) or {"attributes": {"type": relation}}
+                    shaped[relation] = joined | {field: target.get(field)}
             else:
                 shaped[name] = record.get(name)
         return shaped

@@ -246,3 +246,37 @@ def test_explain_shows_a_compound_rule_and_a_count_short_of_its_mark(tmp_path: P
     assert "company_size at least 1000 and department in [it, engineering]" in result.stdout
     assert "count not reached: 1 of 3" in result.stdout
     assert "page_view where url contains /pricing, 3+ in 14d, then continue" in result.stdout
+
+
+def test_validate_sources_names_each_source_that_does_not_map_a_declared_field(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    fields = "{seats: num_seats, trial_started: trial_date, product_interest: interest, is_customer: customer}"
+    sources.write_text(
+        "sources:\n"
+        f"  - {{name: hs, platform: hubspot, token: x, mapping: {{profile: {fields}}}}}\n"
+        "  - {name: sf, platform: salesforce, token: x, base_url: 'https://x.my.salesforce.com',\n"
+        "     mapping: {profile: {Lead: {seats: Seats__c}}}}\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["validate", str(LANGUAGE), "--sources", str(sources)])
+    assert result.exit_code == 2
+    assert (
+        f"{sources}: source 'hs': model field 'company.industry' is not mapped; "
+        "map it under mapping: {profile: {company.industry: <platform property>}}"
+    ) in result.stderr
+    assert "source 'sf' (Contact): model field 'seats' is not mapped; map it under mapping: {profile: {Contact:" in (
+        result.stderr
+    )
+    assert "source 'sf' (Lead): 'department' is not mapped, so rules on it never match" in result.stderr
+
+
+def test_validate_sources_passes_when_every_declared_field_is_mapped(tmp_path: Path) -> None:
+    sources = tmp_path / "sources.yaml"
+    fields = (
+        "{seats: num_seats, trial_started: trial_date, product_interest: interest, is_customer: customer, "
+        "company.industry: company.industry}"
+    )
+    sources.write_text(f"sources:\n  - {{name: hs, platform: hubspot, token: x, mapping: {{profile: {fields}}}}}\n")
+    result = runner.invoke(app, ["validate", str(LANGUAGE), "--sources", str(sources)])
+    assert result.exit_code == 0, result.output
+    assert "every declared field is mapped for 1 sources" in result.stdout

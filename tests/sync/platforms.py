@@ -76,6 +76,14 @@ class Platform(Protocol):
         """Two records with data real accounts hold: (no usable email, a company size that is not a number)."""
         ...
 
+    def add_with_fields(self, email: str, seats: Any, industry: str) -> str:
+        """A person with a custom number field (seats) whose company (an associated record) has an industry."""
+        ...
+
+    def field_mapping(self) -> dict[str, Any]:
+        """The mapping overrides that feed the model fields ``seats`` and ``company.industry``."""
+        ...
+
 
 class HubSpotPlatform:
     name = "hubspot"
@@ -119,6 +127,14 @@ class HubSpotPlatform:
         nameless = self.sandbox.add_contact({"email": "not-an-email", "firstname": "Nameless"})
         sizeless = self.sandbox.add_contact({"email": "big@corp.example", "numemployees": "lots"})
         return str(nameless), str(sizeless)
+
+    def add_with_fields(self, email: str, seats: Any, industry: str) -> str:
+        contact_id = self.sandbox.add_contact({"email": email, "num_seats": seats})
+        self.sandbox.associate(contact_id, self.sandbox.add_company({"name": "Firm", "industry": industry}))
+        return str(contact_id)
+
+    def field_mapping(self) -> dict[str, Any]:
+        return {"profile": {"seats": "num_seats", "company.industry": "company.industry"}}
 
     def source(self) -> dict[str, Any]:
         mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
@@ -176,6 +192,15 @@ class BrevoPlatform:
         nameless = self.sandbox.add_contact("not-an-email", {"FIRSTNAME": "Nameless"})
         sizeless = self.sandbox.add_contact("big@corp.example", {"COMPANY_SIZE": "lots"})
         return str(nameless), str(sizeless)
+
+    def add_with_fields(self, email: str, seats: Any, industry: str) -> str:
+        self.sandbox.add_attribute("SEATS", "float")
+        contact_id = self.sandbox.add_contact(email, {"SEATS": seats})
+        self.sandbox.add_company({"name": "Firm", "industry": industry}, [contact_id])
+        return str(contact_id)
+
+    def field_mapping(self) -> dict[str, Any]:
+        return {"profile": {"seats": "SEATS", "company.industry": "company.industry"}}
 
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "brevo", "base_url": self.sandbox.api_url, "token": "sandbox-key",
@@ -254,6 +279,20 @@ class SalesforcePlatform:
         sizeless = self.sandbox.add("Lead", Email="big@corp.example", LastName="Big", NumberOfEmployees="lots")
         return nameless, sizeless
 
+    def add_with_fields(self, email: str, seats: Any, industry: str) -> str:
+        for sobject in ("Lead", "Contact"):
+            self.sandbox.custom_fields[sobject]["Seats__c"] = "double"
+        account = self.sandbox.add("Account", Name="Firm", Industry=industry)
+        return self.sandbox.add("Contact", Email=email, LastName="Fields", AccountId=account, Seats__c=seats)
+
+    def field_mapping(self) -> dict[str, Any]:
+        return {
+            "profile": {
+                "Contact": {"seats": "Seats__c", "company.industry": "Account.Industry"},
+                "Lead": {"seats": "Seats__c", "company.industry": "Industry"},
+            }
+        }
+
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "salesforce", "base_url": self.sandbox.url, "token": "sandbox-session",
                 "mapping": {"limits": {"bulk_poll_seconds": 0}}}  # fmt: skip
@@ -286,10 +325,16 @@ class PlatformRig:
         return self.pipeline.connector
 
 
-def build_rig(platform: Platform, tmp_path: Path, name: str, contacts: int, seed: int, **overrides: Any) -> PlatformRig:
+def build_rig(
+    platform: Platform,
+    tmp_path: Path,
+    name: str,
+    contacts: int,
+    seed: int,
+    model: Path = DEFAULT_MODEL,
+    **overrides: Any,
+) -> PlatformRig:
     platform.seed(contacts, seed)
     store = SQLStore.open(f"sqlite:///{tmp_path / name}")
-    pipeline = Pipeline(
-        store, platform.connector(**overrides), engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW
-    )
+    pipeline = Pipeline(store, platform.connector(**overrides), engines(load_model_file(model)), clock=lambda: NOW)
     return PlatformRig(platform, store, pipeline)

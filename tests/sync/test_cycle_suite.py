@@ -182,3 +182,47 @@ def test_bad_data_from_the_api_is_reported_and_the_sync_goes_on(make: Callable[.
     assert any(p.record_id == sizeless and "'lots' is not a number" in p.problem for p in report.problems)
     for contact_id in (nameless, sizeless):
         assert rig.platform.shown(contact_id)["score"] is not None, "scored without the odd field"
+
+
+FIELD_RULES = """    fields:
+      seats: {type: number}
+      company.industry: {type: text}
+    fit:
+      - {id: big_team, field: seats, operator: at_least, value: 50, points: 40, reason: 50+ seats}
+      - {id: software_company, field: company.industry, operator: in, value: [software, saas], points: 35,
+         reason: software company}
+"""
+
+
+COMPANY_READS = {"hubspot": 1, "brevo": 1, "salesforce": 0}
+"""HubSpot: one batch read of the page's primary companies; Brevo: one page of the companies list; Salesforce:
+none, the Account's fields come in the contacts' own query."""
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORMS))
+def test_a_custom_field_and_a_company_field_score_on_every_platform(name: str, tmp_path: Path) -> None:
+    """A model field fed by a custom contact field and one by the associated company (HubSpot's primary company,
+    Salesforce's Account, Brevo's linked company), read with no call per contact; an unreadable value is a problem
+    in the run report and earns nothing."""
+    from tests.conftest import DEFAULT_MODEL
+
+    model = tmp_path / "fields.yaml"
+    model.write_text(DEFAULT_MODEL.read_text(encoding="utf-8").replace("    fit:\n", FIELD_RULES, 1), encoding="utf-8")
+    platform = PLATFORMS[name]()
+    rig = build_rig(platform, tmp_path, "state.db", 30, 5, model=model, **platform.field_mapping())
+    try:
+        fitting = platform.add_with_fields("big@firm.example", "120", "SaaS")
+        unreadable = platform.add_with_fields("odd@shop.example", "lots", "retail")
+        report = rig.pipeline.run_cycle()
+        assert report.status == "ok", report
+        shown = platform.shown(fitting)
+        assert shown["score"] == "75"
+        assert shown["reasons"] == "+40 50+ seats · +35 software company"
+        assert platform.shown(unreadable)["score"] == "0"
+        assert any(p.record_id == unreadable and p.field == "seats" for p in report.problems), report.problems
+        company_reads = {name: count for name, count in platform.sandbox.log.calls.items() if "compan" in name.lower()}
+        assert sum(company_reads.values()) == COMPANY_READS[name], f"one read for all companies: {company_reads}"
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()

@@ -18,7 +18,8 @@ from rich.markup import escape
 from rich.table import Column, Table
 
 from leadscore.clock import utcnow
-from leadscore.engine import Engine, load_model_file, reasons_text
+from leadscore.engine import Engine, ModelFile, load_model_file, reasons_text
+from leadscore.engine.compiled import DERIVED
 from leadscore.engine.describe import describe_rule, model_notes
 from leadscore.engine.explain import describe, format_points, top_contributions
 from leadscore.engine.loader import model_warnings
@@ -28,6 +29,8 @@ from leadscore.records import ScoreResult, ensure_utc
 from leadscore.spool import Spool
 
 DEFAULT_MODEL = Path("config/scoring.yaml")
+ALWAYS_KNOWN = DERIVED
+"""Fields every source fills: the email and what is derived from it."""
 err = Console(stderr=True, soft_wrap=True)
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Scoring model file (YAML).")]
@@ -85,12 +88,17 @@ def _spool(contacts_path: Path, events_path: Path | None, problems: _Problems) -
 
 def validate(
     model: Annotated[Path, typer.Argument(help="Model file to check.")] = DEFAULT_MODEL,
+    sources: Annotated[
+        Path | None, typer.Option("--sources", help="Also check that each source maps every field the models read.")
+    ] = None,
 ) -> None:
     """Check a scoring model file: exit 0 if valid, 2 with file, line, field and fix if not."""
     try:
         model_file = load_model_file(model)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
+    if sources is not None:
+        _check_sources(model_file, sources)
     for warning in model_warnings(model.read_text(encoding="utf-8")):
         err.print(f"[yellow]warning:[/] {warning.describe(str(model))}", highlight=False)
     for name, scoring_model in model_file.models.items():
@@ -106,6 +114,38 @@ def validate(
         )
         for note in model_notes(scoring_model):
             typer.echo(f"  note: {note}")
+
+
+def _check_sources(model_file: ModelFile, sources_path: Path) -> None:
+    """Every field a model reads must be mapped for every kind of record of every source; a declared field that is
+    not is an error, a built-in one a warning (its rules never match there)."""
+    from leadscore.platforms import platform
+    from leadscore.settings import load_sources
+
+    try:
+        sources = load_sources(sources_path)
+        unmapped = [
+            (source.name, kind, field, field in declared)
+            for source in sources
+            for kind, mapped in platform(source.platform).profile_fields(source.mapping).items()
+            for name, scoring_model in model_file.models.items()
+            for declared in [set(scoring_model.fields)]
+            for field in Engine(name, scoring_model).compiled.read_fields
+            if field not in mapped and field not in ALWAYS_KNOWN
+        ]
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    for source, kind, field, declared in dict.fromkeys(unmapped):
+        where = f"{sources_path}: source '{source}'" + (f" ({kind})" if kind else "")
+        entry = f"{{{field}: <platform property>}}"
+        fix = f"map it under mapping: {{profile: {f'{{{kind}: {entry}}}' if kind else entry}}}"
+        if declared:
+            err.print(f"[bold red]error:[/] {where}: model field '{field}' is not mapped; {fix}", highlight=False)
+        else:
+            err.print(f"[yellow]warning:[/] {where}: '{field}' is not mapped, so rules on it never match; {fix}")
+    if any(declared for *_, declared in unmapped):
+        raise typer.Exit(2)
+    typer.echo(f"{sources_path}: every declared field is mapped for {len(sources)} sources")
 
 
 def score(

@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar
 
 from leadscore.engine import Engine, reasons_text
 from leadscore.errors import CycleInterruptedError
-from leadscore.records import Change, Contact, ScoreResult
+from leadscore.records import Change, Contact, FieldProblem, ScoreResult
 from leadscore.store import Store, StoredScore, VisibleScore
 
 T = TypeVar("T")
@@ -27,6 +27,7 @@ ScoredPage = list[tuple[Contact, list[ScoreResult]]]
 IdRange = tuple[str, str | None]
 """Contact ids above the first, up to the second (None: no upper end)."""
 FEWER_GC_PASSES = 200_000
+PROBLEMS_KEPT = 1_000
 
 
 class PageHook(Protocol[T_co]):
@@ -50,12 +51,15 @@ class RescoreReport(Generic[T]):
     """Processes that scored (1: the caller's own)."""
     pages: list[T] = field(default_factory=list)
     """What the page hook returned for each page, in id order."""
+    unreadable: list[tuple[str, FieldProblem]] = field(default_factory=list)
+    """(contact id, problem) for profile values not of their field's type, the first PROBLEMS_KEPT of them."""
 
     def merge(self, other: RescoreReport[T]) -> None:
         self.contacts += other.contacts
         self.events += other.events
         self.unmatched_actions.update(other.unmatched_actions)
         self.pages.extend(other.pages)
+        self.unreadable.extend(other.unreadable[: max(0, PROBLEMS_KEPT - len(self.unreadable))])
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +132,8 @@ def score_range(
                 result = engine.score_rows(contact, events, job.now, previous_band=last.band if last else None)
                 if result.unmatched_actions:
                     report.unmatched_actions.update(result.unmatched_actions)
+                if result.problems and len(report.unreadable) < PROBLEMS_KEPT and engine is job.engines[0]:
+                    report.unreadable.extend((contact.id, problem) for problem in result.problems)
                 results.append(result)
                 fresh = to_stored(result, job.now, engine.model.top_reasons)
                 if last is None or last != _visible(fresh):

@@ -299,3 +299,7 @@ def _add_scoring(report: CycleReport, outcome: RescoreReport[PlanTally]) -> None
     report.band_changes += tally.band_changes
     report.sample.extend(tally.sample)
     report.scoring_workers = outcome.workers
+    report.problems.extend(
+        RecordProblem(contact_id, problem.field, f"{problem.problem}; rules reading it did not match")
+        for contact_id, problem in outcome.unreadable
+    )

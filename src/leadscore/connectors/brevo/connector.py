@@ -27,7 +27,7 @@ import functools
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -66,6 +66,8 @@ ATTRIBUTE_TYPES = {
     "reasons": "text",
     "scored_at": "date",
 }
+COMPANY_PREFIX = "company."
+"""A mapped name with this prefix is an attribute of the company the contact is linked to."""
 MISSING_INDEXES = re.compile(r"indexes\s+([\d,\s]+)")
 
 
@@ -95,10 +97,18 @@ class BrevoConnector:
         self._list_keys: dict[int, str] | None = None
         self._folder_id: int | None = None
         self._attribute_types: dict[str, str] = {}
+        self._company_attributes = sorted(
+            name.removeprefix(COMPANY_PREFIX)
+            for name in self.mapping.profile.values()
+            if name.startswith(COMPANY_PREFIX)
+        )
+        self._company_of: dict[int, Mapping[str, Any]] | None = None
+        """Linked contact id -> company attributes, read once per pull when a company attribute is mapped."""
 
     # --- reading contacts -----------------------------------------------------------------
 
     def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        self._company_of = None
         position = ContactsPass.from_json(cursor)
         since, offset, pass_started = position.since, position.offset, position.pass_started
         limits = self.mapping.limits
@@ -130,10 +140,41 @@ class BrevoConnector:
         moment = moment.astimezone(UTC) - timedelta(seconds=self.mapping.limits.modified_margin_seconds + 1)
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
+    def _linked_companies(self) -> dict[int, Mapping[str, Any]]:
+        """Each linked contact's company attributes, from one walk of the companies list per pull.
+
+        Brevo answers a contact without its company; the companies list names its
+        linked contacts, so a walk of it (50 companies a call) serves every page.
+        """
+        if self._company_of is None:
+            page_size = self.mapping.limits.companies_page
+
+            def fetch(at: int) -> list[dict[str, Any]]:
+                params = {"page": at // page_size + 1, "limit": page_size, "sort": "asc"}
+                response = self.client.call("GET", "/companies", "GET /companies", params=params)
+                self.client.raise_for(response, "GET /companies")
+                return list(response.json().get("items") or [])
+
+            linked: dict[int, Mapping[str, Any]] = {}
+            for page in offset_pages(fetch, page_size):
+                for company in page.records:
+                    for contact_id in company.get("linkedContactsIds") or ():
+                        linked.setdefault(int(contact_id), company.get("attributes") or {})
+            self._company_of = linked
+        return self._company_of
+
+    def _with_company(self, record: dict[str, Any]) -> dict[str, Any]:
+        if not self._company_attributes:
+            return record
+        company = self._linked_companies().get(int(record.get("id") or 0), {})
+        joined = {COMPANY_PREFIX + name: company.get(name) for name in self._company_attributes}
+        return record | {"attributes": {**(record.get("attributes") or {}), **joined}}
+
     def _page(self, records: list[dict[str, Any]], cursor: ContactsPass) -> ContactPage:
         contacts = []
         problems: list[RecordProblem] = []
         list_keys = self._read_list_keys() if records else None
+        records = [self._with_company(record) for record in records]
         for record in records:
             contact, found = to_contact(self.source, record, self.mapping, self._written_names, list_keys)
             contacts.append(contact)

@@ -18,6 +18,7 @@ class Limits(_Data):
     other_per_hour: int = Field(100, gt=0)
     contacts_page: int = Field(1000, gt=0, le=1000)
     lists_page: int = Field(50, gt=0, le=50)
+    companies_page: int = Field(50, gt=0, le=100)
     batch_update: int = Field(100, gt=0)
     list_members: int = Field(150, gt=0, le=150)
     import_threshold: int = Field(2000, gt=0)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from leadscore.platforms import Platform, Sandbox, Sleep
 from leadscore.protocol import Connector, WriteTargets
 from leadscore.sources import SourceSettings
@@ -30,12 +33,21 @@ def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     return Sandbox(server, server.api_url, "sandbox-key")
 
 
+def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]:
+    from leadscore.connectors.brevo.mapping import BrevoMapping
+    from leadscore.connectors.mapping import load_mapping
+
+    mapped = load_mapping("brevo", BrevoMapping, dict(overrides)).profile
+    return {"": frozenset(mapped) | {"email", "created_at"}}
+
+
 PLATFORM = Platform(
     name="brevo",
     title="Brevo",
     settings=BrevoSource,
     connect=connect,
     sandbox=sandbox,
+    profile_fields=profile_fields,
     mapping_file="brevo.yaml",
     demo_mapping={"limits": {"process_poll_seconds": 0.05}},
 )

@@ -17,6 +17,8 @@ from typing import Any
 
 import urllib3
 from hubspot import HubSpot
+from hubspot.crm.companies import BatchReadInputSimplePublicObjectId as CompanyBatchRead
+from hubspot.crm.companies import SimplePublicObjectId as CompanyId
 from hubspot.crm.contacts import (
     BatchInputSimplePublicObjectBatchInput,
     BatchReadInputSimplePublicObjectId,
@@ -317,6 +319,18 @@ class HubSpotClient:
         )
         _, failed = _batch_outcome(answer)
         return [_record(r) for r in answer.results], failed
+
+    def batch_read_companies(self, ids: Sequence[str], properties: Sequence[str]) -> list[dict[str, Any]]:
+        """Companies by id; an id HubSpot no longer has is left out (a 207 names it)."""
+        body = CompanyBatchRead(
+            inputs=[CompanyId(id=i) for i in ids], properties=list(properties), properties_with_history=[]
+        )
+        answer = self.call(
+            "POST /crm/v3/objects/companies/batch/read",
+            "crm.companies.batch_api.read_with_http_info",
+            batch_read_input_simple_public_object_id=body,
+        )
+        return [_record(r) for r in answer.results]
 
     def properties(self) -> dict[str, dict[str, Any]]:
         answer = self.call(

@@ -52,6 +52,9 @@ from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Ev
 WEB, EMAIL = "web_events", "email_events"
 MERGED_IDS = "hs_merged_object_ids"
 BACKFILL_MARGIN_MS = 60_000
+COMPANY_PREFIX = "company."
+"""A mapped name with this prefix is a property of the contact's primary company, not of the contact."""
+PRIMARY_COMPANY = "associatedcompanyid"
 PROPERTY_SPECS = {
     "score": {"type": "number", "fieldType": "number"},
     "grade": {"type": "enumeration", "fieldType": "select"},
@@ -85,15 +88,53 @@ class HubSpotConnector:
         self._written_names = {p.name: self.mapping.write_name(p.name) for p in targets.properties}
         self._list_ids: dict[str, str] = {}
         self._targets_ensured = False
+        self._company_properties = sorted(
+            name.removeprefix(COMPANY_PREFIX)
+            for name in self.mapping.profile.values()
+            if name.startswith(COMPANY_PREFIX)
+        )
+        self._companies: dict[str, dict[str, Any]] = {}
+        """Companies read during the current pull, so a company shared by many contacts is read once."""
 
     # --- reading contacts -----------------------------------------------------------------
 
     def _properties(self) -> list[str]:
-        names = set(self.mapping.profile.values()) | set(self._written_names.values())
+        names = {name for name in self.mapping.profile.values() if not name.startswith(COMPANY_PREFIX)}
+        names |= set(self._written_names.values())
+        if self._company_properties:
+            names.add(PRIMARY_COMPANY)
         names |= {counter.property for counter in self.mapping.counters}
         return sorted(names | {"lastmodifieddate", "hs_object_id", MERGED_IDS})
 
+    def _with_companies(self, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Each record with its primary company's mapped properties as ``company.<name>``: one batch read per
+        hundred companies the page names and this pull has not read yet."""
+        if not self._company_properties:
+            return records
+        wanted = {
+            str(company)
+            for record in records
+            if (company := (record.get("properties") or {}).get(PRIMARY_COMPANY))
+            and str(company) not in self._companies
+        }
+        batch = self.mapping.limits.batch_update
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), batch):
+            chunk = ordered[start : start + batch]
+            for company in self.client.batch_read_companies(chunk, self._company_properties):
+                self._companies[str(company["id"])] = company.get("properties") or {}
+            for missing in set(chunk) - self._companies.keys():
+                self._companies[missing] = {}
+        joined = []
+        for record in records:
+            properties = dict(record.get("properties") or {})
+            company = self._companies.get(str(properties.get(PRIMARY_COMPANY) or ""), {})
+            properties.update({COMPANY_PREFIX + name: company.get(name) for name in self._company_properties})
+            joined.append(record | {"properties": properties})
+        return joined
+
     def _page(self, records: list[dict[str, Any]], cursor: Cursor) -> ContactPage:
+        records = self._with_companies(records)
         contacts: list[Contact] = []
         events: list[Event] = []
         problems: list[RecordProblem] = []
@@ -107,6 +148,7 @@ class HubSpotConnector:
         return ContactPage(contacts, cursor, events, problems, merged)
 
     def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        self._companies = {}
         position = contacts_cursor(cursor)
         if isinstance(position, Modified):
             yield from self._incremental(position.ts, position.after_id)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import SecretStr
 
 from leadscore.platforms import Platform, Sandbox, Sleep
@@ -55,12 +58,20 @@ def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     return Sandbox(server, server.url, "sandbox-token")
 
 
+def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]:
+    from leadscore.connectors.hubspot.mapping import HubSpotMapping
+    from leadscore.connectors.mapping import load_mapping
+
+    return {"": frozenset(load_mapping("hubspot", HubSpotMapping, dict(overrides)).profile)}
+
+
 PLATFORM = Platform(
     name="hubspot",
     title="HubSpot",
     settings=HubSpotSource,
     connect=connect,
     sandbox=sandbox,
+    profile_fields=profile_fields,
     mapping_file="hubspot.yaml",
     demo_mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
 )

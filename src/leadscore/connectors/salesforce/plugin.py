@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import SecretStr
 
@@ -86,12 +88,21 @@ def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     return Sandbox(server, server.url, "sandbox-session")
 
 
+def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]:
+    from leadscore.connectors.mapping import load_mapping
+    from leadscore.connectors.salesforce.mapping import SalesforceMapping
+
+    mapping = load_mapping("salesforce", SalesforceMapping, dict(overrides))
+    return {sobject: frozenset(mapping.profile.get(sobject, {})) for sobject in mapping.objects}
+
+
 PLATFORM = Platform(
     name="salesforce",
     title="Salesforce",
     settings=SalesforceSource,
     connect=connect,
     sandbox=sandbox,
+    profile_fields=profile_fields,
     mapping_file="salesforce.yaml",
     demo_mapping={"limits": {"bulk_poll_seconds": 0.05}},
 )

@@ -22,12 +22,24 @@ def to_contact(
 ) -> tuple[Contact, list[RecordProblem]]:
     record_id = str(record["Id"])
     fields = {f: n for f, n in mapping.profile.get(sobject, {}).items() if f != "email"}
-    profile, problems = profile_values(record_id, record, fields, mapping.transforms)
+    related = {name: related_value(record, name) for name in fields.values() if "." in name}
+    profile, problems = profile_values(record_id, {**record, **related}, fields, mapping.transforms)
     email = normalize_email(record.get(mapping.profile.get(sobject, {}).get("email", "Email")))
     if email is None:
         problems.append(RecordProblem(record_id, "Email", "no usable email; scored without email-based fit rules"))
     written = {neutral: record.get(name) for neutral, name in written_names.items()}
     return Contact(source, record_id, email, profile, {k: v for k, v in written.items() if v is not None}), problems
+
+
+def related_value(record: Mapping[str, Any], path: str) -> Any:
+    """``Account.Industry``: a query answers a relationship field nested (``{"Account": {"Industry": ...}}``),
+    or with the relation null when the record has none."""
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _matches(rule: ActivityRule, fields: Mapping[str, Any]) -> bool:
