@@ -343,7 +343,7 @@ class Bounds(_Strict):
 
 
 class Group(Bounds):
-    """Rules whose points add up to at most ``max`` (and at least ``min``), like HubSpot's group limits."""
+    """Rules whose points add up to at most ``max`` (and at least ``min``)."""
 
     rules: tuple[RuleId, ...] = Field(min_length=1)
     decay: Fading | None = None
