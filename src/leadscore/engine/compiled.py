@@ -31,6 +31,7 @@ from leadscore.records import Contact, Contribution, FieldProblem, ScoreResult, 
 RESET_RULE_ID = "inactivity_reset"
 BASE_RULE_ID = "base"
 NO_UNMATCHED: Mapping[str, int] = MappingProxyType({})
+NOTHING_UNREADABLE: frozenset[str] = frozenset()
 DERIVED = frozenset({"email", "email_domain"})
 """Fit fields computed from the contact rather than read from its profile."""
 Fader = Callable[[float, Sequence[int], int], float]
@@ -106,19 +107,30 @@ class CompiledModel:
         self._labels: dict[tuple[str, str], str] = {}
         self._fade = {rule.id: self._fader(rule) for rule in model.behaviour}
         self._group_of = {rule_id: name for name, group in model.groups.items() for rule_id in group.rules}
+        self._position = {rule.id: position for position, rule in enumerate(model.behaviour)}
+        self._behaviour = {rule.id: rule for rule in model.behaviour}
+        self._fast_track_actions = frozenset(model.fast_track.actions) if model.fast_track is not None else frozenset()
+        self._readers = tuple((name, self._types[name], name in DERIVED) for name in self.read_fields)
 
     def read(self, contact: Contact) -> FieldValues:
         """The contact's values for every field the model reads, each coerced to its declared type."""
         values: dict[str, Any] = {}
         unreadable: list[str] = []
         problems: list[FieldProblem] = []
-        for name in self.read_fields:
+        profile = contact.profile
+        for name, kind, derived in self._readers:
+            raw = profile_value(contact, name) if derived else profile.get(name)
+            if kind is None and raw.__class__ is not str:
+                values[name] = raw
+                continue
             try:
-                values[name] = coerce(profile_value(contact, name), self._types[name])
+                values[name] = coerce(raw, kind)
             except Unreadable as exc:
                 values[name] = None
                 unreadable.append(name)
                 problems.append(FieldProblem(name, str(exc)))
+        if not unreadable:
+            return FieldValues(values, NOTHING_UNREADABLE, ())
         return FieldValues(values, frozenset(unreadable), tuple(problems))
 
     def candidates(self, action: str, attributes: Mapping[str, Any]) -> tuple[BehaviourCheck, ...]:
@@ -173,18 +185,19 @@ class CompiledModel:
             contributions.append(Contribution(held.id, "fit", held.points, held.reason))
         fit_total = self._bounded(fit_points, model.limits.fit, "fit", contributions)
 
-        engaged = [max(taken[rule.id]) for rule in model.behaviour if rule.id in taken and rule.points > 0]
+        position = self._position
+        in_order = sorted(taken, key=position.__getitem__) if len(taken) > 1 else list(taken)
+        rules = [self._behaviour[rule_id] for rule_id in in_order]
+        newest_of = [max(taken[rule.id]) for rule in rules]
+        engaged = [newest for rule, newest in zip(rules, newest_of, strict=True) if rule.points > 0]
         reset_after = model.decay.reset_after_days
         reset = reset_after is not None and bool(engaged) and (now_ms - max(engaged)) / MS_PER_DAY > reset_after
         behaviour_points: dict[str, float] = {}
         fast_track = model.fast_track
         fast_track_seen = False
-        for rule in model.behaviour:
-            moments = taken.get(rule.id)
-            if moments is None:
-                continue
-            newest = max(moments)
-            if fast_track is not None and rule.action in fast_track.actions and not reset:
+        for rule, newest in zip(rules, newest_of, strict=True):
+            moments = taken[rule.id]
+            if fast_track is not None and not reset and rule.action in self._fast_track_actions:
                 fast_track_seen = fast_track_seen or (now_ms - newest) / MS_PER_DAY <= fast_track.within_days
             if reset and rule.points > 0:
                 continue
@@ -237,6 +250,8 @@ class CompiledModel:
         self, points: Mapping[str, float], limits: Bounds, kind: str, contributions: list[Contribution]
     ) -> float:
         """The sum of one kind's points with each group's bounds, then the kind's limits, applied in that order."""
+        if not self._group_of and limits.min is None and limits.max is None:
+            return sum(points.values(), 0.0)
         total = 0.0
         by_group: dict[str, float] = {}
         for rule_id, value in points.items():
