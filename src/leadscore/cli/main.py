@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from leadscore.cli import daemon, offline, sync
+from leadscore.cli import daemon, evaluate, offline, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -20,6 +20,7 @@ app = typer.Typer(
 app.command("validate")(offline.validate)
 app.command("score")(offline.score)
 app.command("explain")(offline.explain)
+app.command("backtest")(evaluate.backtest)
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(sync.demo)

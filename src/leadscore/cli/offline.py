@@ -66,7 +66,7 @@ def parse_now(value: str | None) -> datetime:
         raise fail(f"--now: '{value}' is not an ISO 8601 time, e.g. 2026-11-23T12:00:00Z", 2) from None
 
 
-class _Problems:
+class Problems:
     """Every malformed input line, kept for the report; with ``strict``, the first one stops the command."""
 
     def __init__(self, strict: bool) -> None:
@@ -79,7 +79,7 @@ class _Problems:
         self.found.append(problem)
 
 
-def _spool(contacts_path: Path, events_path: Path | None, problems: _Problems) -> Spool:
+def spool_files(contacts_path: Path, events_path: Path | None, problems: Problems) -> Spool:
     for path in (contacts_path, events_path):
         if path is not None and not path.is_file():
             raise fail(f"{path}: file not found", 2)
@@ -160,12 +160,12 @@ def score(
     """Score contacts from JSON-lines files, offline; one result line per contact."""
     engine = pick_engine(model, name)
     moment = parse_now(now)
-    problems = _Problems(strict)
+    problems = Problems(strict)
     unmatched: Counter[str] = Counter()
     bands: Counter[str] = Counter()
     unreadable: Counter[str] = Counter()
     examples: dict[str, str] = {}
-    with _spool(contacts, events, problems) as spool:
+    with spool_files(contacts, events, problems) as spool:
         sink = out.open("w", encoding="utf-8") if out is not None else sys.stdout
         try:
             for contact, history in spool.scored_in_order():
@@ -204,7 +204,7 @@ def _result_line(result: ScoreResult, now: datetime) -> dict[str, object]:
     }
 
 
-def _report(spool: Spool, problems: _Problems, unmatched: Counter[str], bands: Counter[str]) -> None:
+def _report(spool: Spool, problems: Problems, unmatched: Counter[str], bands: Counter[str]) -> None:
     err.print(
         f"scored {spool.contact_count} contacts from {spool.event_lines} events; "
         f"bands: {', '.join(f'{band} {count}' for band, count in sorted(bands.items())) or 'none'}",
@@ -237,7 +237,7 @@ def explain(
     """Show, rule by rule, why one contact has its score."""
     engine = pick_engine(model, name)
     moment = parse_now(now)
-    with _spool(contacts, events, _Problems(strict=False)) as spool:
+    with spool_files(contacts, events, Problems(strict=False)) as spool:
         record = spool.one(contact)
     if record is None:
         raise fail(f"{contacts}: no contact with id '{contact}'", 2)

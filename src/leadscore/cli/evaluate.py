@@ -1,0 +1,154 @@
+"""``leadscore backtest``: how a model's scores ranked the contacts that later converted.
+
+It reads contacts and events from files (as ``score`` does) or from the state
+store, never calls a platform, and writes nothing but its reports.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from leadscore.cli.offline import DEFAULT_MODEL, Problems, fail, parse_now, spool_files
+from leadscore.engine import engines, load_model_file
+from leadscore.errors import ConfigError
+from leadscore.records import Contact, Event, from_epoch_ms
+
+if TYPE_CHECKING:
+    from leadscore.evaluate.backtest import Backtest
+
+EXTRA_HINT = "backtest needs the evaluate extra: pip install 'leadscore[evaluate]'"
+
+
+def _store_history(url: str, source: str) -> Iterator[tuple[Contact, list[Event]]]:
+    from leadscore.store import SQLStore
+
+    store = SQLStore.open(url)
+    try:
+        for page in store.contacts_with_events(source, page_size=1000):
+            for contact, rows in page:
+                events = [
+                    Event(source, event_id, contact.id, action, from_epoch_ms(at), _decoded(attributes))
+                    for event_id, action, at, attributes in rows
+                ]
+                yield contact, events
+    finally:
+        store.close()
+
+
+def _decoded(attributes: object) -> dict[str, object]:
+    if isinstance(attributes, str) and attributes:
+        decoded = json.loads(attributes)
+        return decoded if isinstance(decoded, dict) else {}
+    return dict(attributes) if isinstance(attributes, dict) else {}
+
+
+def backtest(
+    outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Model file; every model in it is judged.")
+    ] = DEFAULT_MODEL,
+    contacts: Annotated[Path | None, typer.Option("--contacts", help="Contacts, one JSON object per line.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Events, one JSON object per line.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Read the history from this store instead.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="The store's source to read (with --state).")] = None,
+    as_of: Annotated[
+        list[str] | None, typer.Option("--as-of", help="Score as of this ISO time (repeatable); default: now.")
+    ] = None,
+    horizon_days: Annotated[float, typer.Option("--horizon-days", help="A conversion counts this long after.")] = 90,
+    now: Annotated[str | None, typer.Option("--now", help="'Now' when no --as-of is given (ISO time).")] = None,
+    target_rate: Annotated[
+        float | None, typer.Option("--target-rate", help="Suggest the score whose leads convert at this rate.")
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write a self-contained HTML report here.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the figures as JSON here.")] = None,
+) -> None:
+    """Score past moments and measure how the scores ranked later conversions (AUC, lift, rates per band)."""
+    try:
+        from leadscore.evaluate.backtest import evaluate, score_history
+        from leadscore.evaluate.outcomes import read_outcomes
+        from leadscore.evaluate.report import as_html, as_json
+    except ImportError:
+        raise fail(EXTRA_HINT, 2) from None
+    try:
+        model_file = load_model_file(model)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if (contacts is None) == (state is None):
+        raise fail("give either --contacts (and --events) or --state with --source", 2)
+    if state is not None and source is None:
+        raise fail("--state needs --source: the source whose contacts to judge", 2)
+    if not outcomes.is_file():
+        raise fail(f"{outcomes}: file not found", 2)
+    problems = Problems(strict=False)
+    known = read_outcomes(outcomes, problems)
+    moments = [parse_now(text) for text in as_of or []]
+    moment = parse_now(now)
+    horizon = timedelta(days=horizon_days)
+    converted_at = [at for at in known.values() if at is not None]
+    latest = max(converted_at) if converted_at else None
+    results = []
+    for engine in engines(model_file):
+        if contacts is not None:
+            with spool_files(contacts, events, problems) as spool:
+                scored = score_history(engine, spool.scored_in_order(), known, moments, moment, horizon)
+        else:
+            assert state is not None
+            assert source is not None
+            scored = score_history(engine, _store_history(state, source), known, moments, moment, horizon)
+        results.append(
+            evaluate(
+                engine,
+                scored,
+                as_of=moments,
+                horizon_days=horizon_days if moments else None,
+                latest_outcome=latest,
+                target_rate=target_rate,
+            )
+        )
+    _print(results, moments)
+    for problem in problems.found[:20]:
+        Console(stderr=True).print(f"[yellow]skipped {problem}[/]", highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
+    if report is not None:
+        report.write_text(as_html(results, f"leadscore backtest of {model.name}"), encoding="utf-8")
+
+
+def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
+    out = Console()
+    for result in results:
+        when = ", ".join(m.isoformat() for m in moments) or "now, conversions at any time"
+        out.print(
+            f"[bold]model {result.model}[/]: {result.contacts:,} contacts, {result.converted:,} converted "
+            f"({result.base_rate:.1%}); as of {when}",
+            highlight=False,
+        )
+        if result.roc_auc is not None and result.roc_auc_interval and result.pr_auc is not None:
+            low, high = result.roc_auc_interval
+            out.print(
+                f"  ROC AUC {result.roc_auc:.3f} (95% {low:.3f}-{high:.3f}), PR AUC {result.pr_auc:.3f}; "
+                f"top decile lift {result.top_decile_lift:.2f} (captures {result.top_decile_capture:.0%}), "
+                f"top half lift {result.top_half_lift:.2f} (captures {result.top_half_capture:.0%})",
+                highlight=False,
+            )
+        table = Table("band", "contacts", "converted", "rate")
+        for rate in result.by_band:
+            table.add_row(rate.name, f"{rate.contacts:,}", f"{rate.converted:,}", f"{rate.rate:.1%}")
+        out.print(table)
+        target, at_rate = result.threshold_for_rate or (0.0, None)
+        share, at_share = result.threshold_for_capture or (0.0, None)
+        out.print(
+            f"  suggested thresholds: score {at_rate if at_rate is not None else '(none)'} and above converts at "
+            f"{target:.0%} or better; score {at_share} and above holds {share:.0%} of the converters",
+            highlight=False,
+        )
+        for warning in result.warnings:
+            out.print(f"  [yellow]warning:[/] {warning}", highlight=False)

@@ -1,0 +1,1 @@
+"""Judging a model against what later happened: backtests over the event history and known conversions."""

@@ -1,0 +1,53 @@
+"""Known conversions, one JSON object per line: ``{"contact_id": "...", "converted_at": ISO time or null}``.
+
+A contact missing from the file is not part of a backtest: an outcome file says
+which contacts have a known result, and null says "did not convert".
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from leadscore.errors import InputError
+from leadscore.records import ensure_utc
+
+
+class OutcomeLine(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    contact_id: str = Field(min_length=1)
+    converted_at: datetime | None = None
+
+    @field_validator("contact_id", mode="before")
+    @classmethod
+    def _id_as_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Outcomes = dict[str, datetime | None]
+"""Contact id -> when it converted (None: it did not)."""
+
+
+def read_outcomes(path: Path, on_error: Callable[[InputError], None]) -> Outcomes:
+    outcomes: Outcomes = {}
+    with path.open(encoding="utf-8") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                line = OutcomeLine.model_validate(json.loads(raw))
+            except json.JSONDecodeError as exc:
+                on_error(InputError(str(path), number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
+                continue
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(part) for part in first["loc"]) or "(line)"
+                on_error(InputError(str(path), number, f"{where}: {first['msg']}"))
+                continue
+            outcomes[line.contact_id] = ensure_utc(line.converted_at) if line.converted_at else None
+    return outcomes
