@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 from leadscore.errors import ConfigError
-from leadscore.protocol import Connector, WriteTargets
+from leadscore.protocol import Connector, WriteCost, WriteTargets, WriteWork
 from leadscore.sources import SourceSettings
 
 ENTRY_POINT_GROUP = "leadscore.platforms"
@@ -63,6 +63,8 @@ class Platform:
     source's mapping overrides, the profile fields each kind of record it reads can
     fill, keyed by where the kind sits in ``mapping.profile`` ("" where the profile
     mapping is flat; an object name where a platform maps each object apart).
+    ``write_cost``: given a source's mapping overrides and some writes, the fewest
+    calls they take and their time at the platform's limits (what ``plan`` shows).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Platform:
     sandbox: Callable[[int, int, int], Sandbox]
     mapping_file: str
     profile_fields: Callable[[Mapping[str, Any]], Mapping[str, frozenset[str]]]
+    write_cost: Callable[[Mapping[str, Any], WriteWork], WriteCost]
     demo_mapping: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -170,6 +170,27 @@ class WebhookReceiver(Protocol):
     def parse_webhook(self, body: Any) -> EventPage: ...
 
 
+@dataclass(frozen=True, slots=True)
+class WriteWork:
+    """Writes a plan would make on one source: records whose properties change, and moves per list key."""
+
+    properties: int
+    list_adds: Mapping[str, int] = field(default_factory=dict)
+    list_removes: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteCost:
+    """The fewest API calls some writes take on a platform, and the time they take at its rate limit.
+
+    ``seconds`` is None where the platform paces by a daily allowance rather than a rate; ``note`` says which.
+    """
+
+    calls: int
+    seconds: float | None
+    note: str
+
+
 def list_key(model: str, band: str) -> str:
     """The neutral name of a band's list; connectors turn it into a platform list name."""
     return f"{model}:{band}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from leadscore.cli import daemon, evaluate, offline, sync
+from leadscore.cli import daemon, evaluate, offline, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -21,6 +21,7 @@ app.command("validate")(offline.validate)
 app.command("score")(offline.score)
 app.command("explain")(offline.explain)
 app.command("backtest")(evaluate.backtest)
+app.command("plan")(preview.plan)
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(sync.demo)

@@ -28,7 +28,7 @@ from leadscore.sync.plan import write_targets
 out = Console(soft_wrap=True)
 
 
-def _engines(model: Path) -> list[Engine]:
+def load_engines(model: Path) -> list[Engine]:
     try:
         return engines(load_model_file(model))
     except ConfigError as exc:
@@ -60,7 +60,7 @@ def sync(
     chosen = [s for s in sources if source is None or s.name == source]
     if not chosen:
         raise fail(f"no source named '{source}'; sources: {', '.join(s.name for s in sources)}", 2)
-    compiled = _engines(model or settings.model)
+    compiled = load_engines(model or settings.model)
     store = SQLStore.open(state_url or settings.state_url)
     failed = False
     reports = []
@@ -168,7 +168,7 @@ def demo(
 ) -> None:
     """Start a seeded sandbox of every installed platform, run one sync cycle of each into a fresh SQLite store,
     and show what happened."""
-    compiled = _engines(model)
+    compiled = load_engines(model)
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")
     out.print(f"store {workdir / 'leadscore.db'}")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from leadscore.platforms import Platform, Sandbox, Sleep
-from leadscore.protocol import Connector, WriteTargets
+from leadscore.protocol import Connector, WriteCost, WriteTargets, WriteWork
 from leadscore.sources import SourceSettings
 
 PUBLIC_API = "https://api.brevo.com/v3"
@@ -41,6 +42,19 @@ def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]
     return {"": frozenset(mapped) | {"email", "created_at"}}
 
 
+def write_cost(overrides: Mapping[str, Any], work: WriteWork) -> WriteCost:
+    """Batch updates of 100; list moves of 150 per call and list; at the contacts group's per-second limit."""
+    from leadscore.connectors.brevo.mapping import BrevoMapping
+    from leadscore.connectors.mapping import load_mapping
+
+    limits = load_mapping("brevo", BrevoMapping, dict(overrides)).limits
+    moves = [*work.list_adds.values(), *work.list_removes.values()]
+    calls = math.ceil(work.properties / limits.batch_update) + sum(math.ceil(n / limits.list_members) for n in moves)
+    seconds = max(calls / limits.contacts_per_second, 3600.0 * (calls // limits.contacts_per_hour))
+    note = f"at {limits.contacts_per_second} contact calls per second; large list moves go by import, in fewer calls"
+    return WriteCost(calls, seconds, note)
+
+
 PLATFORM = Platform(
     name="brevo",
     title="Brevo",
@@ -48,6 +62,7 @@ PLATFORM = Platform(
     connect=connect,
     sandbox=sandbox,
     profile_fields=profile_fields,
+    write_cost=write_cost,
     mapping_file="brevo.yaml",
     demo_mapping={"limits": {"process_poll_seconds": 0.05}},
 )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from pydantic import SecretStr
 
 from leadscore.platforms import Platform, Sandbox, Sleep
-from leadscore.protocol import Connector, WriteTargets
+from leadscore.protocol import Connector, WriteCost, WriteTargets, WriteWork
 from leadscore.sources import SourceSettings
 
 PUBLIC_API = "https://api.hubapi.com"
@@ -65,6 +66,21 @@ def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]
     return {"": frozenset(load_mapping("hubspot", HubSpotMapping, dict(overrides)).profile)}
 
 
+def write_cost(overrides: Mapping[str, Any], work: WriteWork) -> WriteCost:
+    """Batch updates of 100; one add-and-remove call per list per membership cap; at the ten-second limit."""
+    from leadscore.connectors.hubspot.mapping import HubSpotMapping
+    from leadscore.connectors.mapping import load_mapping
+
+    limits = load_mapping("hubspot", HubSpotMapping, dict(overrides)).limits
+    lists = set(work.list_adds) | set(work.list_removes)
+    calls = math.ceil(work.properties / limits.batch_update) + sum(
+        math.ceil(max(work.list_adds.get(key, 0), work.list_removes.get(key, 0)) / limits.list_membership)
+        for key in lists
+    )
+    rate = limits.per_ten_seconds / 10
+    return WriteCost(calls, calls / rate, f"at {limits.per_ten_seconds} calls per 10 s")
+
+
 PLATFORM = Platform(
     name="hubspot",
     title="HubSpot",
@@ -72,6 +88,7 @@ PLATFORM = Platform(
     connect=connect,
     sandbox=sandbox,
     profile_fields=profile_fields,
+    write_cost=write_cost,
     mapping_file="hubspot.yaml",
     demo_mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from leadscore.platforms import Platform, Sandbox, Sleep
-from leadscore.protocol import Connector, WriteTargets
+from leadscore.protocol import Connector, WriteCost, WriteTargets, WriteWork
 from leadscore.sources import SourceSettings
 
 
@@ -96,6 +97,24 @@ def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]
     return {sobject: frozenset(mapping.profile.get(sobject, {})) for sobject in mapping.objects}
 
 
+def write_cost(overrides: Mapping[str, Any], work: WriteWork) -> WriteCost:
+    """Composite calls of five 200-record collections for updates and campaign member inserts; removes first query
+    the members' ids. Salesforce has no rate limit, only a daily allowance per org."""
+    from leadscore.connectors.mapping import load_mapping
+    from leadscore.connectors.salesforce.mapping import SalesforceMapping
+
+    limits = load_mapping("salesforce", SalesforceMapping, dict(overrides)).limits
+    per_call = limits.collection_size * limits.collections_per_call
+    adds, removes = sum(work.list_adds.values()), sum(work.list_removes.values())
+    calls = (
+        math.ceil(work.properties / per_call)
+        + math.ceil(adds / per_call)
+        + math.ceil(removes / limits.collection_size)
+        + math.ceil(removes / per_call)
+    )
+    return WriteCost(calls, None, "no rate limit: calls count against the org's daily API allowance")
+
+
 PLATFORM = Platform(
     name="salesforce",
     title="Salesforce",
@@ -103,6 +122,7 @@ PLATFORM = Platform(
     connect=connect,
     sandbox=sandbox,
     profile_fields=profile_fields,
+    write_cost=write_cost,
     mapping_file="salesforce.yaml",
     demo_mapping={"limits": {"bulk_poll_seconds": 0.05}},
 )

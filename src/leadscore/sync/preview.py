@@ -1,0 +1,151 @@
+"""What a model change would do, computed from the store alone: ``leadscore plan``.
+
+Every contact of a source is scored as of ``now`` twice, with the model in force
+and with the proposed one (each from the contact's band on the record, for
+hysteresis), and each result is planned against what the store knows to be on
+the platform, exactly as a sync would plan it. Nothing is saved and no platform
+is called. The model in force scored again shows what decay alone would change
+(a ``sync --full``), so a model's own effect can be told from the calendar's.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from leadscore.engine import Engine
+from leadscore.engine.explain import format_points
+from leadscore.protocol import WriteWork
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, ScoreResult
+from leadscore.store import Store
+from leadscore.sync.plan import desired_state, plan_contact
+
+SAMPLES_PER_MOVE = 3
+NONE = "(none)"
+"""The band or grade of a contact leadscore has not written yet."""
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one set of models would do to a source, against what is on its records."""
+
+    bands: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    """Per model: (band on the record, band after) -> contacts."""
+    grades: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
+    writes: Counter[str] = field(default_factory=Counter)
+    list_adds: Counter[str] = field(default_factory=Counter)
+    list_removes: Counter[str] = field(default_factory=Counter)
+    samples: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def work(self) -> WriteWork:
+        return WriteWork(self.writes[SET_PROPERTIES], dict(self.list_adds), dict(self.list_removes))
+
+    def entering(self, model: str, band_order: Sequence[str]) -> dict[str, int]:
+        """Contacts that would enter each band above the first from a lower one: the entries that fire workflows."""
+        rank = {band: position for position, band in enumerate(band_order)}
+        entered: Counter[str] = Counter()
+        for (before, after), count in self.bands.get(model, Counter()).items():
+            if rank.get(after, 0) > 0 and rank.get(after, 0) > rank.get(before, -1):
+                entered[after] += count
+        return {band: entered[band] for band in band_order[1:]}
+
+
+@dataclass(slots=True)
+class SourcePreview:
+    source: str
+    contacts: int = 0
+    proposed: Outcome = field(default_factory=Outcome)
+    decay_only: Outcome = field(default_factory=Outcome)
+
+
+def preview_source(
+    store: Store,
+    source: str,
+    current: Sequence[Engine],
+    proposed: Sequence[Engine],
+    now: datetime,
+    scored_at_names: Sequence[str] = (),
+    page_size: int = 2000,
+) -> SourcePreview:
+    """Score every contact of ``source`` with both sets of models and plan each against the written state."""
+    preview = SourcePreview(source)
+    for page in store.contacts_with_events(source, page_size=page_size):
+        ids = [contact.id for contact, _ in page]
+        visible = store.visible_scores(source, ids)
+        written = store.written_state(source, ids)
+        for contact, rows in page:
+            preview.contacts += 1
+            before = {name: visible.get((contact.id, name)) for name in {e.name for e in (*current, *proposed)}}
+            old = [_score(engine, contact, rows, now, before[engine.name]) for engine in current]
+            new = [_score(engine, contact, rows, now, before[engine.name]) for engine in proposed]
+            record = {"contact": contact.id, "email": contact.email}
+            for engines, results, outcome, baseline in (
+                (proposed, new, preview.proposed, old),
+                (current, old, preview.decay_only, None),
+            ):
+                _tally(outcome, engines, results, before, record, baseline)
+                desired = desired_state(engines, results, now)
+                for change in plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names):
+                    outcome.writes[change.kind] += 1
+                    if change.kind == LIST_ADD:
+                        outcome.list_adds[str(change.payload["list"])] += 1
+                    elif change.kind == LIST_REMOVE:
+                        outcome.list_removes[str(change.payload["list"])] += 1
+    return preview
+
+
+def _score(engine: Engine, contact: Any, rows: Any, now: datetime, shown: Any) -> ScoreResult:
+    return engine.score_rows(contact, rows, now, previous_band=shown.band if shown is not None else None)
+
+
+def _tally(
+    outcome: Outcome,
+    engines: Sequence[Engine],
+    results: Sequence[ScoreResult],
+    before: dict[str, Any],
+    record: dict[str, Any],
+    baseline: Sequence[ScoreResult] | None,
+) -> None:
+    old_by_model = {result.model: result for result in baseline or ()}
+    for engine, result in zip(engines, results, strict=True):
+        shown = before.get(engine.name)
+        move = (shown.band if shown is not None else NONE, result.band)
+        outcome.bands.setdefault(engine.name, Counter())[move] += 1
+        grade_move = (shown.grade if shown is not None else NONE, result.grade)
+        if grade_move[0] != grade_move[1]:
+            outcome.grades.setdefault(engine.name, Counter())[grade_move] += 1
+        if move[0] == move[1]:
+            continue
+        samples = outcome.samples.setdefault(engine.name, {}).setdefault(move, [])
+        if len(samples) < SAMPLES_PER_MOVE:
+            samples.append(
+                record
+                | {
+                    "score_on_record": shown.score if shown is not None else None,
+                    "score": result.score,
+                    "why": explain_diff(old_by_model.get(engine.name), result),
+                }
+            )
+
+
+def explain_diff(old: ScoreResult | None, new: ScoreResult) -> list[str]:
+    """The rules that moved a contact between two results: gained, lost, or changed points."""
+    before = {c.rule_id: c for c in old.contributions} if old is not None else {}
+    after = {c.rule_id: c for c in new.contributions}
+    lines = []
+    for rule_id, item in after.items():
+        was = before.get(rule_id)
+        if was is None:
+            if item.points:
+                lines.append(f"{format_points(item.points)} {item.reason} (new)")
+        elif abs(was.points - item.points) >= 0.5:
+            lines.append(f"{item.reason}: {format_points(was.points)} -> {format_points(item.points)}")
+    lines.extend(
+        f"{format_points(-item.points)} {item.reason} (gone)"
+        for rule_id, item in before.items()
+        if rule_id not in after and item.points
+    )
+    return lines

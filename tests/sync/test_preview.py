@@ -1,0 +1,88 @@
+"""``leadscore plan``: a proposed model's effect on every record, from the store alone, against decay alone."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import yaml
+from typer.testing import CliRunner
+
+from leadscore.cli import app
+from tests.conftest import DEFAULT_MODEL
+from tests.sync.platforms import NOW, HubSpotPlatform, build_rig
+
+runner = CliRunner()
+
+
+def test_plan_shows_the_band_moves_writes_and_calls_of_a_lower_mql_threshold_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    platform = HubSpotPlatform()
+    rig = build_rig(platform, tmp_path, "state.db", 120, 8)
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+        shown = {cid: platform.shown(cid) for cid in platform.contact_ids()}
+        writes_before = platform.write_calls()
+        proposed = tmp_path / "proposed.yaml"
+        proposed.write_text(DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 30"))
+        sources = tmp_path / "sources.yaml"
+        sources.write_text(yaml.safe_dump({"sources": [platform.source()]}))
+        result = runner.invoke(
+            app,
+            ["plan", "--model", str(proposed), "--current", str(DEFAULT_MODEL), "--state",
+             f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
+             "--json", str(tmp_path / "plan.json")],
+            env={"COLUMNS": "200"},
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert platform.write_calls() == writes_before, "plan calls no platform"
+        assert {cid: platform.shown(cid) for cid in platform.contact_ids()} == shown
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    [plan] = json.loads((tmp_path / "plan.json").read_text())
+    lifted = sum(1 for s in shown.values() if s["band"] == "Warm" and int(s["score"] or 0) >= 30)
+    assert lifted > 0, "the seed has Warm leads scoring 30-49"
+    moves = plan["proposed"]["bands"]["lead"]
+    assert moves["Warm -> MQL"] == lifted
+    assert plan["proposed"]["entering"]["lead"]["MQL"] == lifted
+    assert plan["proposed"]["list_adds"] == {"lead:MQL": lifted}
+    assert plan["proposed"]["list_removes"] == {"lead:Warm": lifted}
+    assert plan["proposed"]["writes"]["set_properties"] == lifted, "band and label change on each lifted lead"
+    cost = plan["proposed"]["cost"]
+    assert cost["calls"] == math.ceil(lifted / 100) + 2, "one batch update per 100, one call per list touched"
+    assert cost["seconds"] == cost["calls"] / 19
+    sample = plan["proposed"]["samples"]["lead"]["Warm -> MQL"][0]
+    assert 30 <= sample["score"] < 50
+    assert plan["decay_only"]["writes"] == {"set_properties": 0, "list_add": 0, "list_remove": 0}, (
+        "as of the sync's own moment, decay alone changes nothing"
+    )
+    assert sum(plan["decay_only"]["bands"]["lead"].values()) == plan["contacts"]
+    assert f"entering a higher band: Warm 0, MQL {lifted}, SQL 0" in result.stdout
+    assert f"writes: {lifted} property updates, {lifted} list adds, {lifted} list removes" in result.stdout
+
+
+def test_plan_a_week_later_tells_decay_from_the_model(tmp_path: Path) -> None:
+    platform = HubSpotPlatform()
+    rig = build_rig(platform, tmp_path, "state.db", 80, 4)
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    later = "2026-12-20T12:00:00+00:00"
+    result = runner.invoke(
+        app,
+        ["plan", "--model", str(DEFAULT_MODEL), "--current", str(DEFAULT_MODEL), "--state",
+         f"sqlite:///{tmp_path / 'state.db'}", "--source", "hubspot", "--sources", str(tmp_path / "none.yaml"),
+         "--now", later, "--json", str(tmp_path / "plan.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [plan] = json.loads((tmp_path / "plan.json").read_text())
+    assert plan["proposed"]["writes"] == plan["decay_only"]["writes"], "the same model: all change is decay"
+    assert plan["decay_only"]["writes"]["set_properties"] > 0, "four weeks of fading move scores"
+    assert plan["proposed"]["cost"] is None, "without a sources file the platform, and so the cost, is unknown"
