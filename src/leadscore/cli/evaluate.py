@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -152,3 +153,78 @@ def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
         )
         for warning in result.warnings:
             out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+
+
+def calibrate(
+    outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
+    out: Annotated[Path, typer.Option("--out", help="Write the calibrated model file here.")],
+    model: Annotated[Path, typer.Option("--model", "-m", help="The model whose points to set.")] = DEFAULT_MODEL,
+    name: Annotated[str | None, typer.Option("--name", help="Which model of the file (default: the first).")] = None,
+    contacts: Annotated[Path | None, typer.Option("--contacts", help="Contacts, one JSON object per line.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Events, one JSON object per line.")] = None,
+    state: Annotated[str | None, typer.Option("--state", help="Read the history from this store instead.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="The store's source to read (with --state).")] = None,
+    holdout: Annotated[float, typer.Option("--holdout", help="Share of contacts held out to measure.")] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split.")] = 0,
+    now: Annotated[str | None, typer.Option("--now", help="Score as of this ISO time.")] = None,
+) -> None:
+    """Set the model's points from history (a logistic regression over its rules), keeping every rule; writes a new
+    model file and prints held-out AUC before and after. Applies nothing."""
+    try:
+        from leadscore.evaluate.calibrate import Example
+        from leadscore.evaluate.calibrate import calibrate as fit_points
+        from leadscore.evaluate.outcomes import read_outcomes
+    except ImportError:
+        raise fail(EXTRA_HINT, 2) from None
+    try:
+        model_file = load_model_file(model)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    chosen = name or next(iter(model_file.models))
+    if chosen not in model_file.models:
+        raise fail(f"{model}: no model named '{chosen}'; models: {', '.join(model_file.models)}", 2)
+    if (contacts is None) == (state is None) or (state is not None and source is None):
+        raise fail("give either --contacts (and --events) or --state with --source", 2)
+    if not 0 < holdout < 1:
+        raise fail("--holdout must be between 0 and 1, e.g. 0.3", 2)
+    if not outcomes.is_file():
+        raise fail(f"{outcomes}: file not found", 2)
+    problems = Problems(strict=False)
+    known = read_outcomes(outcomes, problems)
+    moment = parse_now(now)
+    engine = next(e for e in engines(model_file) if e.name == chosen)
+    if contacts is not None:
+        with spool_files(contacts, events, problems) as spool:
+            examples = [
+                Example(c, history, known[c.id] is not None) for c, history in spool.scored_in_order() if c.id in known
+            ]
+    else:
+        assert state is not None
+        assert source is not None
+        examples = [
+            Example(c, history, known[c.id] is not None)
+            for c, history in _store_history(state, source)
+            if c.id in known
+        ]
+    if sum(e.converted for e in examples) < 10 or sum(not e.converted for e in examples) < 10:
+        raise fail("calibrate needs at least 10 converted and 10 other contacts with known outcomes", 1)
+    raw = yaml.safe_load(model.read_text(encoding="utf-8"))["models"][chosen]
+    result = fit_points(engine, raw, examples, moment, holdout=holdout, seed=seed)
+    header = (
+        f"# Calibrated from {model.name} on {result.train:,} contacts ({result.holdout:,} held out, seed {seed}).\n"
+        "# Points and base set by a logistic regression over the rules; review with leadscore plan and backtest.\n"
+    )
+    out.write_text(header + yaml.safe_dump({"version": 1, "models": {chosen: result.model}}, sort_keys=False))
+    console = Console()
+    table = Table("rule", "points before", "points after")
+    for rule_id, (before, after) in result.points.items():
+        table.add_row(
+            rule_id, f"{before:+g}", f"{after:+g}" + (" (no evidence: kept)" if rule_id in result.no_evidence else "")
+        )
+    console.print(table)
+    if result.holdout_auc_before is not None:
+        console.print(
+            f"held-out ROC AUC: {result.holdout_auc_before:.3f} before, {result.holdout_auc_after:.3f} after "
+            f"(the regression itself: {result.holdout_auc_regression:.3f}); wrote {out}",
+            highlight=False,
+        )

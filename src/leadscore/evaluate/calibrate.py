@@ -1,0 +1,181 @@
+"""Setting a rule model's points from history, so that it stays a model a person can read.
+
+Each rule's share of a contact's score, divided by the rule's points, is a feature
+(1 for a fit rule that held; for a behaviour rule the faded, capped count of what
+it took). A regularised logistic regression on the training contacts gives each
+rule a weight in log-odds; the weights are rescaled so that the training scores
+span 0-100 and rounded to whole points, with a base (intercept) that puts the
+lowest training score at 0. Caps keep their ceiling in events (scaled with the
+points); grade thresholds keep the share of contacts at or above each one.
+Nothing is applied: the result is a new model file for ``plan`` and ``backtest``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from leadscore.engine import Engine
+from leadscore.engine.model import ScoringModel
+from leadscore.records import Contact, Event, ScoreResult
+
+SPAN_QUANTILES = (1.0, 99.0)
+"""The training scores between these percentiles are spread over 0-100; the few beyond are clamped."""
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    contact: Contact
+    events: Sequence[Event]
+    converted: bool
+
+
+@dataclass(slots=True)
+class Calibration:
+    model: dict[str, Any]
+    """The new model's data, ready to be written as YAML."""
+    points: dict[str, tuple[float, float]]
+    """Rule id -> (points before, points after)."""
+    no_evidence: list[str] = field(default_factory=list)
+    """Rules that never fired in the training contacts: their points are kept as they were."""
+    holdout_auc_before: float | None = None
+    holdout_auc_after: float | None = None
+    holdout_auc_regression: float | None = None
+    """The fitted regression itself on the held-out contacts: the most the rounded rule model can reach."""
+    train: int = 0
+    holdout: int = 0
+
+
+def split(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A stratified random split: the same share of converters on both sides, the same split for the same seed."""
+    rng = random.Random(seed)
+    train: list[Example] = []
+    held: list[Example] = []
+    for outcome in (True, False):
+        group = sorted((e for e in examples if e.converted is outcome), key=lambda e: e.contact.id)
+        rng.shuffle(group)
+        cut = round(len(group) * holdout)
+        held.extend(group[:cut])
+        train.extend(group[cut:])
+    return train, held
+
+
+def activations(result: ScoreResult, rule_ids: Sequence[str], points: dict[str, float]) -> list[float]:
+    shares = {c.rule_id: c.points for c in result.contributions if c.kind in ("fit", "behaviour")}
+    return [shares.get(rule_id, 0.0) / points[rule_id] for rule_id in rule_ids]
+
+
+def calibrate(
+    engine: Engine,
+    raw_model: dict[str, Any],
+    examples: Sequence[Example],
+    now: Any,
+    *,
+    holdout: float = 0.3,
+    seed: int = 0,
+    regularisation: float = 1.0,
+) -> Calibration:
+    """Fit the points of ``engine``'s rules on a training split; measure both models on the held-out split."""
+    model = engine.model
+    rule_points = _points_of(model)
+    rule_ids = list(rule_points)
+    train, held = split(examples, holdout, seed)
+    x_train = np.array([activations(engine.score(e.contact, e.events, now), rule_ids, rule_points) for e in train])
+    y_train = np.array([e.converted for e in train], dtype=int)
+    fired = [bool(np.any(x_train[:, j] != 0)) for j in range(len(rule_ids))] if len(train) else []
+    used = [j for j, on in enumerate(fired) if on]
+    regression = LogisticRegression(C=regularisation, max_iter=2000)
+    regression.fit(x_train[:, used], y_train)
+    weights = dict(zip([rule_ids[j] for j in used], regression.coef_[0].tolist(), strict=True))
+    linear = x_train[:, used] @ regression.coef_[0]
+    low, high = (float(np.percentile(linear, q)) for q in SPAN_QUANTILES)
+    scale = 100.0 / (high - low) if high > low else 1.0
+    new_points = {rule_id: _whole(weights[rule_id] * scale) for rule_id in weights}
+    result = Calibration(
+        _rewritten(raw_model, model, new_points, -low * scale), {}, train=len(train), holdout=len(held)
+    )
+    result.points = {
+        rule_id: (rule_points[rule_id], new_points.get(rule_id, rule_points[rule_id])) for rule_id in rule_ids
+    }
+    result.no_evidence = [rule_ids[j] for j, on in enumerate(fired) if not on]
+    calibrated = Engine(engine.name, ScoringModel.model_validate(result.model))
+    result.model = _with_grades(result.model, model, engine, calibrated, train, now)
+    calibrated = Engine(engine.name, ScoringModel.model_validate(result.model))
+    if held and 0 < sum(e.converted for e in held) < len(held):
+        labels = [e.converted for e in held]
+        result.holdout_auc_before = _auc(engine, held, labels, now)
+        result.holdout_auc_after = _auc(calibrated, held, labels, now)
+        x_held = np.array([activations(engine.score(e.contact, e.events, now), rule_ids, rule_points) for e in held])
+        result.holdout_auc_regression = float(roc_auc_score(labels, regression.decision_function(x_held[:, used])))
+    return result
+
+
+def _points_of(model: ScoringModel) -> dict[str, float]:
+    points = {rule.id: rule.points for rule in model.fit}
+    points.update((rule.id, rule.points) for rule in model.behaviour)
+    return points
+
+
+def _whole(points: float) -> float:
+    """Whole points, never 0 (a rule of 0 points is refused): a weight too small to round keeps its sign at 1."""
+    rounded = float(round(points))
+    return rounded if rounded != 0 else math.copysign(1.0, points)
+
+
+def _auc(engine: Engine, examples: Iterable[Example], labels: list[bool], now: Any) -> float:
+    scores = [engine.score(e.contact, e.events, now).score for e in examples]
+    return float(roc_auc_score(labels, scores))
+
+
+def _rewritten(raw: dict[str, Any], model: ScoringModel, points: dict[str, float], base: float) -> dict[str, Any]:
+    """The model's data with the new points, caps scaled to keep their ceiling in events, and the new base."""
+    data = dict(raw)
+    data["base"] = round(base)
+    caps = {rule.id: rule.cap for rule in model.behaviour}
+    olds = _points_of(model)
+    for section in ("fit", "behaviour"):
+        rules = []
+        for rule in raw.get(section, ()):
+            rule = dict(rule)
+            new = points.get(rule["id"])
+            if new is not None:
+                cap = caps.get(rule["id"])
+                if cap is not None:
+                    rule["cap"] = max(1, abs(round(cap * new / olds[rule["id"]])))
+                rule["points"] = int(new)
+            rules.append(rule)
+        data[section] = rules
+    return data
+
+
+def _with_grades(
+    data: dict[str, Any], model: ScoringModel, before: Engine, after: Engine, train: Sequence[Example], now: Any
+) -> dict[str, Any]:
+    """Grade thresholds on fit moved so that each keeps the share of training contacts at or above it."""
+    if not any(grade.min_fit is not None for grade in model.grades):
+        return data
+    old_fit = sorted(before.score(e.contact, e.events, now).fit for e in train)
+    new_fit = sorted(after.score(e.contact, e.events, now).fit for e in train)
+    grades = []
+    for grade in data.get("grades", ()):
+        grade = dict(grade)
+        if grade.get("min_fit") is not None and old_fit:
+            share = sum(1 for fit in old_fit if fit >= grade["min_fit"]) / len(old_fit)
+            position = min(len(new_fit) - 1, max(0, math.ceil(len(new_fit) * (1 - share))))
+            grade["min_fit"] = round(new_fit[position]) if share > 0 else round(new_fit[-1]) + 1
+        grades.append(grade)
+    thresholds = [g["min_fit"] for g in grades[:-1] if g.get("min_fit") is not None]
+    for position in range(1, len(thresholds)):
+        thresholds[position] = min(thresholds[position], thresholds[position - 1] - 1)
+    numbered = iter(thresholds)
+    for grade in grades[:-1]:
+        if grade.get("min_fit") is not None:
+            grade["min_fit"] = next(numbered)
+    return data | {"grades": grades}
