@@ -96,23 +96,34 @@ def test_calibration_refuses_too_few_outcomes(tmp_path: Path) -> None:
     assert "at least 10 converted and 10 other contacts" in result.stderr
 
 
-X_EDUCATION = ROOT.parent / "shared" / "data" / "leads-x-education" / "Leads.csv"
+DATA = ROOT.parent / "shared" / "data"
+REAL_SETS = [
+    ("x_education", DATA / "leads-x-education" / "Leads.csv"),
+    ("bank_marketing", DATA / "bank-marketing" / "bank-additional-full.csv.gz"),
+    ("olist_mqls", DATA / "olist-marketing-funnel"),
+]
 
 
-@pytest.mark.skipif(not X_EDUCATION.is_file(), reason="X Education's leads are not in ../shared/data")
-def test_x_education_calibrated_reaches_the_regression_on_the_same_inputs(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("name", "data"), REAL_SETS, ids=[name for name, _ in REAL_SETS])
+def test_real_lead_data_calibrated_reaches_the_regression_on_the_same_rules(
+    name: str, data: Path, tmp_path: Path
+) -> None:
+    """The three public data sets, mapped by examples/real_data/<name>.py; figures in bench/RESULTS.md."""
+    if not data.exists():
+        pytest.skip(f"{data} is not in ../shared/data")
+    import importlib
     import sys
 
     sys.path.insert(0, str(ROOT / "examples" / "real_data"))
     try:
-        from x_education import convert  # type: ignore[import-not-found]
+        convert = importlib.import_module(name).convert
     finally:
         sys.path.pop(0)
-    convert(X_EDUCATION, tmp_path)
+    convert(data, tmp_path)
     out = tmp_path / "calibrated.yaml"
     result = runner.invoke(
         app,
-        ["calibrate", "-m", str(ROOT / "examples/real_data/x_education.yaml"), "--contacts",
+        ["calibrate", "-m", str(ROOT / f"examples/real_data/{name}.yaml"), "--contacts",
          str(tmp_path / "contacts.jsonl"), "--events", str(tmp_path / "events.jsonl"), "--outcomes",
          str(tmp_path / "outcomes.jsonl"), "--now", NOW.isoformat(), "--out", str(out)],
         env={"COLUMNS": "200"},
@@ -121,5 +132,6 @@ def test_x_education_calibrated_reaches_the_regression_on_the_same_inputs(tmp_pa
     before, after, regression = held_out(result.stdout)
     assert after >= regression - 0.02
     assert after > before
+    assert after > 0.6
     model = load_model_file(out).models["lead"]
     assert len(model.fit) + len(model.behaviour) <= 40
