@@ -34,7 +34,7 @@ ACTIVITY = {
     "SMS Sent": "sms_sent",
     "Olark Chat Conversation": "chat",
     "Page Visited on Website": "page_view",
-    "Converted to Lead": "form_submit",
+    "Converted to Lead": "lead_status_change",
     "Form Submitted on Website": "form_submit",
     "Had a Phone Conversation": "phone_call",
     "Unreachable": "call_unreachable",

@@ -222,3 +222,25 @@ def test_the_command_reads_the_history_a_sync_stored(tmp_path: Path) -> None:
     assert figures["contacts"] == len(ids)
     assert figures["converted"] == len(ids[::4])
     assert figures["roc_auc"] is not None
+
+
+@pytest.mark.skipif(not X_EDUCATION.is_file(), reason="X Education's leads are not in ../shared/data")
+def test_the_default_model_ranks_x_education_better_than_chance_without_being_fitted_to_it(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "examples" / "real_data"))
+    try:
+        from x_education import convert
+    finally:
+        sys.path.pop(0)
+    convert(X_EDUCATION, tmp_path)
+    result = runner.invoke(
+        app,
+        ["backtest", "--contacts", str(tmp_path / "contacts.jsonl"), "--events", str(tmp_path / "events.jsonl"),
+         "--outcomes", str(tmp_path / "outcomes.jsonl"), "--now", "2026-11-23T12:00:00Z",
+         "--json", str(tmp_path / "d.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    figures = json.loads((tmp_path / "d.json").read_text())["models"][0]
+    assert figures["roc_auc_interval"][0] > 0.52, "the whole 95% interval above chance"
+    assert any("rule form_submit: gives +20" in w for w in figures["warnings"]), "and the backtest names what hurts"
