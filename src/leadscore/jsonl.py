@@ -60,12 +60,19 @@ LineModel = TypeVar("LineModel", bound=BaseModel)
 
 
 def _read(path: Path, model: type[LineModel], on_error: Callable[[InputError], None]) -> Iterator[LineModel]:
-    with path.open(encoding="utf-8") as handle:
-        for number, raw in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                raw = line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                on_error(InputError(str(path), number, f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8"))
+                continue
             if not raw.strip():
                 continue
             try:
                 yield model.model_validate(json.loads(raw))
+            except RecursionError:
+                on_error(InputError(str(path), number, "nested too deeply to be a record"))
             except json.JSONDecodeError as exc:
                 on_error(InputError(str(path), number, f"not valid JSON: {exc.msg} at column {exc.colno}"))
             except ValidationError as exc:

@@ -280,3 +280,24 @@ def test_validate_sources_passes_when_every_declared_field_is_mapped(tmp_path: P
     result = runner.invoke(app, ["validate", str(LANGUAGE), "--sources", str(sources)])
     assert result.exit_code == 0, result.output
     assert "every declared field is mapped for 1 sources" in result.stdout
+
+
+def test_score_reports_lines_that_are_not_utf8_or_nested_too_deep_and_goes_on(tmp_path: Path) -> None:
+    contacts = tmp_path / "c.jsonl"
+    contacts.write_bytes(
+        b'{"id": "1", "properties": {"a": "\\xff"}}\n'.replace(b"\\xff", b"\xff")
+        + b'{"id": "2", "properties": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n"
+        + b'{"id": "3", "properties": {"seniority": "vp"}}\n'
+    )  # fmt: skip
+    code, lines, stderr = score_lines("--contacts", str(contacts))
+    assert code == 0, stderr
+    assert [line["id"] for line in lines] == ["3"]
+    assert f"{contacts}:1: not UTF-8 text" in stderr
+    assert f"{contacts}:2: nested too deeply" in stderr
+
+
+def test_a_path_with_brackets_is_printed_as_it_is(tmp_path: Path) -> None:
+    missing = tmp_path / "[low, high].yaml"
+    result = runner.invoke(app, ["validate", str(missing)])
+    assert result.exit_code == 2
+    assert "[low, high].yaml" in result.stderr

@@ -197,3 +197,16 @@ def test_an_unquoted_yes_in_a_value_is_warned_about_with_its_line() -> None:
     assert warning.field == "models.lead.fit[4].any[0].value[1]"
     assert "unquoted yes is read as the boolean True" in warning.message
     assert model_warnings(LANGUAGE.replace("value: [software, saas]", "value: [software, 'yes']")) == []
+
+
+def test_nan_or_infinite_points_are_refused_with_their_line() -> None:
+    bad = GOOD.replace("points: 15, cap: 45, reason: webinar}", "points: .nan, cap: 45, reason: webinar}")
+    [message] = problems(bad)
+    assert f":{line_of(bad, '.nan')}: models.lead.behaviour[" in message
+    assert "finite number" in message
+
+
+def test_a_key_given_twice_is_refused_rather_than_silently_replaced() -> None:
+    bad = GOOD.replace("    exit_margin: 3", "    exit_margin: 3\n    exit_margin: 5")
+    [message] = problems(bad)
+    assert f":{line_of(bad, 'exit_margin: 5')}: models.lead.exit_margin: key given twice" in message

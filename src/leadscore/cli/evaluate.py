@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leadscore.cli.offline import DEFAULT_MODEL, Problems, fail, parse_now, spool_files
@@ -116,7 +117,7 @@ def backtest(
         )
     _print(results, moments)
     for problem in problems.found[:20]:
-        Console(stderr=True).print(f"[yellow]skipped {problem}[/]", highlight=False)
+        Console(stderr=True).print(f"[yellow]skipped {escape(str(problem))}[/]", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
     if report is not None:
@@ -152,7 +153,7 @@ def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
             highlight=False,
         )
         for warning in result.warnings:
-            out.print(f"  [yellow]warning:[/] {warning}", highlight=False)
+            out.print(f"  [yellow]warning:[/] {escape(warning)}", highlight=False)
 
 
 def calibrate(

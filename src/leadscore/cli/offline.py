@@ -41,7 +41,7 @@ NameOption = Annotated[str | None, typer.Option("--name", help="Which model of t
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -100,7 +100,7 @@ def validate(
     if sources is not None:
         _check_sources(model_file, sources)
     for warning in model_warnings(model.read_text(encoding="utf-8")):
-        err.print(f"[yellow]warning:[/] {warning.describe(str(model))}", highlight=False)
+        err.print(f"[yellow]warning:[/] {escape(warning.describe(str(model)))}", highlight=False)
     for name, scoring_model in model_file.models.items():
         extras = [
             f"{len(scoring_model.fields)} declared fields" if scoring_model.fields else "",
@@ -223,7 +223,7 @@ def _report(spool: Spool, problems: Problems, unmatched: Counter[str], bands: Co
             highlight=False,
         )
     for problem in problems.found:
-        err.print(f"[yellow]skipped {problem}[/]", highlight=False)
+        err.print(f"[yellow]skipped {escape(str(problem))}[/]", highlight=False)
 
 
 def explain(

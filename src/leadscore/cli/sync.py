@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from leadscore.cli.offline import fail, parse_now
@@ -124,7 +125,7 @@ def print_report(report: CycleReport) -> None:
     if report.problems:
         out.print(f"  [yellow]{len(report.problems)} records with bad data[/], e.g.", highlight=False)
         for problem in report.problems[:3]:
-            out.print(f"    {problem.record_id}: {problem.field}: {problem.problem}", highlight=False)
+            out.print(escape(f"    {problem.record_id}: {problem.field}: {problem.problem}"), highlight=False)
     if report.unmatched_actions:
         out.print("  events no rule scored: " + ", ".join(f"{a} x{n}" for a, n in report.unmatched_actions.items()))
     if report.dry_run and report.sample:
@@ -135,7 +136,7 @@ def print_report(report: CycleReport) -> None:
                 highlight=False,
             )
     if report.error:
-        out.print(f"  [red]{report.error}[/]", highlight=False)
+        out.print(f"  [red]{escape(report.error)}[/]", highlight=False)
 
 
 def sandbox(

@@ -48,6 +48,9 @@ def parse_model_text(text: str, file: str = "<model>") -> ModelFile:
     if not isinstance(data, dict):
         raise ModelFileError(file, [ModelProblem("(top level)", 1, "expected a mapping with 'version' and 'models'")])
     lines = _line_index(root) if root is not None else {}
+    twice = _keys_given_twice(root) if root is not None else []
+    if twice:
+        raise ModelFileError(file, twice)
     try:
         return ModelFile.model_validate(data)
     except ValidationError as exc:
@@ -97,6 +100,29 @@ def _scalars(node: yaml.Node, path: Path_ = ()) -> list[tuple[Path_, yaml.Scalar
     elif isinstance(node, yaml.SequenceNode):
         for position, item in enumerate(node.value):
             found.extend(_scalars(item, (*path, position)))
+    return found
+
+
+def _keys_given_twice(node: yaml.Node, path: Path_ = ()) -> list[ModelProblem]:
+    """YAML keeps the last of two equal keys without a word; a model file that does so is refused instead."""
+    found: list[ModelProblem] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                found.append(
+                    ModelProblem(
+                        _dotted((*path, key)),
+                        key_node.start_mark.line + 1,
+                        "key given twice in one mapping; YAML would keep only the last; remove one",
+                    )
+                )
+            seen.add(key)
+            found.extend(_keys_given_twice(value_node, (*path, key)))
+    elif isinstance(node, yaml.SequenceNode):
+        for position, item in enumerate(node.value):
+            found.extend(_keys_given_twice(item, (*path, position)))
     return found
 
 
