@@ -65,7 +65,9 @@ def _read(path: Path, model: type[LineModel], on_error: Callable[[InputError], N
             try:
                 raw = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                on_error(InputError(str(path), number, f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8"))
+                on_error(
+                    InputError(str(path), number, f"not UTF-8 text (byte {exc.start + 1}); save the file as UTF-8")
+                )
                 continue
             if not raw.strip():
                 continue
