@@ -89,6 +89,7 @@ def _run(
     full: bool,
     now: datetime | None,
 ) -> CycleReport:
+    pipeline: Pipeline | None = None
     try:
         connector = build_connector(source, write_targets(compiled))
         clock = (lambda: now) if now is not None else utcnow
@@ -97,7 +98,8 @@ def _run(
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except LeadscoreError as exc:
-        report = CycleReport(source.name, dry_run=dry_run, status="failed", error=str(exc))
+        report = (pipeline.last_report if pipeline else None) or CycleReport(source.name, dry_run=dry_run)
+        report.status, report.error = "failed", str(exc)
         return report
 
 

@@ -116,9 +116,8 @@ class Daemon:
                 started = time.monotonic()
                 try:
                     report = state.pipeline.run_cycle(full_rescore=full)
-                except LeadscoreError as exc:
-                    report = CycleReport(name, status="failed", error=str(exc))
-                    log.error("source %s: cycle failed: %s", name, exc)
+                except Exception as exc:
+                    report = _failed(state, name, exc)
                 seconds = time.monotonic() - started
                 if full and report.status == "ok":
                     state.last_full = time.time()
@@ -136,8 +135,11 @@ class Daemon:
         usage = state.pipeline.connector.usage()
         if usage.daily_remaining is not None:
             self.metrics.budget_left.labels(name).set(usage.daily_remaining)
-        self.metrics.outbox.labels(name).set(self.store.outbox_depth(name))
-        self.metrics.set_aside.labels(name).set(self.store.outbox_depth(name, status="set_aside"))
+        try:
+            self.metrics.outbox.labels(name).set(self.store.outbox_depth(name))
+            self.metrics.set_aside.labels(name).set(self.store.outbox_depth(name, status="set_aside"))
+        except Exception as exc:
+            log.warning("source %s: outbox depth unknown, the store did not answer: %s", name, type(exc).__name__)
         log.info(
             "cycle %s %s in %.1fs: read %d contacts, %d new events, scored %d, applied %d, set aside %d, "
             "%d API calls, %d rate-limited",
@@ -306,3 +308,20 @@ class Daemon:
         self.store.close()
         log.info("leadscore stopped", extra={"fields": {"event": "stop", "replica": self.replica}})
         return 0
+
+
+def _failed(state: SourceState, name: str, exc: Exception) -> CycleReport:
+    """The report of a cycle that raised: what it did before (API calls included), marked failed.
+
+    Any exception counts, not only leadscore's own: a garbage answer, a full disk or
+    a store restart must show in the log, the metrics and readiness like any failure.
+    """
+    report = state.pipeline.last_report or CycleReport(name)
+    report.status = "failed"
+    report.error = report.error or f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, LeadscoreError):
+        log.error("source %s: cycle failed: %s", name, exc)
+    else:
+        log.exception("source %s: cycle failed with an unexpected %s", name, type(exc).__name__)
+    return report
+

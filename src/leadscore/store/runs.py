@@ -16,7 +16,13 @@ class RunsStore(Tables):
     """The history of cycles."""
 
     def start_run(self, source: str) -> int:
+        """A new run; runs of the source left ``running`` (their end could not be saved) are closed as failed."""
         with self.db.begin() as connection:
+            connection.execute(
+                update(schema.runs)
+                .where(schema.runs.c.source == source, schema.runs.c.status == "running")
+                .values(status="failed", finished_at=utcnow())
+            )
             result = connection.execute(
                 schema.runs.insert().returning(schema.runs.c.id),
                 {"source": source, "started_at": utcnow(), "status": "running"},

@@ -102,6 +102,7 @@ class Pipeline:
         self.store = store
         self.connector = connector
         self.engines = list(engines)
+        self.last_report: CycleReport | None = None
         self.source = connector.source
         self.clock = clock
         self.retry_rejected_after = retry_rejected_after
@@ -111,7 +112,10 @@ class Pipeline:
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
 
     def run_cycle(self, *, dry_run: bool = False, full_rescore: bool = False) -> CycleReport:
+        """One cycle. An error ends it as failed (in the runs table too) and is raised again; ``last_report``
+        then holds what the cycle did before it, API calls included, for the caller's log and metrics."""
         report = CycleReport(self.source, dry_run=dry_run)
+        self.last_report = report
         before = self.connector.usage()
         calls_before, limited_before = dict(before.calls), before.rate_limited
         run_id = self.store.start_run(self.source)
@@ -138,6 +142,10 @@ class Pipeline:
             report.status = "failed"
             report.error = str(exc)
             raise
+        except Exception as exc:
+            report.status = "failed"
+            report.error = f"{type(exc).__name__}: {exc}"
+            raise
         finally:
             usage = self.connector.usage()
             report.api_calls = {
@@ -148,7 +156,10 @@ class Pipeline:
             report.rate_limited = usage.rate_limited - limited_before
             if report.status == "running":
                 report.status = "failed"
-            self.store.finish_run(run_id, report.status, report.as_dict())
+            try:
+                self.store.finish_run(run_id, report.status, report.as_dict())
+            except Exception:
+                log.exception("source %s: the run's outcome could not be saved; the next run closes it", self.source)
         return report
 
     def _pull_contacts(self, report: CycleReport) -> None:
