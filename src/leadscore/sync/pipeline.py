@@ -25,6 +25,7 @@ from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem,
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
 from leadscore.store import Settlement, Store
+from leadscore.sync.clean import clean_contacts, clean_events
 from leadscore.sync.planner import PagePlanner, PlanTally
 
 log = logging.getLogger("leadscore.sync")
@@ -163,8 +164,9 @@ class Pipeline:
         return report
 
     def _pull_contacts(self, report: CycleReport) -> None:
-        for page in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
+        for pulled in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
             self._check_stop()
+            page = clean_contacts(pulled)
             report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
             report.contacts_read += len(page.contacts)
             report.problems.extend(page.problems)
@@ -173,8 +175,9 @@ class Pipeline:
 
     def _pull_events(self, report: CycleReport) -> None:
         for stream in self.connector.event_streams():
-            for page in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
+            for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
                 self._check_stop()
+                page = clean_events(pulled)
                 added, unresolved = self.store.save_event_page(self.source, stream, page)
                 report.events_new += added
                 report.events_unresolved += unresolved
@@ -190,7 +193,7 @@ class Pipeline:
             bodies = self.store.inbox(self.source, INBOX_BATCH)
             if not bodies:
                 return
-            pages = [self.connector.parse_webhook(body) for _, body in bodies]
+            pages = [clean_events(self.connector.parse_webhook(body)) for _, body in bodies]
             added, unresolved = self.store.save_inbox_pages(self.source, pages, [i for i, _ in bodies])
             report.events_new += added
             report.events_unresolved += unresolved

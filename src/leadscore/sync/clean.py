@@ -1,0 +1,82 @@
+"""Text a database cannot keep, cleaned where records enter the store.
+
+PostgreSQL refuses a NUL character in text and JSON, and no UTF-8 store can hold a
+lone surrogate (half of a UTF-16 pair, which JSON's ``\\ud800`` escapes can carry).
+One such value in one contact would fail every page that holds it, every cycle.
+Both are replaced (NUL dropped, a lone surrogate by U+FFFD) and the record named
+in the run report. Values without them pass through untouched and uncopied.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from leadscore.protocol import ContactPage, EventPage, RecordProblem
+from leadscore.records import Contact, Event
+
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+PROBLEM = "held a NUL character or a lone surrogate, which no store can keep; removed"
+
+
+def _clean_text(text: str) -> str:
+    return UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", text)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return _clean_text(value) if UNSTORABLE.search(value) else value
+    if isinstance(value, Mapping):
+        return {_clean(key): _clean(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_clean(item) for item in value)
+    return value
+
+
+def _unstorable(value: Any) -> bool:
+    if isinstance(value, str):
+        return UNSTORABLE.search(value) is not None
+    if isinstance(value, Mapping):
+        return any(_unstorable(key) or _unstorable(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_unstorable(item) for item in value)
+    return False
+
+
+def clean_contacts(page: ContactPage) -> ContactPage:
+    """The page with every contact's text storable; each cleaned contact is a problem of the page."""
+    problems: list[RecordProblem] = []
+    contacts: list[Contact] = []
+    for contact in page.contacts:
+        fields = {"id": contact.id, "email": contact.email, "profile": contact.profile, "observed": contact.observed}
+        if not _unstorable(fields):
+            contacts.append(contact)
+            continue
+        named = [name for name, value in fields.items() if _unstorable(value)]
+        problems.append(RecordProblem(_clean_text(contact.id), ", ".join(named), PROBLEM))
+        contacts.append(dataclasses.replace(contact, **{name: _clean(fields[name]) for name in named}))
+    if not problems:
+        return page
+    events = [_clean_event(event, problems) for event in page.events]
+    return dataclasses.replace(page, contacts=contacts, events=events, problems=[*page.problems, *problems])
+
+
+def clean_events(page: EventPage) -> EventPage:
+    """The page with every event's text storable, those matched by email included."""
+    problems: list[RecordProblem] = []
+    events = [_clean_event(event, problems) for event in page.events]
+    by_email = [(_clean(email), _clean_event(event, problems)) for email, event in page.by_email]
+    if not problems:
+        return page
+    return dataclasses.replace(page, events=events, by_email=by_email, problems=[*page.problems, *problems])
+
+
+def _clean_event(event: Event, problems: list[RecordProblem]) -> Event:
+    fields = {"id": event.id, "contact_id": event.contact_id, "action": event.action, "attributes": event.attributes}
+    if not _unstorable(fields):
+        return event
+    named = [name for name, value in fields.items() if _unstorable(value)]
+    problems.append(RecordProblem(_clean_text(event.id), ", ".join(named), PROBLEM))
+    return dataclasses.replace(event, **{name: _clean(fields[name]) for name in named})
