@@ -41,6 +41,8 @@ class Faults:
     retry_after_seconds: float | None = 1.0
     rate_5xx: float = 0.0
     rate_drop: float = 0.0
+    rate_html: float = 0.0
+    """Share of answers that are a 200 with an HTML page, as a proxy or an outage page sends them."""
     latency_seconds: float = 0.0
     seed: int = 0
     exempt: tuple[str, ...] = ()
@@ -86,6 +88,8 @@ class RequestLog:
     statuses: Counter[int] = field(default_factory=Counter)
     entries: list[tuple[float, str, int]] = field(default_factory=list)
     early_retries: int = 0
+    html_pages: int = 0
+    """Answers replaced by an injected HTML page (``Faults.rate_html``)."""
 
     def count(self, endpoint: str) -> int:
         return self.calls[endpoint]
@@ -185,6 +189,10 @@ class SandboxServer:
                         self.blocked_until = now + self.faults.retry_after_seconds
                 elif not exempt and self.faults.roll(self.faults.rate_5xx):
                     response = self.injected_5xx()
+                elif not exempt and self.faults.roll(self.faults.rate_html):
+                    page = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+                    response = Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+                    self.log.html_pages += 1
                 else:
                     limited = self.before(request, name)
                     response = limited if limited is not None else handler(request)

@@ -166,6 +166,35 @@ def test_storm_of_429_5xx_and_dropped_connections_ends_like_a_clean_run(make: Ca
     assert sorted(shown.values(), key=str) == sorted(expected.values(), key=str)
 
 
+def test_html_pages_answered_200_are_retried_and_the_cycle_ends_like_a_clean_run(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """Issue 13, item 8: a proxy's or an outage page's HTML with status 200 is a retryable error, not a crash."""
+    clean = make(contacts=80, seed=4)
+    clean.pipeline.run_cycle()
+    garbled = make(contacts=80, seed=4)
+    faults = garbled.platform.sandbox.faults
+    faults.rate_html, faults.seed = 0.1, 5
+    faults.__post_init__()
+    report = garbled.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert garbled.platform.sandbox.log.html_pages > 0
+    shown = {c: garbled.platform.shown(c) for c in garbled.platform.contact_ids()}
+    expected = {c: clean.platform.shown(c) for c in clean.platform.contact_ids()}
+    assert sorted(shown.values(), key=str) == sorted(expected.values(), key=str)
+
+
+def test_a_platform_that_answers_only_html_fails_the_cycle_with_a_clear_message(
+    make: Callable[..., PlatformRig],
+) -> None:
+    rig = make(contacts=10, limits={"max_attempts": 2, "max_wait_seconds": 0.01})
+    rig.platform.sandbox.faults.rate_html = 1.0
+    with pytest.raises(Exception, match="JSON"):
+        rig.pipeline.run_cycle()
+    assert rig.pipeline.last_report is not None
+    assert rig.pipeline.last_report.status == "failed"
+
+
 def test_the_outbox_is_empty_and_every_change_acknowledged_after_a_cycle(make: Callable[..., PlatformRig]) -> None:
     rig = make(contacts=90)
     report = rig.pipeline.run_cycle()

@@ -126,7 +126,7 @@ class BrevoClient:
         reset = self._observe(group, response.headers)
         status = response.status_code
         if status < 400:
-            return response
+            return _json_checked(response, endpoint, self.source)
         code, message = error_fields(response)
         action = resolve(TABLE, status, code, endpoint).action
         if action is Action.WAIT:
@@ -209,3 +209,21 @@ def error_fields(response: httpx.Response) -> tuple[str, str]:
     if isinstance(body, dict):
         return str(body.get("code", "")), str(body.get("message", ""))
     return "", str(body)[:200]
+
+
+def _json_checked(response: httpx.Response, endpoint: str, source: str) -> httpx.Response:
+    """A success answer whose body is not the JSON it should be (a proxy's or an outage page's HTML) is retryable."""
+    if not response.content:
+        return response
+    try:
+        response.json()
+    except ValueError:
+        raise RetryableError(
+            f"Brevo {endpoint}: answered {response.status_code} with a body that is not JSON "
+            f"({response.text[:40]!r}...), as a proxy or an outage page sends; retried, and the cycle fails if it "
+            "goes on",
+            source=source,
+            endpoint=endpoint,
+        ) from None
+    return response
+

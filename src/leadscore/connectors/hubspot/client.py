@@ -172,6 +172,16 @@ class HubSpotClient:
                 data, _status, headers = self._resolve(target)(
                     *args, _request_timeout=self.limits.request_timeout_seconds, _return_http_data_only=False, **kwargs
                 )
+                kind = str((headers or {}).get("Content-Type") or "application/json")
+                if "json" not in kind:
+                    raise json.JSONDecodeError(f"a {kind} body where JSON was expected", str(data or kind)[:40], 0)
+        except json.JSONDecodeError as exc:
+            raise RetryableError(
+                f"{endpoint}: answered 200 with a body that is not JSON ({exc.doc[:40]!r}...), as a proxy or an "
+                "outage page sends; retried, and the cycle fails if it goes on",
+                source=self.source,
+                endpoint=endpoint,
+            ) from None
         except urllib3.exceptions.HTTPError as exc:
             message = f"{endpoint}: connection failed: {exc}"
             raise RetryableError(message, source=self.source, endpoint=endpoint) from None
