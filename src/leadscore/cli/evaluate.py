@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -19,12 +20,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from leadscore.cli.offline import DEFAULT_MODEL, Problems, fail, parse_now, spool_files
-from leadscore.engine import engines, load_model_file
+from leadscore.engine import ModelFile, engines, load_model_file
 from leadscore.errors import ConfigError
 from leadscore.records import Contact, Event, from_epoch_ms
 
 if TYPE_CHECKING:
     from leadscore.evaluate.backtest import Backtest
+    from leadscore.evaluate.outcomes import Outcomes
 
 EXTRA_HINT = "backtest needs the evaluate extra: pip install 'leadscore[evaluate]'"
 
@@ -43,6 +45,40 @@ def _store_history(url: str, source: str) -> Iterator[tuple[Contact, list[Event]
                 yield contact, events
     finally:
         store.close()
+
+
+@contextmanager
+def _history(
+    contacts: Path | None, events: Path | None, state: str | None, source: str | None, problems: Problems
+) -> Iterator[Iterator[tuple[Contact, list[Event]]]]:
+    """Every contact with its events, from the files or from the store's source."""
+    if contacts is not None:
+        with spool_files(contacts, events, problems) as spool:
+            yield spool.scored_in_order()
+        return
+    assert state is not None
+    assert source is not None
+    yield _store_history(state, source)
+
+
+def _checked(
+    model: Path, contacts: Path | None, state: str | None, source: str | None, outcomes: Path
+) -> tuple[ModelFile, Outcomes, Problems]:
+    """The model file, the outcomes and the problems met reading them, once the inputs are known to be usable."""
+    from leadscore.evaluate.outcomes import read_outcomes
+
+    try:
+        model_file = load_model_file(model)
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    if (contacts is None) == (state is None):
+        raise fail("give either --contacts (and --events) or --state with --source", 2)
+    if state is not None and source is None:
+        raise fail("--state needs --source: the source whose contacts to judge", 2)
+    if not outcomes.is_file():
+        raise fail(f"{outcomes}: file not found", 2)
+    problems = Problems(strict=False)
+    return model_file, read_outcomes(outcomes, problems), problems
 
 
 def _decoded(attributes: object) -> dict[str, object]:
@@ -75,22 +111,10 @@ def backtest(
     """Score past moments and measure how the scores ranked later conversions (AUC, lift, rates per band)."""
     try:
         from leadscore.evaluate.backtest import evaluate, score_history
-        from leadscore.evaluate.outcomes import read_outcomes
         from leadscore.evaluate.report import as_html, as_json
     except ImportError:
         raise fail(EXTRA_HINT, 2) from None
-    try:
-        model_file = load_model_file(model)
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
-    if (contacts is None) == (state is None):
-        raise fail("give either --contacts (and --events) or --state with --source", 2)
-    if state is not None and source is None:
-        raise fail("--state needs --source: the source whose contacts to judge", 2)
-    if not outcomes.is_file():
-        raise fail(f"{outcomes}: file not found", 2)
-    problems = Problems(strict=False)
-    known = read_outcomes(outcomes, problems)
+    model_file, known, problems = _checked(model, contacts, state, source, outcomes)
     moments = [parse_now(text) for text in as_of or []]
     moment = parse_now(now)
     horizon = timedelta(days=horizon_days)
@@ -98,13 +122,8 @@ def backtest(
     latest = max(converted_at) if converted_at else None
     results = []
     for engine in engines(model_file):
-        if contacts is not None:
-            with spool_files(contacts, events, problems) as spool:
-                scored = score_history(engine, spool.scored_in_order(), known, moments, moment, horizon)
-        else:
-            assert state is not None
-            assert source is not None
-            scored = score_history(engine, _store_history(state, source), known, moments, moment, horizon)
+        with _history(contacts, events, state, source, problems) as history:
+            scored = score_history(engine, history, known, moments, moment, horizon)
         results.append(
             evaluate(
                 engine,
@@ -174,39 +193,18 @@ def calibrate(
     try:
         from leadscore.evaluate.calibrate import Example
         from leadscore.evaluate.calibrate import calibrate as fit_points
-        from leadscore.evaluate.outcomes import read_outcomes
     except ImportError:
         raise fail(EXTRA_HINT, 2) from None
-    try:
-        model_file = load_model_file(model)
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
+    if not 0 < holdout < 1:
+        raise fail("--holdout must be between 0 and 1, e.g. 0.3", 2)
+    model_file, known, problems = _checked(model, contacts, state, source, outcomes)
     chosen = name or next(iter(model_file.models))
     if chosen not in model_file.models:
         raise fail(f"{model}: no model named '{chosen}'; models: {', '.join(model_file.models)}", 2)
-    if (contacts is None) == (state is None) or (state is not None and source is None):
-        raise fail("give either --contacts (and --events) or --state with --source", 2)
-    if not 0 < holdout < 1:
-        raise fail("--holdout must be between 0 and 1, e.g. 0.3", 2)
-    if not outcomes.is_file():
-        raise fail(f"{outcomes}: file not found", 2)
-    problems = Problems(strict=False)
-    known = read_outcomes(outcomes, problems)
     moment = parse_now(now)
     engine = next(e for e in engines(model_file) if e.name == chosen)
-    if contacts is not None:
-        with spool_files(contacts, events, problems) as spool:
-            examples = [
-                Example(c, history, known[c.id] is not None) for c, history in spool.scored_in_order() if c.id in known
-            ]
-    else:
-        assert state is not None
-        assert source is not None
-        examples = [
-            Example(c, history, known[c.id] is not None)
-            for c, history in _store_history(state, source)
-            if c.id in known
-        ]
+    with _history(contacts, events, state, source, problems) as history:
+        examples = [Example(c, found, known[c.id] is not None) for c, found in history if c.id in known]
     if sum(e.converted for e in examples) < 10 or sum(not e.converted for e in examples) < 10:
         raise fail("calibrate needs at least 10 converted and 10 other contacts with known outcomes", 1)
     raw = yaml.safe_load(model.read_text(encoding="utf-8"))["models"][chosen]
