@@ -20,7 +20,7 @@ from engine import NOW, ROOT, SOURCE, clear_scores, load
 from leadscore.engine import engines, load_model_file, parse_model_text
 from leadscore.rescore import Parallelism, close_pools, rescore
 from leadscore.store import SQLStore
-from leadscore.sync.preview import preview_source
+from leadscore.sync.preview import preview_in_parallel
 
 
 def main() -> None:
@@ -47,10 +47,11 @@ def main() -> None:
     print(f"full rescore (default workers): {full:.1f}s", flush=True)
 
     started = time.perf_counter()
-    preview = preview_source(store, SOURCE, current, proposed, NOW)
+    workers = Parallelism.auto().workers
+    preview = preview_in_parallel(store, SOURCE, current, proposed, NOW, workers=workers)
     planned = time.perf_counter() - started
     entering = preview.proposed.entering("lead", current[0].band_names)
-    print(f"plan of {preview.contacts:,} contacts in one process: {planned:.1f}s; entering: {entering}")
+    print(f"plan of {preview.contacts:,} contacts in {workers} processes: {planned:.1f}s; entering: {entering}")
     print("--- figures ---")
     print(f"plan / full rescore          {planned / full:.2f}   (target <= 1.5)")
     store.close()

@@ -21,7 +21,7 @@ from leadscore.platforms import platform
 from leadscore.settings import Settings, load_sources
 from leadscore.store import SQLStore
 from leadscore.sync.plan import write_targets
-from leadscore.sync.preview import Outcome, SourcePreview, preview_source
+from leadscore.sync.preview import Outcome, SourcePreview, preview_in_parallel
 
 out = Console()
 
@@ -57,7 +57,8 @@ def plan(
     results = []
     try:
         for name in chosen:
-            preview = preview_source(store, name, in_force, proposed, moment, scored_at)
+            workers = settings.parallelism().workers
+            preview = preview_in_parallel(store, name, in_force, proposed, moment, scored_at, workers=workers)
             settings_of = by_name.get(name)
             costs = {}
             if settings_of is not None:

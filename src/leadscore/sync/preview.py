@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing import get_context
 from typing import Any
 
 from leadscore.engine import Engine
@@ -39,6 +41,19 @@ class Outcome:
     list_adds: Counter[str] = field(default_factory=Counter)
     list_removes: Counter[str] = field(default_factory=Counter)
     samples: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = field(default_factory=dict)
+
+    def merge(self, other: Outcome) -> None:
+        for mine, theirs in ((self.bands, other.bands), (self.grades, other.grades)):
+            for model, moves in theirs.items():
+                mine.setdefault(model, Counter()).update(moves)
+        self.writes.update(other.writes)
+        self.list_adds.update(other.list_adds)
+        self.list_removes.update(other.list_removes)
+        for model, by_move in other.samples.items():
+            held = self.samples.setdefault(model, {})
+            for move, items in by_move.items():
+                kept = held.setdefault(move, [])
+                kept.extend(items[: max(0, SAMPLES_PER_MOVE - len(kept))])
 
     def work(self) -> WriteWork:
         return WriteWork(self.writes[SET_PROPERTIES], dict(self.list_adds), dict(self.list_removes))
@@ -69,13 +84,17 @@ def preview_source(
     now: datetime,
     scored_at_names: Sequence[str] = (),
     page_size: int = 2000,
+    *,
+    ids: tuple[str, str | None] = ("", None),
 ) -> SourcePreview:
-    """Score every contact of ``source`` with both sets of models and plan each against the written state."""
+    """Score every contact of ``source`` (of ``ids``: above the first, up to the second) with both sets of models
+    and plan each against the written state."""
     preview = SourcePreview(source)
-    for page in store.contacts_with_events(source, page_size=page_size):
-        ids = [contact.id for contact, _ in page]
-        visible = store.visible_scores(source, ids)
-        written = store.written_state(source, ids)
+    after, upto = ids
+    for page in store.contacts_with_events(source, page_size=page_size, after=after, upto=upto):
+        page_ids = [contact.id for contact, _ in page]
+        visible = store.visible_scores(source, page_ids)
+        written = store.written_state(source, page_ids)
         for contact, rows in page:
             preview.contacts += 1
             before = {name: visible.get((contact.id, name)) for name in {e.name for e in (*current, *proposed)}}
@@ -95,6 +114,47 @@ def preview_source(
                     elif change.kind == LIST_REMOVE:
                         outcome.list_removes[str(change.payload["list"])] += 1
     return preview
+
+
+def preview_in_parallel(
+    store: Store,
+    source: str,
+    current: Sequence[Engine],
+    proposed: Sequence[Engine],
+    now: datetime,
+    scored_at_names: Sequence[str] = (),
+    *,
+    workers: int = 1,
+    page_size: int = 2000,
+) -> SourcePreview:
+    """:func:`preview_source` split at page ends over worker processes, each reading its own id ranges; one
+    process where the store cannot be shared or the source holds a page or less."""
+    url = store.shareable_url()
+    ends = store.page_ends(source, page_size=page_size) if url is not None and workers > 1 else []
+    if url is None or len(ends) < 2:
+        return preview_source(store, source, current, proposed, now, scored_at_names, page_size)
+    bounds = ["", *ends]
+    ranges = [(bounds[i], bounds[i + 1] if i + 1 < len(bounds) else None) for i in range(len(bounds))]
+    jobs = [(url, source, tuple(current), tuple(proposed), now, tuple(scored_at_names), page_size, r) for r in ranges]
+    total = SourcePreview(source)
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        for part in pool.map(_preview_range, jobs):
+            total.contacts += part.contacts
+            total.proposed.merge(part.proposed)
+            total.decay_only.merge(part.decay_only)
+    return total
+
+
+def _preview_range(job: tuple[Any, ...]) -> SourcePreview:
+    """One worker's share: its own connection to the store, one id range."""
+    from leadscore.store import SQLStore
+
+    url, source, current, proposed, now, scored_at_names, page_size, ids = job
+    store = SQLStore.open(url, migrate=False)
+    try:
+        return preview_source(store, source, current, proposed, now, scored_at_names, page_size, ids=ids)
+    finally:
+        store.close()
 
 
 def _score(engine: Engine, contact: Any, rows: Any, now: datetime, shown: Any) -> ScoreResult:
