@@ -224,14 +224,13 @@ def _ranked(report: Backtest, scored: Sequence[Scored]) -> None:
     for share in [step / 20 for step in range(1, 21)]:
         top = ranked[: max(1, math.ceil(len(ranked) * share))]
         hits = sum(s.converted for s in top)
-        report.lift_curve.append((share, (hits / len(top)) / base if base else 0.0))
-        if share in (0.1, 0.5):
-            lift = (hits / len(top)) / base if base else 0.0
-            capture = hits / total if total else 0.0
-            if share == 0.1:
-                report.top_decile_lift, report.top_decile_capture = lift, capture
-            else:
-                report.top_half_lift, report.top_half_capture = lift, capture
+        lift = (hits / len(top)) / base if base else 0.0
+        capture = hits / total if total else 0.0
+        report.lift_curve.append((share, lift))
+        if share == 0.1:
+            report.top_decile_lift, report.top_decile_capture = lift, capture
+        elif share == 0.5:
+            report.top_half_lift, report.top_half_capture = lift, capture
 
 
 def _rule_checks(engine: Engine, scored: Sequence[Scored], base_rate: float) -> list[RuleCheck]:
