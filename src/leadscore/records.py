@@ -136,6 +136,8 @@ class Contribution(NamedTuple):
     reason: str
     events: int = 0
     last_seen: datetime | None = None
+    sources: tuple[str, ...] = ()
+    """Where a person's events for this rule came from, named as reasons show them; empty for one source."""
 
 
 class FieldProblem(NamedTuple):

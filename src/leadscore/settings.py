@@ -9,6 +9,7 @@ SecretStr, so they never print; a bad setting names its variable and the fix.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -17,6 +18,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import ConfigError
+from leadscore.people import PeopleScope
 from leadscore.rescore import Parallelism
 from leadscore.sources import SECRETS_DIR, SourceSettings
 
@@ -99,3 +101,19 @@ def load_sources(path: Path) -> list[SourceSettings]:
     if duplicated:
         raise ConfigError(f"{path}: source names must be unique; repeated: {', '.join(sorted(duplicated))}")
     return sources
+
+
+def load_people_scope(path: Path, sources: Sequence[SourceSettings]) -> PeopleScope | None:
+    """The sources file's people group, its sources named in reasons by their platform's title ("Brevo"), or by
+    their own name where the group holds two sources of one platform."""
+    from leadscore.people import load_people
+    from leadscore.platforms import platform
+
+    by_platform: dict[str, list[str]] = {}
+    for source in sources:
+        by_platform.setdefault(source.platform, []).append(source.name)
+    labels = {
+        source.name: platform(source.platform).title if len(by_platform[source.platform]) == 1 else source.name
+        for source in sources
+    }
+    return load_people(path, [s.name for s in sources], labels)

@@ -84,6 +84,11 @@ class Platform(Protocol):
         """The mapping overrides that feed the model fields ``seats`` and ``company.industry``."""
         ...
 
+    def add_person(self, email: str, **profile: str) -> str:
+        """A record of someone who may also be in another platform; ``profile`` in leadscore's field names
+        (industry, job_title, country)."""
+        ...
+
 
 class HubSpotPlatform:
     name = "hubspot"
@@ -135,6 +140,10 @@ class HubSpotPlatform:
 
     def field_mapping(self) -> dict[str, Any]:
         return {"profile": {"seats": "num_seats", "company.industry": "company.industry"}}
+
+    def add_person(self, email: str, **profile: str) -> str:
+        names = {"industry": "industry", "job_title": "jobtitle", "country": "country"}
+        return str(self.sandbox.add_contact({"email": email, **{names[k]: v for k, v in profile.items()}}))
 
     def source(self) -> dict[str, Any]:
         mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
@@ -201,6 +210,10 @@ class BrevoPlatform:
 
     def field_mapping(self) -> dict[str, Any]:
         return {"profile": {"seats": "SEATS", "company.industry": "company.industry"}}
+
+    def add_person(self, email: str, **profile: str) -> str:
+        names = {"industry": "INDUSTRY", "job_title": "JOB_TITLE", "country": "COUNTRY"}
+        return str(self.sandbox.add_contact(email, {names[k]: v for k, v in profile.items()}))
 
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "brevo", "base_url": self.sandbox.api_url, "token": "sandbox-key",
@@ -292,6 +305,11 @@ class SalesforcePlatform:
                 "Lead": {"seats": "Seats__c", "company.industry": "Industry"},
             }
         }
+
+    def add_person(self, email: str, **profile: str) -> str:
+        names = {"industry": "Industry", "job_title": "Title", "country": "Country"}
+        fields = {names[k]: v for k, v in profile.items()}
+        return self.sandbox.add("Lead", Email=email, LastName="Person", Company="Firm", **fields)
 
     def source(self) -> dict[str, Any]:
         return {"name": self.name, "platform": "salesforce", "base_url": self.sandbox.url, "token": "sandbox-session",

@@ -13,7 +13,7 @@ from leadscore.cli.offline import fail
 from leadscore.daemon import logs
 from leadscore.engine import engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
-from leadscore.settings import ENV_PREFIX, Settings, load_settings, load_sources
+from leadscore.settings import ENV_PREFIX, Settings, load_people_scope, load_settings, load_sources
 from leadscore.sources import SourceSettings
 
 out = Console(soft_wrap=True)
@@ -38,7 +38,7 @@ def run() -> None:
         for source in sources:
             source.check_credentials()
         compiled = engines(load_model_file(settings.model))
-        daemon = Daemon(settings, sources, compiled)
+        daemon = Daemon(settings, sources, compiled, load_people_scope(settings.sources_file, sources))
     except ConfigError as exc:
         raise fail(
             f"{exc} (model: {ENV_PREFIX}MODEL={settings.model})" if "model" in str(exc) else str(exc), 2

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from leadscore.cli import daemon, evaluate, offline, preview, sync
+from leadscore.cli import daemon, evaluate, offline, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -23,6 +23,7 @@ app.command("explain")(offline.explain)
 app.command("backtest")(evaluate.backtest)
 app.command("calibrate")(evaluate.calibrate)
 app.command("plan")(preview.plan)
+app.command("person")(people.person)
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(sync.demo)

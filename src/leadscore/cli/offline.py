@@ -226,6 +226,28 @@ def _report(spool: Spool, problems: Problems, unmatched: Counter[str], bands: Co
         err.print(f"[yellow]skipped {escape(str(problem))}[/]", highlight=False)
 
 
+def contributions_table(engine: Engine, result: ScoreResult, moment: datetime) -> Table:
+    """Every rule that gave or took points, with what it tests, its events, their sources and ages."""
+    rules: dict[str, FitRule | BehaviourRule] = {rule.id: rule for rule in engine.model.fit}
+    rules.update((rule.id, rule) for rule in engine.model.behaviour)
+    table = Table(Column("rule", no_wrap=True), "kind", "points", "events taken", "latest", "why (and what it tests)")
+    for item in result.contributions:
+        latest = f"{int((moment - item.last_seen).total_seconds() // 86400)}d ago" if item.last_seen else ""
+        if item.sources:
+            latest = f"{latest} ({', '.join(item.sources)})"
+        rule = rules.get(item.rule_id)
+        tests = describe_rule(rule) if rule is not None else ""
+        why = escape(item.reason)
+        if isinstance(rule, BehaviourRule) and rule.count is not None and item.points == 0:
+            why += f" (count not reached: {item.events} of {rule.count.at_least})"
+        if tests:
+            why += f"\n[dim]{escape(tests)}[/]"
+        table.add_row(item.rule_id, item.kind, format_points(item.points), str(item.events or ""), latest, why)
+    for action, count in sorted(result.unmatched_actions.items()):
+        table.add_row("(no rule)", "behaviour", "0", str(count), "", f"'{action}' events earn nothing")
+    return table
+
+
 def explain(
     contact: Annotated[str, typer.Option("--contact", help="Id of the contact to explain.")],
     contacts: ContactsOption,
@@ -249,21 +271,7 @@ def explain(
         f"band {result.band}  ({result.label}; fit {result.fit:g}, behaviour {result.behaviour:g})",
         highlight=False,
     )
-    rules: dict[str, FitRule | BehaviourRule] = {rule.id: rule for rule in engine.model.fit}
-    rules.update((rule.id, rule) for rule in engine.model.behaviour)
-    table = Table(Column("rule", no_wrap=True), "kind", "points", "events taken", "latest", "why (and what it tests)")
-    for item in result.contributions:
-        latest = f"{int((moment - item.last_seen).total_seconds() // 86400)}d ago" if item.last_seen else ""
-        rule = rules.get(item.rule_id)
-        tests = describe_rule(rule) if rule is not None else ""
-        why = escape(item.reason)
-        if isinstance(rule, BehaviourRule) and rule.count is not None and item.points == 0:
-            why += f" (count not reached: {item.events} of {rule.count.at_least})"
-        if tests:
-            why += f"\n[dim]{escape(tests)}[/]"
-        table.add_row(item.rule_id, item.kind, format_points(item.points), str(item.events or ""), latest, why)
-    for action, count in sorted(result.unmatched_actions.items()):
-        table.add_row("(no rule)", "behaviour", "0", str(count), "", f"'{action}' events earn nothing")
+    table = contributions_table(engine, result, moment)
     out.print(table)
     for problem in result.problems:
         out.print(f"[yellow]{problem.field}: {problem.problem}; rules reading it did not match[/]", highlight=False)

@@ -18,9 +18,10 @@ from leadscore.cli.offline import fail, parse_now
 from leadscore.clock import utcnow
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
+from leadscore.people import PeopleScope
 from leadscore.platforms import Platform, build_connector, platforms
 from leadscore.rescore import Parallelism
-from leadscore.settings import Settings, load_sources
+from leadscore.settings import Settings, load_people_scope, load_sources
 from leadscore.sources import SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
@@ -56,6 +57,7 @@ def sync(
     moment = parse_now(now) if now is not None else None
     try:
         sources = load_sources(sources_file or settings.sources_file)
+        people = load_people_scope(sources_file or settings.sources_file, sources)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     chosen = [s for s in sources if source is None or s.name == source]
@@ -67,7 +69,9 @@ def sync(
     reports = []
     try:
         for item in chosen:
-            report = _run(store, item, compiled, settings.parallelism(), dry_run=dry_run, full=full, now=moment)
+            report = _run(
+                store, item, compiled, settings.parallelism(), dry_run=dry_run, full=full, now=moment, people=people
+            )
             print_report(report)
             reports.append({"source": report.source, **report.as_dict()})
             failed = failed or report.status == "failed"
@@ -88,12 +92,13 @@ def _run(
     dry_run: bool,
     full: bool,
     now: datetime | None,
+    people: PeopleScope | None = None,
 ) -> CycleReport:
     pipeline: Pipeline | None = None
     try:
         connector = build_connector(source, write_targets(compiled))
         clock = (lambda: now) if now is not None else utcnow
-        pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism)
+        pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism, people=people)
         return pipeline.run_cycle(dry_run=dry_run, full_rescore=full)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
@@ -128,6 +133,17 @@ def print_report(report: CycleReport) -> None:
         out.print(f"  [yellow]{len(report.problems)} records with bad data[/], e.g.", highlight=False)
         for problem in report.problems[:3]:
             out.print(escape(f"    {problem.record_id}: {problem.field}: {problem.problem}"), highlight=False)
+    if report.linked:
+        others = ", ".join(f"{n} for {s}" for s, n in sorted(report.linked_changes.items())) or "none"
+        out.print(
+            f"  people: {report.linked} linked records in other sources given their person's score; "
+            f"changes planned there: {others}; {report.folded} events counted once as another platform's",
+            highlight=False,
+        )
+    if report.duplicates:
+        out.print(f"  [yellow]{len(report.duplicates)} duplicate records[/] (one email, one source), e.g.")
+        for line in report.duplicates[:3]:
+            out.print(escape(f"    {line}"), highlight=False)
     if report.unmatched_actions:
         out.print("  events no rule scored: " + ", ".join(f"{a} x{n}" for a, n in report.unmatched_actions.items()))
     if report.dry_run and report.sample:

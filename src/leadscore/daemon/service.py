@@ -34,6 +34,7 @@ from leadscore.daemon.leases import SingleDaemonLock
 from leadscore.daemon.metrics import Metrics
 from leadscore.engine import Engine
 from leadscore.errors import CycleInterruptedError, LeadscoreError
+from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector
 from leadscore.protocol import WebhookReceiver
 from leadscore.settings import Settings
@@ -60,7 +61,13 @@ class SourceState:
 
 
 class Daemon:
-    def __init__(self, settings: Settings, sources: list[SourceSettings], engines: list[Engine]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        sources: list[SourceSettings],
+        engines: list[Engine],
+        people: PeopleScope | None = None,
+    ) -> None:
         self.settings = settings
         self.replica = f"{socket.gethostname()}-{os.getpid()}"
         self.stop = threading.Event()
@@ -83,6 +90,7 @@ class Daemon:
                     engines,
                     stop=self.stop,
                     parallelism=parallelism,
+                    people=people,
                 ),
             )
             for s in sources

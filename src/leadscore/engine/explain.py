@@ -25,10 +25,10 @@ def describe(contribution: Contribution, now: datetime) -> str:
     if contribution.points == 0:
         return contribution.reason
     text = f"{format_points(contribution.points)} {contribution.reason}"
+    notes = list(contribution.sources)
     if contribution.last_seen is not None:
-        days = max(0, int((now - contribution.last_seen).total_seconds() // 86_400))
-        text += f" ({days}d)"
-    return text
+        notes.append(f"{max(0, int((now - contribution.last_seen).total_seconds() // 86_400))}d")
+    return f"{text} ({', '.join(notes)})" if notes else text
 
 
 def top_contributions(result: ScoreResult, limit: int) -> list[Contribution]:

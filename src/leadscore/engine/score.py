@@ -27,14 +27,19 @@ which gives the same result.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from leadscore.engine.compiled import CompiledModel
 from leadscore.engine.model import ScoringModel
 from leadscore.engine.rows import RowScorer
 from leadscore.records import Contact, Event, EventRow, ScoreResult, to_epoch_ms
+
+NO_ATTRIBUTES: Mapping[str, Any] = {}
 
 
 class Engine:
@@ -92,6 +97,31 @@ class Engine:
         :meth:`score` on the same events, through the fast path a rescore of millions of contacts needs."""
         return self._rows.score(contact, rows, now, previous_band)
 
+    def with_sources(
+        self, result: ScoreResult, rows: Sequence[EventRow], row_sources: Sequence[str], now: datetime
+    ) -> ScoreResult:
+        """``result`` with each behaviour contribution naming the sources whose events it took (a person's
+        events come from several platforms, and a salesperson should see that the click was Brevo's)."""
+        compiled = self.compiled
+        now_ms = to_epoch_ms(now)
+        by_rule: dict[str, list[str]] = {}
+        for (_, action, occurred_ms, attributes), source in zip(rows, row_sources, strict=True):
+            if occurred_ms > now_ms:
+                continue
+            taken: dict[str, list[int]] = {}
+            compiled.take(compiled.candidates(action, _decoded(attributes)), occurred_ms, now_ms, taken)
+            for rule_id in taken:
+                named = by_rule.setdefault(rule_id, [])
+                if source not in named:
+                    named.append(source)
+        contributions = tuple(
+            c._replace(sources=tuple(sorted(by_rule[c.rule_id])))
+            if c.kind == "behaviour" and c.rule_id in by_rule
+            else c
+            for c in result.contributions
+        )
+        return replace(result, contributions=contributions)
+
 
 def _distinct(events: Iterable[Event]) -> list[Event]:
     """One event per (source, id), chosen independently of input order.
@@ -110,3 +140,12 @@ def _distinct(events: Iterable[Event]) -> list[Event]:
 
 def _content_key(event: Event) -> tuple[datetime, str, str, str]:
     return (event.occurred_at, event.action, event.contact_id, repr(sorted(event.attributes.items(), key=str)))
+
+
+def _decoded(attributes: Any) -> Mapping[str, Any]:
+    if attributes is None:
+        return NO_ATTRIBUTES
+    if isinstance(attributes, str):
+        loaded = json.loads(attributes)
+        return loaded if isinstance(loaded, dict) else NO_ATTRIBUTES
+    return attributes if isinstance(attributes, Mapping) else NO_ATTRIBUTES

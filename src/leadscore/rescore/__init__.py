@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from leadscore.engine import Engine
+from leadscore.people import PeopleScope
 from leadscore.rescore.pages import (
     IdRange,
     Job,
@@ -79,6 +80,7 @@ def rescore(
     parallelism: Parallelism = IN_PROCESS,
     should_stop: Callable[[], bool] = lambda: False,
     report: RescoreReport[T] | None = None,
+    people: PeopleScope | None = None,
 ) -> RescoreReport[T]:
     """Score contacts of one source with every model, hand each page to ``on_page``, then save the page.
 
@@ -89,12 +91,13 @@ def rescore(
     queue.
     ``should_stop`` is asked between pages; when it says yes, what is committed
     stays committed and CycleInterruptedError is raised. A ``report`` passed in is
-    filled as pages finish, so a caller still has the tallies of an interrupted run.
+    filled as pages finish, so a caller still has the tallies of an interrupted run. With ``people``, the
+    source's contacts score as the persons they belong to (rescore/pages.py).
     """
     report = RescoreReport() if report is None else report
     if persist and not only_queued:
         store.forget_gone_in_queue(source)
-    job = Job(source, tuple(engines), now, only_queued, page_size, on_page, persist)
+    job = Job(source, tuple(engines), now, only_queued, page_size, on_page, persist, people)
     url = store.shareable_url()
     if parallelism.workers > 1 and url is not None:
         ends = store.page_ends(source, only_queued=only_queued, page_size=page_size)

@@ -12,13 +12,14 @@ import gc
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
 from leadscore.engine import Engine, reasons_text
 from leadscore.errors import CycleInterruptedError
-from leadscore.records import Change, Contact, FieldProblem, ScoreResult
+from leadscore.people import LinkedRecord, PeopleScope, PersonView, assemble, score_person
+from leadscore.records import Change, Contact, EventRow, FieldProblem, ScoreResult
 from leadscore.store import Store, StoredScore, VisibleScore
 
 T = TypeVar("T")
@@ -28,6 +29,7 @@ IdRange = tuple[str, str | None]
 """Contact ids above the first, up to the second (None: no upper end)."""
 FEWER_GC_PASSES = 200_000
 PROBLEMS_KEPT = 1_000
+DUPLICATES_KEPT = 100
 
 
 class PageHook(Protocol[T_co]):
@@ -53,9 +55,18 @@ class RescoreReport(Generic[T]):
     """What the page hook returned for each page, in id order."""
     unreadable: list[tuple[str, FieldProblem]] = field(default_factory=list)
     """(contact id, problem) for profile values not of their field's type, the first PROBLEMS_KEPT of them."""
+    linked: int = 0
+    """Records of other sources given the score of a person scored here."""
+    folded: int = 0
+    """Events counted once because two platforms reported the same action."""
+    duplicates: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
+    """(contact id, the other ids of the same source that share its person), the first DUPLICATES_KEPT."""
 
     def merge(self, other: RescoreReport[T]) -> None:
         self.contacts += other.contacts
+        self.linked += other.linked
+        self.folded += other.folded
+        self.duplicates.extend(other.duplicates[: max(0, DUPLICATES_KEPT - len(self.duplicates))])
         self.events += other.events
         self.unmatched_actions.update(other.unmatched_actions)
         self.pages.extend(other.pages)
@@ -73,9 +84,11 @@ class Job(Generic[T]):
     page_size: int
     on_page: PageHook[T] | None
     persist: bool
+    people: PeopleScope | None = None
+    """The people group the source belongs to; None scores each record on its own."""
 
 
-def to_stored(result: ScoreResult, now: datetime, top_reasons: int) -> StoredScore:
+def to_stored(result: ScoreResult, now: datetime, top_reasons: int, source: str = "") -> StoredScore:
     return StoredScore(
         contact_id=result.contact_id,
         model=result.model,
@@ -87,6 +100,7 @@ def to_stored(result: ScoreResult, now: datetime, top_reasons: int) -> StoredSco
         label=result.label,
         reasons=reasons_text(result, now, top_reasons),
         scored_at=now,
+        source=source,
     )
 
 
@@ -112,24 +126,37 @@ def _visible(score: StoredScore) -> VisibleScore:
 def score_range(
     store: Store, job: Job[T], ids: IdRange, report: RescoreReport[T], should_stop: Callable[[], bool]
 ) -> None:
-    """Score, plan and save every page of contacts in ``ids``; ``should_stop`` is asked before each page."""
+    """Score, plan and save every page of contacts in ``ids``; ``should_stop`` is asked before each page.
+
+    In a people group, a contact is scored as its person (every linked record's profile and events), and the
+    person's score is also saved and planned for its records in the group's other sources, in the same
+    transaction as the page."""
     after, upto = ids
     pages = store.contacts_with_events(
         job.source, only_queued=job.only_queued, page_size=job.page_size, after=after, upto=upto
     )
+    people = job.people if job.people is not None and job.source in job.people.sources else None
     for page in pages:
         if should_stop():
             raise CycleInterruptedError(f"source {job.source}: scoring stopped between pages")
-        previous = store.visible_scores(job.source, [contact.id for contact, _ in page])
+        page_ids = [contact.id for contact, _ in page]
+        previous = store.visible_scores(job.source, page_ids)
+        views, others = _person_views(store, job.source, page, people, report) if people is not None else ({}, {})
         stored: list[StoredScore] = []
         scored_page: ScoredPage = []
+        elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult]]] = {}
         for contact, events in page:
             report.contacts += 1
             report.events += len(events)
+            view = views.get(contact.id)
             results = []
             for engine in job.engines:
                 last = previous.get((contact.id, engine.name))
-                result = engine.score_rows(contact, events, job.now, previous_band=last.band if last else None)
+                band = last.band if last else None
+                if view is None or people is None:
+                    result = engine.score_rows(contact, events, job.now, previous_band=band)
+                else:
+                    result = score_person(engine, view, people, job.now, band)
                 if result.unmatched_actions:
                     report.unmatched_actions.update(result.unmatched_actions)
                 if result.problems and len(report.unreadable) < PROBLEMS_KEPT and engine is job.engines[0]:
@@ -139,8 +166,65 @@ def score_range(
                 if last is None or last != _visible(fresh):
                     stored.append(fresh)
             scored_page.append((contact, results))
+            for record in others.get(contact.id, ()):
+                elsewhere.setdefault((record.source, record.contact_id), (record, results))
+        stored.extend(_fan_out(store, job, elsewhere, scored_page, report))
         outbox: list[Change] = []
         if job.on_page is not None:
             report.pages.append(job.on_page(store, scored_page, outbox))
         if job.persist:
-            store.save_scored_page(job.source, stored, [contact.id for contact, _ in page], outbox)
+            store.save_scored_page(job.source, stored, page_ids, outbox)
+
+
+def _person_views(
+    store: Store, source: str, page: list[tuple[Contact, list[EventRow]]], people: PeopleScope, report: RescoreReport[T]
+) -> tuple[dict[str, PersonView], dict[str, list[LinkedRecord]]]:
+    """Each page contact that shares a person with other records: the person to score, and those of the
+    person's records that are not on this page (they get the person's score from here)."""
+    on_page = {contact.id: events for contact, events in page}
+    linked = store.linked_records(source, list(on_page), people.sources)
+    contacts = {contact.id: contact for contact, _ in page}
+    views: dict[str, PersonView] = {}
+    others: dict[str, list[LinkedRecord]] = {}
+    for contact_id, person in linked.person_of.items():
+        records = [
+            replace(r, events=on_page[r.contact_id]) if r.source == source and r.contact_id in on_page else r
+            for r in linked.records[person]
+        ]
+        views[contact_id] = view = assemble(contacts[contact_id], records, people)
+        report.folded += view.folded
+        others[contact_id] = [r for r in records if r.source != source or r.contact_id not in on_page]
+        twins = tuple(r.contact_id for r in records if r.source == source and r.contact_id != contact_id)
+        if twins and len(report.duplicates) < DUPLICATES_KEPT:
+            report.duplicates.append((contact_id, twins))
+    return views, others
+
+
+def _fan_out(
+    store: Store,
+    job: Job[T],
+    elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult]]],
+    scored_page: ScoredPage,
+    report: RescoreReport[T],
+) -> list[StoredScore]:
+    """A person's results given to their records outside the page: added to the page for planning, and their
+    changed scores returned for saving."""
+    by_source: dict[str, list[str]] = {}
+    for source, contact_id in elsewhere:
+        by_source.setdefault(source, []).append(contact_id)
+    previous = {
+        (source, contact_id, model): visible
+        for source, ids in by_source.items()
+        for (contact_id, model), visible in store.visible_scores(source, ids).items()
+    }
+    stored: list[StoredScore] = []
+    for (source, contact_id), (record, results) in elsewhere.items():
+        given = [replace(result, contact_id=contact_id) for result in results]
+        for engine, result in zip(job.engines, given, strict=True):
+            fresh = to_stored(result, job.now, engine.model.top_reasons, source)
+            last = previous.get((source, contact_id, engine.name))
+            if last is None or last != _visible(fresh):
+                stored.append(fresh)
+        scored_page.append((Contact(source, contact_id, record.email, record.profile), given))
+        report.linked += 1
+    return stored

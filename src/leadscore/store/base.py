@@ -8,7 +8,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, select, update
 
 from leadscore.clock import utcnow
 from leadscore.protocol import EventPage
@@ -27,6 +27,8 @@ from leadscore.store.statements import (
 )
 
 EMPTY: dict[str, Any] = {}
+IDENTITY_CURSOR = ("_people", "identity")
+"""Where the store keeps how emails become person keys, so that every process links records alike."""
 
 
 class JsonOnUse(Mapping[str, Any]):
@@ -64,6 +66,59 @@ class Tables:
         self.db = engine
         self._dialect = engine.dialect.name
         self._sql: Statements = statements_for(self._dialect)
+        self._fold_plus: bool | None = None
+
+    def _folds_plus(self, connection: Connection) -> bool:
+        """Whether person keys fold plus-addressing (``jane+x@`` is ``jane@``), as the store was last told."""
+        if self._fold_plus is None:
+            source, stream = IDENTITY_CURSOR
+            value = connection.execute(
+                select(schema.cursors.c.value).where(
+                    schema.cursors.c.source == source, schema.cursors.c.stream == stream
+                )
+            ).scalar_one_or_none()
+            self._fold_plus = bool(isinstance(value, dict) and value.get("fold_plus_addressing"))
+        return self._fold_plus
+
+    def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
+        if not emails:
+            return {}
+        ordered = sorted(emails)
+        connection.execute(self._sql.insert_persons, [{"email": email} for email in ordered])
+        found: dict[str, int] = {}
+        for chunk in chunks(ordered, 1000):
+            result = connection.execute(self._sql.persons_of_emails, {"p_emails": list(chunk)})
+            found.update({email: person_id for email, person_id in result})
+        return found
+
+    def _persons_of(self, connection: Connection, source: str, contact_ids: Sequence[str]) -> dict[str, int]:
+        """The person each of these records belongs to, where it has one."""
+        c = schema.contacts
+        found: dict[str, int] = {}
+        for chunk in chunks(sorted(set(contact_ids)), 1000):
+            rows = connection.execute(
+                select(c.c.contact_id, c.c.person_id).where(
+                    c.c.source == source, c.c.contact_id.in_(chunk), c.c.person_id.is_not(None)
+                )
+            )
+            found.update({contact_id: person_id for contact_id, person_id in rows})
+        return found
+
+    def _touch_persons(self, connection: Connection, person_ids: Iterable[int]) -> None:
+        """Queue every live record of these persons, in every source: who a person is changed (an email
+        changed, a record was deleted or merged away), so each of their records may score differently."""
+        c = schema.contacts
+        by_source: dict[str, list[str]] = {}
+        for chunk in chunks(sorted(set(person_ids)), 1000):
+            rows = connection.execute(
+                select(c.c.source, c.c.contact_id).where(
+                    c.c.person_id.in_(chunk), c.c.deleted.is_(False), c.c.merged_into.is_(None)
+                )
+            )
+            for source, contact_id in rows:
+                by_source.setdefault(source, []).append(contact_id)
+        for source, ids in by_source.items():
+            self._queue(connection, source, ids)
 
     def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
         rows = [{"source": source, "contact_id": contact_id} for contact_id in sorted(set(contact_ids))]
@@ -88,6 +143,7 @@ class Tables:
         deleted: bool = False,
         merged_into: str | None = None,
     ) -> None:
+        persons = self._persons_of(connection, source, contact_ids) if deleted or merged_into is not None else {}
         for chunk in chunks(list(contact_ids), 1000):
             connection.execute(
                 update(schema.contacts)
@@ -96,8 +152,10 @@ class Tables:
             )
         if deleted or merged_into is not None:
             self._unqueue(connection, source, contact_ids)
+            self._touch_persons(connection, persons.values())
 
     def _merge(self, connection: Connection, source: str, loser: str, survivor: str) -> None:
+        persons = self._persons_of(connection, source, [loser])
         connection.execute(
             update(schema.events)
             .where(schema.events.c.source == source, schema.events.c.contact_id == loser)
@@ -110,6 +168,7 @@ class Tables:
         )
         self._unqueue(connection, source, [loser])
         self._queue(connection, source, [survivor])
+        self._touch_persons(connection, persons.values())
 
     def _ids_by_email(self, connection: Connection, source: str, emails: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}

@@ -9,12 +9,13 @@ from typing import Any
 from sqlalchemy import Connection, select, update
 
 from leadscore.clock import utcnow
+from leadscore.people.identity import identity_key
 from leadscore.protocol import ContactPage
 from leadscore.records import (
     Contact,
 )
 from leadscore.store import schema
-from leadscore.store.base import Tables, chunks, last_per_id
+from leadscore.store.base import Tables, last_per_id
 
 
 class ContactsStore(Tables):
@@ -45,12 +46,17 @@ class ContactsStore(Tables):
     def _save_contacts(self, connection: Connection, source: str, contacts: Sequence[Contact]) -> int:
         now = utcnow()
         latest = last_per_id(contacts)
-        person_ids = self._person_ids(connection, {c.email for c in contacts if c.email})
+        fold = self._folds_plus(connection)
+        keys = {c.id: identity_key(c.email, fold) for c in latest}
+        person_ids = self._person_ids(connection, {key for key in keys.values() if key})
+        before = self._persons_of(connection, source, [c.id for c in latest])
+        after = {contact_id: person_ids[key] for contact_id, key in keys.items() if key}
+        left = [person for contact_id, person in before.items() if after.get(contact_id) != person]
         rows = [
             {
                 "source": source,
                 "contact_id": c.id,
-                "person_id": person_ids.get(c.email) if c.email else None,
+                "person_id": after.get(c.id),
                 "email": c.email,
                 "profile": dict(c.profile),
                 "written": dict(c.observed),
@@ -64,6 +70,7 @@ class ContactsStore(Tables):
             connection.execute(self._sql.upsert_contacts, rows)
             self._queue(connection, source, [c.id for c in latest])
             self._observe(connection, source, latest, now)
+            self._touch_persons(connection, left)
         return len(rows)
 
     def _observe(self, connection: Connection, source: str, contacts: Sequence[Contact], now: datetime) -> None:
@@ -101,17 +108,6 @@ class ContactsStore(Tables):
             ids = [contact_id for contact_id, _ in members]
             self._queue(connection, source, ids)
         return len(ids)
-
-    def _person_ids(self, connection: Connection, emails: set[str]) -> dict[str, int]:
-        if not emails:
-            return {}
-        ordered = sorted(emails)
-        connection.execute(self._sql.insert_persons, [{"email": email} for email in ordered])
-        found: dict[str, int] = {}
-        for chunk in chunks(ordered, 1000):
-            result = connection.execute(self._sql.persons_of_emails, {"p_emails": list(chunk)})
-            found.update({email: person_id for email, person_id in result})
-        return found
 
     def mark_contacts(
         self, source: str, contact_ids: Sequence[str], *, deleted: bool = False, merged_into: str | None = None

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from leadscore.protocol import ContactPage, EventPage, PendingChange
 from leadscore.records import Change, Contact, EventRow, WrittenState
 from leadscore.store.outbox import Settlement
+from leadscore.store.people import PersonRecords
 from leadscore.store.scores import StoredScore, VisibleScore
 
 
@@ -59,6 +60,13 @@ class Store(Protocol):
     def save_scored_page(
         self, source: str, scores: Sequence[StoredScore], scored_ids: Sequence[str], changes: Sequence[Change]
     ) -> None: ...
+
+    # people: records of several sources scored as one person
+    def use_identity(self, fold_plus_addressing: bool) -> int: ...
+
+    def scope_changed(self, source: str, fingerprint: str, *, remember: bool = True) -> bool: ...
+
+    def linked_records(self, source: str, contact_ids: Sequence[str], sources: Sequence[str]) -> PersonRecords: ...
 
     def top_scores(self, source: str, model: str, limit: int) -> list[tuple[StoredScore, str | None]]: ...
 

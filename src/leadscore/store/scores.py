@@ -38,6 +38,8 @@ class StoredScore:
     label: str
     reasons: str
     scored_at: datetime
+    source: str = ""
+    """The record's source where it is not the page's (a person's score saved for their other records)."""
 
 
 class VisibleScore(NamedTuple):
@@ -132,7 +134,8 @@ class ScoresStore(Tables):
     ) -> None:
         """One scored page as one unit of work: the changes planned from it enter the outbox, changed scores are
         remembered, and every contact scored (``scored_ids`` also names those whose stored score is unchanged)
-        leaves the rescore queue, all committed or none."""
+        leaves the rescore queue, all committed or none. Scores of other sources' records (a person's, saved
+        for each of their records) are saved too, but those records stay queued for their own source's rescore."""
         with self.db.begin() as connection:
             self._enqueue(connection, changes)
             if scores:
@@ -140,7 +143,7 @@ class ScoresStore(Tables):
                     self._sql.upsert_scores,
                     [
                         {
-                            "source": source,
+                            "source": s.source or source,
                             "contact_id": s.contact_id,
                             "model": s.model,
                             "score": s.score,
@@ -155,7 +158,8 @@ class ScoresStore(Tables):
                         for s in scores
                     ],
                 )
-            self._unqueue(connection, source, [s.contact_id for s in scores] + list(scored_ids))
+            own = [s.contact_id for s in scores if s.source in ("", source)]
+            self._unqueue(connection, source, own + list(scored_ids))
 
     def visible_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], VisibleScore]:
         """Last scores by (contact id, model name), as the record shows them."""

@@ -28,6 +28,7 @@ from leadscore.store.events import EventsStore
 from leadscore.store.inbox import InboxStore
 from leadscore.store.leases import LeasesStore
 from leadscore.store.outbox import OutboxStore
+from leadscore.store.people import PeopleStore
 from leadscore.store.runs import RunsStore
 from leadscore.store.scores import ScoresStore
 
@@ -74,7 +75,7 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SQLStore(ContactsStore, EventsStore, ScoresStore, OutboxStore, InboxStore, RunsStore, LeasesStore):
+class SQLStore(ContactsStore, EventsStore, ScoresStore, OutboxStore, InboxStore, RunsStore, LeasesStore, PeopleStore):
     """Tables of record for one leadscore installation (any number of sources)."""
 
     @classmethod

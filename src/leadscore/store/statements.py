@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Text, bindparam, cast, delete, func, select
+from sqlalchemy import Text, and_, bindparam, case, cast, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from leadscore.store import schema
@@ -36,6 +36,21 @@ def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...])
     statement = _insert(dialect, table)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
+    )
+
+
+def _upsert_contacts(dialect: str) -> Any:
+    """Upsert contacts, keeping ``updated_at`` when neither the profile nor the email changed: a record re-read
+    only because leadscore wrote its score is not newer, and "the most recently updated record" decides a person's
+    profile fields."""
+    c = schema.contacts
+    statement = _insert(dialect, c)
+    new = statement.excluded
+    same = and_(cast(c.c.profile, Text) == cast(new.profile, Text), c.c.email.is_not_distinct_from(new.email))
+    columns = {name: new[name] for name in CONTACT_COLUMNS if name != "updated_at"}
+    return statement.on_conflict_do_update(
+        index_elements=["source", "contact_id"],
+        set_={**columns, "updated_at": case((same, c.c.updated_at), else_=new.updated_at)},
     )
 
 
@@ -102,7 +117,7 @@ def statements_for(dialect: str) -> Statements:
             .where(c.c.source == q.c.source, c.c.contact_id == q.c.contact_id, *_alive())
             .exists(),
         ),
-        upsert_contacts=_upsert(dialect, c, ["source", "contact_id"], CONTACT_COLUMNS),
+        upsert_contacts=_upsert_contacts(dialect),
         upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
         insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
         persons_of_emails=select(schema.persons.c.email, schema.persons.c.id).where(

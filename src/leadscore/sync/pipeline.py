@@ -10,6 +10,7 @@ Order matters for crash safety:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections import Counter
@@ -21,6 +22,7 @@ from typing import Any
 from leadscore.clock import utcnow
 from leadscore.engine import Engine
 from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError
+from leadscore.people import PeopleScope
 from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
@@ -34,6 +36,9 @@ APPLY_BATCH = 10_000
 EARLY_BATCH = 1_000
 """Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
 INBOX_BATCH = 500
+PEOPLE_SCORING = threading.Lock()
+"""Sources that share people score one at a time in a process: a person scored by two sources' cycles at once
+could have the older of two results planned last."""
 
 
 @dataclass
@@ -62,6 +67,10 @@ class CycleReport:
     api_calls: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
     error: str | None = None
+    linked: int = 0
+    linked_changes: Counter[str] = field(default_factory=Counter)
+    folded: int = 0
+    duplicates: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +92,10 @@ class CycleReport:
             "api_calls": self.api_calls,
             "rate_limited": self.rate_limited,
             "error": self.error,
+            "linked": self.linked,
+            "linked_changes": dict(self.linked_changes),
+            "folded": self.folded,
+            "duplicates": self.duplicates,
         }
 
 
@@ -99,8 +112,10 @@ class Pipeline:
         stop: threading.Event | None = None,
         parallelism: Parallelism = IN_PROCESS,
         page_size: int = 2000,
+        people: PeopleScope | None = None,
     ) -> None:
         self.store = store
+        self.people = people if people is not None and connector.source in people.sources else None
         self.connector = connector
         self.engines = list(engines)
         self.last_report: CycleReport | None = None
@@ -121,6 +136,7 @@ class Pipeline:
         calls_before, limited_before = dict(before.calls), before.rate_limited
         run_id = self.store.start_run(self.source)
         try:
+            full_rescore = self._people_changed(dry_run) or full_rescore
             if not dry_run:
                 for key in self.connector.ensure_targets():
                     self.store.forget_list(self.source, key)
@@ -162,6 +178,18 @@ class Pipeline:
             except Exception:
                 log.exception("source %s: the run's outcome could not be saved; the next run closes it", self.source)
         return report
+
+    def _people_changed(self, dry_run: bool) -> bool:
+        """Link records by the group's identity rule, and notice a change of group (joined, left, edited). A real
+        cycle queues every record of the source then; a dry run, which changes nothing, rescores them all."""
+        fingerprint = self.people.fingerprint() if self.people is not None else ""
+        if dry_run:
+            return self.store.scope_changed(self.source, fingerprint, remember=False)
+        if self.people is not None:
+            self.store.use_identity(self.people.fold_plus_addressing)
+        if self.store.scope_changed(self.source, fingerprint):
+            log.info("source %s: its people group changed; every record is rescored this cycle", self.source)
+        return False
 
     def _pull_contacts(self, report: CycleReport) -> None:
         for pulled in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
@@ -212,20 +240,10 @@ class Pipeline:
         if early:
             applier.start()
         outcome: RescoreReport[PlanTally] = RescoreReport()
+        lock = PEOPLE_SCORING if self.people is not None else contextlib.nullcontext()
         try:
-            rescore(
-                self.store,
-                self.source,
-                self.engines,
-                now,
-                only_queued=not full,
-                on_page=planner,
-                persist=not dry_run,
-                parallelism=self.parallelism,
-                page_size=self.page_size,
-                should_stop=self.stop.is_set,
-                report=outcome,
-            )
+            with lock:
+                self._rescore(planner, outcome, dry_run=dry_run, full=full, now=now)
         finally:
             scoring_done.set()
             if early:
@@ -233,6 +251,24 @@ class Pipeline:
             _add_scoring(report, outcome)
         if failures:
             raise failures[0]
+
+    def _rescore(
+        self, planner: PagePlanner, outcome: RescoreReport[PlanTally], *, dry_run: bool, full: bool, now: datetime
+    ) -> None:
+        rescore(
+            self.store,
+            self.source,
+            self.engines,
+            now,
+            only_queued=not full,
+            on_page=planner,
+            persist=not dry_run,
+            parallelism=self.parallelism,
+            page_size=self.page_size,
+            should_stop=self.stop.is_set,
+            report=outcome,
+            people=self.people,
+        )
 
     def _check_stop(self) -> None:
         """Between pages and batches only: what is committed stays committed, the rest waits in the outbox."""
@@ -308,6 +344,12 @@ def _add_scoring(report: CycleReport, outcome: RescoreReport[PlanTally]) -> None
     report.contacts_scored = outcome.contacts
     report.unmatched_actions.update(outcome.unmatched_actions)
     report.changes.update(tally.changes)
+    report.linked_changes.update(tally.linked_changes)
+    report.linked += outcome.linked
+    report.folded += outcome.folded
+    report.duplicates.extend(
+        f"{contact_id} shares its email with {', '.join(twins)}" for contact_id, twins in outcome.duplicates
+    )
     report.score_changes += tally.score_changes
     report.grade_changes += tally.grade_changes
     report.band_changes += tally.band_changes

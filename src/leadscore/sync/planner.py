@@ -30,9 +30,12 @@ class PlanTally:
     grade_changes: int = 0
     band_changes: int = 0
     sample: list[dict[str, Any]] = field(default_factory=list)
+    linked_changes: Counter[str] = field(default_factory=Counter)
+    """Changes planned for other sources' records of the persons scored here, by source."""
 
     def merge(self, other: PlanTally) -> None:
         self.changes.update(other.changes)
+        self.linked_changes.update(other.linked_changes)
         self.score_changes += other.score_changes
         self.grade_changes += other.grade_changes
         self.band_changes += other.band_changes
@@ -41,7 +44,10 @@ class PlanTally:
 
 @dataclass(frozen=True, slots=True)
 class PagePlanner:
-    """Turns a scored page into changes (none kept in a dry run): desired state minus written state."""
+    """Turns a scored page into changes (none kept in a dry run): desired state minus written state.
+
+    A page can hold records of other sources (a person's, given the score of the person scored here); their
+    changes go to their own source's outbox and are tallied apart."""
 
     source: str
     engines: Sequence[Engine]
@@ -51,15 +57,25 @@ class PagePlanner:
 
     def __call__(self, store: Store, page: ScoredPage, outbox: list[Change]) -> PlanTally:
         tally = PlanTally()
-        known = store.written_state(self.source, [contact.id for contact, _ in page])
+        by_source: dict[str, list[str]] = {}
+        for contact, _ in page:
+            by_source.setdefault(contact.source, []).append(contact.id)
+        known = {
+            (source, contact_id): state
+            for source, ids in by_source.items()
+            for contact_id, state in store.written_state(source, ids).items()
+        }
         changes: list[Change] = []
         for contact, results in page:
             desired = desired_state(self.engines, results, self.now)
-            current = known.get(contact.id)
-            planned = plan_contact(self.source, contact.id, desired, current, self.now, self.scored_at_names)
+            current = known.get((contact.source, contact.id))
+            planned = plan_contact(contact.source, contact.id, desired, current, self.now, self.scored_at_names)
             if not planned:
                 continue
             changes.extend(planned)
+            if contact.source != self.source:
+                tally.linked_changes[contact.source] += len(planned)
+                continue
             self._count(tally, desired.properties, current.properties if current else {})
             if len(tally.sample) < SAMPLE_SIZE:
                 tally.sample.append(_sample(contact, results, planned))

@@ -1,0 +1,103 @@
+"""Who a person is changes (an email edit, a deletion, a merge, a new identity rule): every record of every
+person it touches is queued for a rescore, on both backends."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from leadscore.records import Contact
+from leadscore.store import SQLStore, schema
+
+SOURCES = ("hubspot", "brevo", "salesforce")
+
+
+def queued(store: SQLStore) -> set[tuple[str, str]]:
+    q = schema.rescore_queue
+    with store.db.connect() as connection:
+        return {(s, i) for s, i in connection.execute(select(q.c.source, q.c.contact_id))}
+
+
+def clear_queue(store: SQLStore) -> None:
+    with store.db.begin() as connection:
+        connection.execute(schema.rescore_queue.delete())
+
+
+def person(store: SQLStore, source: str, contact_id: str) -> int | None:
+    c = schema.contacts
+    with store.db.connect() as connection:
+        return connection.execute(
+            select(c.c.person_id).where(c.c.source == source, c.c.contact_id == contact_id)
+        ).scalar_one()
+
+
+def seed(store: SQLStore) -> None:
+    store.save_contacts("hubspot", [Contact("hubspot", "h1", "ann@acme.example"), Contact("hubspot", "h2", None)])
+    store.save_contacts("brevo", [Contact("brevo", "b1", "ann@acme.example")])
+    store.save_contacts("salesforce", [Contact("salesforce", "s1", "ANN@acme.example ".strip().lower())])
+    clear_queue(store)
+
+
+def test_an_email_change_queues_the_person_the_record_left(store: SQLStore) -> None:
+    seed(store)
+    store.save_contacts("brevo", [Contact("brevo", "b1", "ann.new@acme.example")])
+    assert queued(store) == {("brevo", "b1"), ("hubspot", "h1"), ("salesforce", "s1")}
+    assert person(store, "brevo", "b1") != person(store, "hubspot", "h1")
+
+
+def test_an_unchanged_email_queues_only_the_record_itself(store: SQLStore) -> None:
+    seed(store)
+    store.save_contacts("brevo", [Contact("brevo", "b1", "ann@acme.example", {"job_title": "VP"})])
+    assert queued(store) == {("brevo", "b1")}
+
+
+def test_a_record_losing_its_email_leaves_its_person(store: SQLStore) -> None:
+    seed(store)
+    store.save_contacts("brevo", [Contact("brevo", "b1", None)])
+    assert person(store, "brevo", "b1") is None
+    assert queued(store) == {("brevo", "b1"), ("hubspot", "h1"), ("salesforce", "s1")}
+
+
+def test_a_deletion_queues_the_person_s_other_records(store: SQLStore) -> None:
+    seed(store)
+    store.mark_contacts("hubspot", ["h1"], deleted=True)
+    assert queued(store) == {("brevo", "b1"), ("salesforce", "s1")}
+
+
+def test_a_merge_queues_the_survivor_and_the_loser_s_person(store: SQLStore) -> None:
+    seed(store)
+    store.save_contacts("hubspot", [Contact("hubspot", "h3", "bob@acme.example")])
+    clear_queue(store)
+    store.merge_contact("hubspot", "h1", "h3")
+    assert queued(store) == {("hubspot", "h3"), ("brevo", "b1"), ("salesforce", "s1")}
+
+
+def test_folding_plus_addressing_relinks_every_record_once(store: SQLStore) -> None:
+    store.save_contacts("hubspot", [Contact("hubspot", "h1", "ann+news@acme.example")])
+    store.save_contacts("brevo", [Contact("brevo", "b1", "ann@acme.example")])
+    clear_queue(store)
+    assert person(store, "hubspot", "h1") != person(store, "brevo", "b1")
+    assert store.use_identity(True) == 1
+    assert person(store, "hubspot", "h1") == person(store, "brevo", "b1")
+    assert queued(store) == {("hubspot", "h1"), ("brevo", "b1")}
+    clear_queue(store)
+    assert store.use_identity(True) == 0, "the same rule again changes nothing"
+    assert queued(store) == set()
+    reopened = SQLStore.open(store.db.url.render_as_string(hide_password=False))
+    try:
+        reopened.save_contacts("salesforce", [Contact("salesforce", "s1", "ann+crm@acme.example")])
+        assert person(reopened, "salesforce", "s1") == person(store, "brevo", "b1"), "another process folds too"
+    finally:
+        reopened.close()
+    assert store.use_identity(False) == 2
+    assert person(store, "hubspot", "h1") != person(store, "brevo", "b1")
+
+
+def test_a_group_change_queues_every_live_record_of_the_source_once(store: SQLStore) -> None:
+    seed(store)
+    assert store.scope_changed("hubspot", "") is False, "a source never in a group has nothing to redo"
+    assert store.scope_changed("hubspot", "abc", remember=False) is True
+    assert queued(store) == set(), "only telling changes nothing"
+    assert store.scope_changed("hubspot", "abc") is True
+    assert queued(store) == {("hubspot", "h1"), ("hubspot", "h2")}
+    assert store.scope_changed("hubspot", "abc") is False
+    assert store.scope_changed("hubspot", "") is True, "leaving the group is a change too"

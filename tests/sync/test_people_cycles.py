@@ -1,0 +1,192 @@
+"""One person across HubSpot, Brevo and Salesforce sandboxes: engagement in one platform raises the score the
+others show, duplicates share the score, and a source that leaves the group goes back to its own score."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from leadscore.cli.main import app
+from leadscore.engine import Engine, engines, load_model_file
+from leadscore.people import PeopleScope
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import CycleReport, Pipeline
+from tests.conftest import DEFAULT_MODEL
+from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, PLATFORMS, Platform
+
+NAMES = ("hubspot", "brevo", "salesforce")
+LABELS = {"hubspot": "HubSpot", "brevo": "Brevo", "salesforce": "Salesforce"}
+GROUP = PeopleScope(sources=NAMES, precedence={"industry": ("salesforce", "hubspot")}, labels=LABELS)
+UNPACED = {"brevo": {"limits": {**BREVO_CONNECTOR_FAST["limits"], "contacts_per_second": 100_000}}}
+ANN = "ann@shared.example"
+
+
+@functools.cache
+def default_engines() -> list[Engine]:
+    return engines(load_model_file(DEFAULT_MODEL))
+
+
+@dataclass
+class Accounts:
+    platforms: dict[str, Platform]
+    ann: dict[str, str]
+    """Ann's record id on each platform."""
+
+    def cycle(self, store: SQLStore, name: str, people: PeopleScope | None = GROUP) -> CycleReport:
+        connector = self.platforms[name].connector(**UNPACED.get(name, {}))
+        try:
+            return Pipeline(store, connector, default_engines(), clock=lambda: NOW, people=people).run_cycle()
+        finally:
+            connector.close()
+
+    def shown(self, name: str, contact_id: str | None = None) -> dict[str, str | None]:
+        return self.platforms[name].shown(contact_id or self.ann[name])
+
+    def in_band_list(self, name: str, contact_id: str | None = None) -> list[str]:
+        record = contact_id or self.ann[name]
+        return [band for band in ("New", "Warm", "MQL", "SQL") if record in self.platforms[name].members(band)]
+
+
+@pytest.fixture
+def accounts() -> Iterator[Accounts]:
+    platforms = {name: PLATFORMS[name]() for name in NAMES}
+    for platform in platforms.values():
+        platform.seed(8, 3)
+    ann = {
+        "hubspot": platforms["hubspot"].add_person(ANN, industry="retail"),
+        "brevo": platforms["brevo"].add_person(ANN),
+        "salesforce": platforms["salesforce"].add_person(ANN, industry="software"),
+    }
+    try:
+        yield Accounts(platforms, ann)
+    finally:
+        for platform in platforms.values():
+            platform.sandbox.stop()
+
+
+def first_cycles(accounts: Accounts, store: SQLStore) -> None:
+    for name in NAMES:
+        assert accounts.cycle(store, name).status == "ok"
+    for name in NAMES:
+        assert accounts.cycle(store, name).status == "ok", "a second round drains what others planned"
+
+
+def test_a_brevo_engagement_raises_the_score_salesforce_and_hubspot_show(accounts: Accounts, store: SQLStore) -> None:
+    first_cycles(accounts, store)
+    before = {name: accounts.shown(name) for name in NAMES}
+    assert before["hubspot"] == before["brevo"] == before["salesforce"], "one person, one score on every platform"
+
+    accounts.platforms["brevo"].high_intent(accounts.ann["brevo"], store)
+    brevo = accounts.cycle(store, "brevo")
+    assert brevo.status == "ok"
+    assert brevo.linked >= 2
+    assert brevo.linked_changes["salesforce"] >= 1
+    assert brevo.linked_changes["hubspot"] >= 1
+    assert store.outbox_depth("salesforce") >= 1, "Brevo's cycle planned Salesforce's writes in its own transaction"
+    assert accounts.shown("salesforce") == before["salesforce"], "Salesforce's writes wait for Salesforce's cycle"
+
+    assert accounts.cycle(store, "salesforce").status == "ok"
+    assert accounts.cycle(store, "hubspot").status == "ok"
+    after = {name: accounts.shown(name) for name in NAMES}
+    assert after["salesforce"] == after["hubspot"] == after["brevo"]
+    assert int(after["salesforce"]["score"] or 0) > int(before["salesforce"]["score"] or 0)
+    assert "(Brevo, 0d)" in (after["salesforce"]["reasons"] or ""), after["salesforce"]["reasons"]
+    for name in NAMES:
+        assert accounts.in_band_list(name) == [after[name]["band"]], f"{name}'s band list follows the person"
+        assert store.outbox_depth(name) == 0
+
+    again = [accounts.cycle(store, name) for name in NAMES]
+    assert [sum(r.changes.values()) + sum(r.linked_changes.values()) for r in again] == [0, 0, 0], (
+        "re-running changes nothing"
+    )
+
+
+def test_records_outside_the_group_and_people_of_one_platform_keep_their_own_scores(
+    accounts: Accounts, store: SQLStore
+) -> None:
+    only_here = accounts.platforms["hubspot"].add_person("solo@shared.example", industry="software")
+    first_cycles(accounts, store)
+    records = store.person_records("solo@shared.example")
+    assert [(r.source, r.contact_id) for r in records] == [("hubspot", only_here)]
+    assert accounts.shown("hubspot", only_here)["reasons"] is not None
+    assert "(HubSpot" not in (accounts.shown("hubspot", only_here)["reasons"] or ""), "one source: no source named"
+
+
+def test_duplicates_in_one_platform_both_get_the_person_s_score_and_are_reported(
+    accounts: Accounts, store: SQLStore
+) -> None:
+    twin = accounts.platforms["hubspot"].add_person(ANN.upper(), job_title="VP Sales")
+    reports = [accounts.cycle(store, name) for name in NAMES]
+    for name in NAMES:
+        accounts.cycle(store, name)
+    assert any(f"shares its email with {twin}" in line or twin in line for line in reports[0].duplicates)
+    assert accounts.shown("hubspot", twin) == accounts.shown("hubspot") == accounts.shown("salesforce")
+
+
+def test_a_source_that_leaves_the_group_goes_back_to_its_own_score(accounts: Accounts, store: SQLStore) -> None:
+    accounts.platforms["salesforce"].high_intent(accounts.ann["salesforce"], store)
+    first_cycles(accounts, store)
+    shared = accounts.shown("brevo")
+    assert "(Salesforce" in (shared["reasons"] or "")
+
+    smaller = PeopleScope(sources=("hubspot", "salesforce"), labels=LABELS)
+    report = accounts.cycle(store, "brevo", people=None)
+    assert report.contacts_scored >= 9, "leaving the group rescores every record of the source"
+    for name in ("hubspot", "salesforce"):
+        accounts.cycle(store, name, people=smaller)
+    alone = accounts.shown("brevo")
+    assert int(alone["score"] or 0) < int(shared["score"] or 0)
+    assert "Salesforce" not in (alone["reasons"] or "")
+    assert accounts.in_band_list("brevo") == [alone["band"]], "the band list moved with the score"
+    own = store_score_alone(store, "brevo", accounts.ann["brevo"])
+    assert alone["score"] == str(own)
+    assert accounts.shown("hubspot") == accounts.shown("salesforce")
+
+
+def test_leadscore_person_shows_the_records_the_sources_of_fields_and_of_points(
+    accounts: Accounts, store: SQLStore, tmp_path: Path
+) -> None:
+    accounts.platforms["brevo"].high_intent(accounts.ann["brevo"], store)
+    first_cycles(accounts, store)
+    sources = tmp_path / "sources.yaml"
+    entries = [accounts.platforms[name].source() for name in NAMES]
+    group = {"sources": list(NAMES), "profile_precedence": {"industry": ["salesforce", "hubspot"]}}
+    sources.write_text(yaml.safe_dump({"sources": entries, "people": group}), encoding="utf-8")
+    shown = tmp_path / "person.json"
+    url = store.db.url.render_as_string(hide_password=False)
+    arguments = ["person", "  ANN@shared.example", "--sources", str(sources), "--state", url]
+    result = CliRunner().invoke(
+        app, [*arguments, "--model", str(DEFAULT_MODEL), "--now", NOW.isoformat(), "--json", str(shown)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "the person across brevo, hubspot, salesforce" in result.output
+    assert "industry = 'software' (salesforce)" in result.output
+    report = json.loads(shown.read_text(encoding="utf-8"))
+    assert sorted(r["source"] for r in report["records"]) == sorted(NAMES)
+    (scored,) = report["people"]
+    assert scored["profile_sources"]["industry"] == "salesforce"
+    lead = scored["scores"][0]
+    assert str(lead["score"]) == accounts.shown("salesforce")["score"]
+    assert {"Brevo"} <= {source for c in lead["contributions"] for source in c["sources"]}
+    assert any(c["rule"] == "industry_target" for c in lead["contributions"]), "software from Salesforce wins"
+
+    missing = CliRunner().invoke(app, ["person", "nobody@x.example", "--sources", str(sources), "--state", url])
+    assert missing.exit_code == 1
+    assert "no record" in missing.output
+
+
+def store_score_alone(store: SQLStore, source: str, contact_id: str) -> int:
+    """The record's score from its own source's profile and events only."""
+    engine = default_engines()[0]
+    for page in store.contacts_with_events(source):
+        for contact, rows in page:
+            if contact.id == contact_id:
+                return engine.score_rows(contact, rows, NOW).score
+    raise AssertionError(f"{source} {contact_id} not in the store")
