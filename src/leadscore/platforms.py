@@ -57,7 +57,9 @@ class Platform:
     ``settings``: the pydantic model of one source of this platform (the common
     fields plus its own credentials). ``connect``: builds a connector for a source,
     the models' write targets, and the sleep its pacing uses. ``sandbox``: a seeded
-    sandbox on a port (0: any free one) with a number of contacts and a seed.
+    sandbox on a port (0: any free one) with a number of contacts and a seed; sandboxes of one seed share
+    people (record i of a platform is shared person i + the platform's offset), so the demo shows one person
+    across platforms.
     ``mapping_file``: the platform's default mapping (packaged data). ``demo_mapping``:
     mapping overrides the demo uses against the sandbox. ``profile_fields``: given a
     source's mapping overrides, the profile fields each kind of record it reads can

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 
 from leadscore_sandbox.brevo import BrevoSandbox
+from leadscore_sandbox.people import Overlap
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Lars", "Mia", "Noah"]
 LAST = ["Ruiz", "Okafor", "Schmidt", "Tanaka", "Dubois", "Kowalski", "Silva", "Novak", "Berg", "Haddad", "Moreau"]
@@ -52,8 +53,11 @@ DAY_MS = 86_400_000
 NEWSLETTER_TAG = "newsletter"
 
 
-def seed_brevo(sandbox: BrevoSandbox, contacts: int, seed: int = 1, now_ms: int | None = None) -> list[int]:
-    """Create the profile attributes, ``contacts`` contacts, and campaigns and transactional events for them."""
+def seed_brevo(
+    sandbox: BrevoSandbox, contacts: int, seed: int = 1, now_ms: int | None = None, people: Overlap | None = None
+) -> list[int]:
+    """Create the profile attributes, ``contacts`` contacts, and campaigns and transactional events for them
+    (with ``people``, under the shared people's emails)."""
     rng = random.Random(seed)
     now = now_ms if now_ms is not None else sandbox.clock_ms()
     for name, kind in PROFILE_ATTRIBUTES.items():
@@ -64,6 +68,8 @@ def seed_brevo(sandbox: BrevoSandbox, contacts: int, seed: int = 1, now_ms: int 
         first, last = rng.choice(FIRST), rng.choice(LAST)
         title, seniority, department = rng.choice(TITLES)
         email = f"{first}.{last}{number}@{rng.choice(DOMAINS)}".lower()
+        if people is not None:
+            email = people.email(seed, number)
         attributes = {
             "FIRSTNAME": first,
             "LASTNAME": last,

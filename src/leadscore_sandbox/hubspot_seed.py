@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 
 from leadscore_sandbox.hubspot import HubSpotSandbox
+from leadscore_sandbox.people import Overlap
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Lars", "Mia", "Noah"]
 LAST = ["Ruiz", "Okafor", "Schmidt", "Tanaka", "Dubois", "Kowalski", "Silva", "Novak", "Berg", "Haddad", "Moreau"]
@@ -44,8 +45,11 @@ NEWSLETTER_CAMPAIGN, PROMO_CAMPAIGN = 1001, 1002
 DAY_MS = 86_400_000
 
 
-def seed_hubspot(sandbox: HubSpotSandbox, contacts: int, seed: int = 1, now_ms: int | None = None) -> list[int]:
-    """Create ``contacts`` contacts with engagement; returns their ids."""
+def seed_hubspot(
+    sandbox: HubSpotSandbox, contacts: int, seed: int = 1, now_ms: int | None = None, people: Overlap | None = None
+) -> list[int]:
+    """Create ``contacts`` contacts with engagement; returns their ids. With ``people``, emails are the shared
+    people's, so that other sandboxes seeded alike hold some of the same people."""
     rng = random.Random(seed)
     now = now_ms if now_ms is not None else sandbox.clock_ms()
     ids = []
@@ -53,6 +57,8 @@ def seed_hubspot(sandbox: HubSpotSandbox, contacts: int, seed: int = 1, now_ms: 
         first, last = rng.choice(FIRST), rng.choice(LAST)
         title, seniority, role = rng.choice(TITLES)
         email: str | None = f"{first}.{last}{number}@{rng.choice(DOMAINS)}".lower()
+        if people is not None:
+            email = people.email(seed, number)
         if rng.random() < 0.01:
             email = None
         properties = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+from leadscore_sandbox.people import Overlap
 from leadscore_sandbox.salesforce import SalesforceSandbox
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Lars", "Mia", "Noah"]
@@ -31,9 +32,15 @@ def add_write_fields(sandbox: SalesforceSandbox) -> None:
 
 
 def seed_salesforce(
-    sandbox: SalesforceSandbox, people: int, seed: int = 1, now_ms: int | None = None, write_fields: bool = True
+    sandbox: SalesforceSandbox,
+    people: int,
+    seed: int = 1,
+    now_ms: int | None = None,
+    write_fields: bool = True,
+    overlap: Overlap | None = None,
 ) -> list[str]:
-    """``people`` records, two thirds leads and one third contacts, with activities and campaign responses."""
+    """``people`` records, two thirds leads and one third contacts, with activities and campaign responses
+    (with ``overlap``, under the shared people's emails)."""
     rng = random.Random(seed)
     now = now_ms if now_ms is not None else sandbox.clock_ms()
     if write_fields:
@@ -44,6 +51,8 @@ def seed_salesforce(
     for number in range(people):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         email = f"{first}.{last}{number}@{rng.choice(DOMAINS)}".lower()
+        if overlap is not None:
+            email = overlap.email(seed, number)
         modified = now - rng.randrange(60) * DAY_MS - number
         title = rng.choice(TITLES)
         if number % 3 == 2:

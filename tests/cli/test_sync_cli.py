@@ -23,6 +23,9 @@ def test_demo_reads_scores_writes_and_shows_the_top_leads() -> None:
     assert "wrote: 60 property updates, 60 list adds" in result.stdout
     assert "top 3 leads (lead)" in result.stdout
     assert "API calls:" in result.stdout
+    assert "one person, one score" in result.stdout
+    assert "as one person it is" in result.stdout, "the sandboxes share people; one of them scores higher as one"
+    assert "from other platforms' engagement" in result.stdout
 
 
 def sources_file(tmp_path: Path, url: str) -> Path:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from leadscore.cli import daemon, evaluate, offline, people, preview, sync
+from leadscore.cli import daemon, demo, evaluate, offline, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -26,7 +26,7 @@ app.command("plan")(preview.plan)
 app.command("person")(people.person)
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
-app.command("demo")(sync.demo)
+app.command("demo")(demo.demo)
 app.command("run")(daemon.run)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 config_app.command("show")(daemon.config_show)

@@ -1,10 +1,8 @@
-"""Commands that talk to platforms: sync one cycle, serve a sandbox, run the demo."""
+"""Commands that talk to platforms: sync one cycle, serve a sandbox."""
 
 from __future__ import annotations
 
 import json
-import tempfile
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,14 +10,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from leadscore.cli.offline import fail, parse_now
 from leadscore.clock import utcnow
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.people import PeopleScope
-from leadscore.platforms import Platform, build_connector, platforms
+from leadscore.platforms import build_connector, platforms
 from leadscore.rescore import Parallelism
 from leadscore.settings import Settings, load_people_scope, load_sources
 from leadscore.sources import SourceSettings
@@ -177,56 +174,3 @@ def sandbox(
         seeded.server.serve_forever()
     except KeyboardInterrupt:
         out.print("stopped")
-
-
-def demo(
-    contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts in each sandbox.")] = 500,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
-    model: Annotated[Path, typer.Option("--model", help="Model file.")] = Path("config/scoring.yaml"),
-    top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
-) -> None:
-    """Start a seeded sandbox of every installed platform, run one sync cycle of each into a fresh SQLite store,
-    and show what happened."""
-    compiled = load_engines(model)
-    workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
-    store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")
-    out.print(f"store {workdir / 'leadscore.db'}")
-    try:
-        for declared in platforms().values():
-            seeded = declared.sandbox(0, contacts, seed)
-            seeded.server.start()
-            try:
-                _demo_cycle(store, compiled, declared, seeded.base_url, seeded.token, top)
-                out.print(f"sandbox saw {seeded.server.log.total()} requests", highlight=False)
-            finally:
-                seeded.server.stop()
-    finally:
-        store.close()
-
-
-def _demo_cycle(
-    store: SQLStore, compiled: list[Engine], declared: Platform, base_url: str, token: str, top: int
-) -> None:
-    source = declared.settings.model_validate(
-        {
-            "name": f"{declared.name}-sandbox",
-            "platform": declared.name,
-            "base_url": base_url,
-            "token": token,
-            "mapping": dict(declared.demo_mapping),
-        }
-    )
-    out.rule(f"{declared.title}: sandbox on {base_url}")
-    connector = build_connector(source, write_targets(compiled))
-    try:
-        started = time.monotonic()
-        report = Pipeline(store, connector, compiled).run_cycle()
-    finally:
-        connector.close()
-    out.print(f"cycle finished in {time.monotonic() - started:.1f}s")
-    print_report(report)
-    first = compiled[0]
-    table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({first.name})")
-    for stored, email in store.top_scores(source.name, first.name, top):
-        table.add_row(stored.contact_id, email or "", str(stored.score), stored.grade, stored.band, stored.reasons)
-    out.print(table)

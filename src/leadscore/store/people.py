@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from leadscore.clock import utcnow
 from leadscore.people.identity import identity_key
@@ -156,6 +156,21 @@ class PeopleStore(Tables):
                 for contact_id, event_id, action, occurred_ms, attributes in rows:
                     grouped.setdefault((source, contact_id), []).append((event_id, action, occurred_ms, attributes))
         return grouped
+
+    def shared_people(self, sources: Sequence[str], limit: int) -> list[str]:
+        """Emails (person keys) of people with live records in at least two of ``sources``."""
+        c, p = schema.contacts, schema.persons
+        query = (
+            select(p.c.email)
+            .join(c, c.c.person_id == p.c.id)
+            .where(c.c.source.in_(list(sources)), c.c.deleted.is_(False), c.c.merged_into.is_(None))
+            .group_by(p.c.id, p.c.email)
+            .having(func.count(func.distinct(c.c.source)) >= 2)
+            .order_by(p.c.email)
+            .limit(limit)
+        )
+        with self.db.connect() as connection:
+            return [email for (email,) in connection.execute(query)]
 
     def person_records(self, email: str) -> list[RecordOfPerson]:
         """Every record (live or not) of the person an email names, in every source, with its events and last

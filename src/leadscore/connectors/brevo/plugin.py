@@ -28,9 +28,10 @@ def connect(source: BrevoSource, targets: WriteTargets, sleep: Sleep) -> Connect
 def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     from leadscore_sandbox.brevo import BrevoSandbox, Limits
     from leadscore_sandbox.brevo_seed import seed_brevo
+    from leadscore_sandbox.people import Overlap
 
     server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0))
-    seed_brevo(server, contacts, seed=seed)
+    seed_brevo(server, contacts, seed=seed, people=Overlap(contacts // 2))
     return Sandbox(server, server.api_url, "sandbox-key")
 
 

@@ -53,9 +53,10 @@ def connect(source: HubSpotSource, targets: WriteTargets, sleep: Sleep) -> Conne
 def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     from leadscore_sandbox.hubspot import HubSpotSandbox
     from leadscore_sandbox.hubspot_seed import seed_hubspot
+    from leadscore_sandbox.people import Overlap
 
     server = HubSpotSandbox(port=port)
-    seed_hubspot(server, contacts, seed=seed)
+    seed_hubspot(server, contacts, seed=seed, people=Overlap(0))
     return Sandbox(server, server.url, "sandbox-token")
 
 

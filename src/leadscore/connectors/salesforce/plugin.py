@@ -81,11 +81,12 @@ def connect(source: SalesforceSource, targets: WriteTargets, sleep: Sleep) -> Co
 
 
 def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
+    from leadscore_sandbox.people import Overlap
     from leadscore_sandbox.salesforce import SalesforceSandbox
     from leadscore_sandbox.salesforce_seed import seed_salesforce
 
     server = SalesforceSandbox(port=port)
-    seed_salesforce(server, contacts, seed=seed)
+    seed_salesforce(server, contacts, seed=seed, overlap=Overlap(contacts // 4))
     return Sandbox(server, server.url, "sandbox-session")
 
 
