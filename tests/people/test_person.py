@@ -15,6 +15,7 @@ from leadscore.errors import ConfigError
 from leadscore.people import LinkedRecord, PeopleScope, assemble, identity_key, load_people
 from leadscore.people.config import Fold
 from leadscore.records import Contact, EventRow
+from leadscore.settings import load_people_scope, load_sources
 from tests.conftest import DEFAULT_MODEL, NOW
 
 NOW_MS = int(NOW.timestamp() * 1000)
@@ -179,3 +180,20 @@ def test_records_are_ordered_by_their_own_rule_not_the_order_read() -> None:
     late = LinkedRecord("brevo-main", "2", None, {"industry": "software"}, datetime(2026, 2, 1, tzinfo=UTC))
     for order in ([early, late], [late, early]):
         assert assemble(scored(early), order, SCOPE).contact.profile["industry"] == "software"
+
+
+def test_the_example_sources_file_s_people_group_loads_when_uncommented(tmp_path: Path) -> None:
+    text = (Path(__file__).resolve().parents[2] / "config" / "sources.example.yaml").read_text(encoding="utf-8")
+    uncommented = "\n".join(
+        line.replace("  # ", "  ", 1) if line.startswith("  # ") else line for line in text.splitlines()
+    )
+    uncommented = "\n".join(
+        line[2:] if line.startswith(("# people:", "#   ")) else line for line in uncommented.splitlines()
+    )
+    path = write(tmp_path, uncommented)
+    sources = load_sources(path)
+    scope = load_people_scope(path, sources)
+    assert scope is not None
+    assert set(scope.sources) == {"hubspot-main", "salesforce-main", "brevo-main"}
+    assert scope.label("brevo-main") == "Brevo"
+    assert scope.folds[0].within_ms == 600_000

@@ -43,7 +43,8 @@ def engage(platforms: dict[str, Platform], url: str) -> None:
     store = SQLStore.open(url)
     try:
         brevo = platforms["brevo"]
-        shared = next(i for i in brevo.contact_ids() if brevo.sandbox.contacts[int(i)].email == "shared1@people.example")  # type: ignore[attr-defined]
+        contacts = brevo.sandbox.contacts  # type: ignore[attr-defined]
+        shared = next(i for i in brevo.contact_ids() if contacts[int(i)].email == "shared1@people.example")
         brevo.high_intent(shared, store)
     finally:
         store.close()
