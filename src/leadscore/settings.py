@@ -104,7 +104,7 @@ def load_sources(path: Path) -> list[SourceSettings]:
 
 
 def load_people_scope(path: Path, sources: Sequence[SourceSettings]) -> PeopleScope | None:
-    """The sources file's people group, its sources named in reasons by their platform's title ("Brevo"), or by
+    """The sources file's people group, its sources named in reasons by their platform's title, or by
     their own name where the group holds two sources of one platform."""
     from leadscore.people import load_people
     from leadscore.platforms import platform

@@ -1,16 +1,29 @@
 """Three sources sharing people, a crash at every commit of their cycles, then normal cycles: nothing lost,
-nothing doubled, and every platform ends as after clean cycles (the cross-source writes included)."""
+nothing doubled, and every platform ends as after clean cycles (the cross-source writes included).
+
+The crashes land at every commit of one pass of the three cycles: that pass already holds every kind of commit
+(a pulled page, a scored page that plans another source's writes, the apply of writes another source planned);
+the passes after it are the recovery, and the clean run makes the same passes.
+"""
 
 from __future__ import annotations
 
+import os
+import random
+import signal
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from sqlalchemy import event
 
 from leadscore.people import PeopleScope
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
+from tests.conftest import sync_once
 from tests.sync.platforms import NOW, PLATFORMS, Platform, shown_everywhere
 from tests.sync.test_commit_boundaries import (
     UNPACED,
@@ -50,14 +63,16 @@ def engage(platforms: dict[str, Platform], url: str) -> None:
         store.close()
 
 
-def round_of_cycles(platforms: dict[str, Platform], url: str, crash: CrashBeforeCommit | None = None) -> None:
-    """Every source's cycle, twice (the second pass sends what the others planned), in one 'process': a
-    crash ends the process there."""
+def round_of_cycles(
+    platforms: dict[str, Platform], url: str, crash: CrashBeforeCommit | None = None, passes: int = 2
+) -> None:
+    """Every source's cycle, ``passes`` times (a second pass sends what the others planned), in one 'process':
+    a crash ends the process there."""
     store = SQLStore.open(url)
     if crash is not None:
         event.listen(store.db, "commit", crash)
     try:
-        for _ in range(2):
+        for _ in range(passes):
             for name in NAMES:
                 connector = platforms[name].connector(**UNPACED.get(name, {}))
                 try:
@@ -88,7 +103,8 @@ def test_a_crash_at_any_commit_of_sources_sharing_people_ends_as_clean_cycles(tm
         clean, clean_url = accounts(), new_url("clean")
         engage(clean, clean_url)
         counted = CrashBeforeCommit(at=None)
-        round_of_cycles(clean, clean_url, counted)
+        round_of_cycles(clean, clean_url, counted, passes=1)
+        round_of_cycles(clean, clean_url)
         expected = everything(clean, clean_url)
         stop(clean)
         scores = expected["salesforce"][0]["scores"]  # type: ignore[index]
@@ -99,7 +115,7 @@ def test_a_crash_at_any_commit_of_sources_sharing_people_ends_as_clean_cycles(tm
             crashed, url = accounts(), new_url(f"crash{at}")
             engage(crashed, url)
             crash = CrashBeforeCommit(at)
-            round_of_cycles(crashed, url, crash)
+            round_of_cycles(crashed, url, crash, passes=1)
             round_of_cycles(crashed, url)
             assert crash.crashed, f"the cycles made fewer than {at} commits"
             got = everything(crashed, url)
@@ -108,3 +124,72 @@ def test_a_crash_at_any_commit_of_sources_sharing_people_ends_as_clean_cycles(tm
                 differing = [name for name in NAMES if got[name] != expected[name]]
                 failures.append(f"crash before commit {at} of {counted.commits}: {', '.join(differing)} differ")
         assert failures == []
+
+
+KILLS = 10
+
+
+def engage_round(platforms: dict[str, Platform], url: str, round_number: int) -> None:
+    """High intent for one shared person per round, seen by a platform that changes from round to round."""
+    store = SQLStore.open(url)
+    try:
+        name = NAMES[round_number % len(NAMES)]
+        email = f"shared{round_number % SHARED}@people.example"
+        for contact_id in platforms[name].contact_ids():
+            if email_of(platforms[name], contact_id) == email:
+                platforms[name].high_intent(contact_id, store)
+    finally:
+        store.close()
+
+
+def email_of(platform: Platform, contact_id: str) -> str | None:
+    sandbox: Any = platform.sandbox
+    if platform.name == "salesforce":
+        return (sandbox.find(contact_id) or {}).get("Email")
+    if platform.name == "hubspot":
+        return sandbox.contacts[int(contact_id)].properties.get("email")
+    return sandbox.contacts[int(contact_id)].email
+
+
+def sync_command(platforms: dict[str, Platform], workdir: Path, state: str) -> list[str]:
+    sources = workdir / f"sources-{platforms['hubspot'].sandbox.port}.yaml"
+    entries = [platforms[name].source() for name in NAMES]
+    entries[NAMES.index("brevo")]["mapping"] = UNPACED["brevo"]
+    sources.write_text(yaml.safe_dump({"sources": entries, "people": {"sources": list(NAMES)}}), encoding="utf-8")
+    return sync_once(sources, state, "--now", NOW.isoformat())
+
+
+def requests(platforms: dict[str, Platform]) -> int:
+    return sum(platform.sandbox.log.total() for platform in platforms.values())
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_of_sources_sharing_people_loses_nothing(tmp_path: Path) -> None:
+    clean, clean_state = accounts(), f"sqlite:///{tmp_path / 'clean.db'}"
+    for round_number in range(KILLS):
+        engage_round(clean, clean_state, round_number)
+    for _ in range(2):
+        subprocess.run(sync_command(clean, tmp_path, clean_state), check=True, capture_output=True, timeout=120)
+    expected = everything(clean, clean_state)
+
+    crashed, state = accounts(), f"sqlite:///{tmp_path / 'crashed.db'}"
+    sync = sync_command(crashed, tmp_path, state)
+    rng = random.Random(5)
+    killed = 0
+    for round_number in range(KILLS):
+        engage_round(crashed, state, round_number)
+        process = subprocess.Popen(sync, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        kill_after = requests(crashed) + rng.randint(1, 40)
+        while process.poll() is None and requests(crashed) < kill_after:
+            time.sleep(0.002)
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
+            killed += 1
+        process.wait(timeout=60)
+    for _ in range(2):
+        subprocess.run(sync, check=True, capture_output=True, timeout=120)
+    got = everything(crashed, state)
+    stop(clean)
+    stop(crashed)
+    assert killed >= KILLS * 3 // 4, "kills must land inside the cycles for this test to mean anything"
+    assert [name for name in NAMES if got[name] != expected[name]] == []

@@ -16,8 +16,10 @@ from typer.testing import CliRunner
 from leadscore.cli.main import app
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.people import PeopleScope
+from leadscore.rescore import rescore
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
+from leadscore.sync.planner import PagePlanner
 from tests.conftest import DEFAULT_MODEL
 from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, PLATFORMS, Platform
 
@@ -106,6 +108,22 @@ def test_a_brevo_engagement_raises_the_score_salesforce_and_hubspot_show(account
     assert [sum(r.changes.values()) + sum(r.linked_changes.values()) for r in again] == [0, 0, 0], (
         "re-running changes nothing"
     )
+
+
+def test_a_change_another_source_already_planned_is_not_planned_again(accounts: Accounts, store: SQLStore) -> None:
+    """Two sources' cycles run side by side in the daemon: Brevo's scoring plans Salesforce's write between
+    Salesforce's drain of its outbox and its own scoring of the same person."""
+    first_cycles(accounts, store)
+    accounts.platforms["brevo"].high_intent(accounts.ann["brevo"], store)
+    accounts.cycle(store, "brevo")
+    waiting = store.outbox_depth("salesforce")
+    assert waiting >= 1
+    store.mark_for_rescore("salesforce", [accounts.ann["salesforce"]])
+    planner = PagePlanner("salesforce", tuple(default_engines()), NOW, (), dry_run=False)
+    done = rescore(store, "salesforce", default_engines(), NOW, only_queued=True, on_page=planner, people=GROUP)
+    assert done.contacts == 1
+    assert store.outbox_depth("salesforce") == waiting, "the waiting change is what the platform will show"
+    assert accounts.cycle(store, "salesforce").applied == waiting
 
 
 def test_records_outside_the_group_and_people_of_one_platform_keep_their_own_scores(

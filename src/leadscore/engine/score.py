@@ -101,7 +101,7 @@ class Engine:
         self, result: ScoreResult, rows: Sequence[EventRow], row_sources: Sequence[str], now: datetime
     ) -> ScoreResult:
         """``result`` with each behaviour contribution naming the sources whose events it took (a person's
-        events come from several platforms, and a salesperson should see that the click was Brevo's)."""
+        events come from several platforms, and a salesperson should see which platform saw the click)."""
         compiled = self.compiled
         now_ms = to_epoch_ms(now)
         by_rule: dict[str, list[str]] = {}

@@ -1,9 +1,9 @@
 """The ``people:`` section of the sources file: which sources share people, and how their records combine.
 
     people:
-      sources: [hubspot-main, brevo-main, salesforce-main]
+      sources: [crm-main, newsletter-main, website-main]
       profile_precedence:
-        job_title: [salesforce-main, hubspot-main]
+        job_title: [crm-main, website-main]
       fold_plus_addressing: false
       same_action:
         - actions: [email_click]
@@ -29,7 +29,7 @@ from leadscore.errors import ConfigError
 
 
 class SameAction(BaseModel):
-    """One real-world action that two platforms may both report (a click Brevo tracks and HubSpot imports):
+    """One real-world action that two platforms may both report (a click the mailing platform tracks and the CRM imports):
     events of these actions from different sources within ``within_seconds`` of each other, equal on every
     ``match`` attribute, count once."""
 
@@ -66,7 +66,7 @@ class PeopleScope:
     precedence: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     folds: tuple[Fold, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
-    """How reasons name each source ("Brevo"); the source's own name where none is given."""
+    """How reasons name each source (the platform's title); the source's own name where none is given."""
     fold_plus_addressing: bool = False
 
     def label(self, source: str) -> str:

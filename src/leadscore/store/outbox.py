@@ -112,21 +112,13 @@ class OutboxStore(Tables):
         current = self._written(connection, by_contact.keys())
         rows = []
         for key, changes in by_contact.items():
-            state = current.get(key, WrittenState(EMPTY, frozenset()))
-            properties, lists = dict(state.properties), set(state.lists)
-            for change in changes:
-                if change.kind == SET_PROPERTIES:
-                    properties.update(change.payload)
-                elif change.kind == LIST_ADD:
-                    lists.add(str(change.payload["list"]))
-                elif change.kind == LIST_REMOVE:
-                    lists.discard(str(change.payload["list"]))
+            state = _folded(current.get(key, WrittenState(EMPTY, frozenset())), changes)
             rows.append(
                 {
                     "source": key[0],
                     "contact_id": key[1],
-                    "properties": properties,
-                    "lists": sorted(lists),
+                    "properties": dict(state.properties),
+                    "lists": sorted(state.lists),
                     "written_at": now,
                 }
             )
@@ -162,6 +154,28 @@ class OutboxStore(Tables):
             found = self._written(connection, [(source, contact_id) for contact_id in contact_ids])
         return {key[1]: state for key, state in found.items()}
 
+    def expected_state(self, source: str, contact_ids: Sequence[str]) -> dict[str, WrittenState]:
+        """What each record will show once its outbox is sent: the written state with the pending changes folded
+        on in order. Planning against it, a change already waiting (planned by another source's cycle for one
+        person, or by an earlier pass) is not planned and sent a second time."""
+        o = schema.outbox
+        with self.db.connect() as connection:
+            found = {
+                key[1]: state for key, state in self._written(connection, [(source, i) for i in contact_ids]).items()
+            }
+            waiting: dict[str, list[Change]] = {}
+            for chunk in chunks(list(contact_ids), 1000):
+                rows = connection.execute(
+                    select(o.c.contact_id, o.c.kind, o.c.payload)
+                    .where(o.c.source == source, o.c.contact_id.in_(list(chunk)), o.c.status == "pending")
+                    .order_by(o.c.id)
+                )
+                for contact_id, kind, payload in rows:
+                    waiting.setdefault(contact_id, []).append(Change(source, contact_id, kind, payload))
+        for contact_id, changes in waiting.items():
+            found[contact_id] = _folded(found.get(contact_id, WrittenState(EMPTY, frozenset())), changes)
+        return found
+
     def _written(self, connection: Connection, keys: Any) -> dict[tuple[str, str], WrittenState]:
         found: dict[tuple[str, str], WrittenState] = {}
         by_source: dict[str, list[str]] = {}
@@ -177,3 +191,16 @@ class OutboxStore(Tables):
     def _upsert_written(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         if rows:
             connection.execute(self._sql.upsert_written, rows)
+
+
+def _folded(state: WrittenState, changes: Sequence[Change]) -> WrittenState:
+    """``state`` with ``changes`` applied in order."""
+    properties, lists = dict(state.properties), set(state.lists)
+    for change in changes:
+        if change.kind == SET_PROPERTIES:
+            properties.update(change.payload)
+        elif change.kind == LIST_ADD:
+            lists.add(str(change.payload["list"]))
+        elif change.kind == LIST_REMOVE:
+            lists.discard(str(change.payload["list"]))
+    return WrittenState(properties, frozenset(lists))

@@ -44,7 +44,8 @@ class PlanTally:
 
 @dataclass(frozen=True, slots=True)
 class PagePlanner:
-    """Turns a scored page into changes (none kept in a dry run): desired state minus written state.
+    """Turns a scored page into changes (none kept in a dry run): desired state minus the state the platform will
+    show once what waits in the outbox is sent.
 
     A page can hold records of other sources (a person's, given the score of the person scored here); their
     changes go to their own source's outbox and are tallied apart."""
@@ -63,7 +64,7 @@ class PagePlanner:
         known = {
             (source, contact_id): state
             for source, ids in by_source.items()
-            for contact_id, state in store.written_state(source, ids).items()
+            for contact_id, state in store.expected_state(source, ids).items()
         }
         changes: list[Change] = []
         for contact, results in page:
