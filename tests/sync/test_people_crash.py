@@ -8,11 +8,13 @@ the passes after it are the recovery, and the clean run makes the same passes.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
 import subprocess
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,8 @@ from tests.sync.test_commit_boundaries import (
 NAMES = ("hubspot", "brevo", "salesforce")
 GROUP = PeopleScope(sources=NAMES, labels={"hubspot": "HubSpot", "brevo": "Brevo", "salesforce": "Salesforce"})
 SHARED = 6
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Each crash runs on fresh accounts and a fresh store, so they run side by side, one per core."""
 
 
 def accounts() -> dict[str, Platform]:
@@ -96,6 +100,19 @@ def stop(platforms: dict[str, Platform]) -> None:
         platform.sandbox.stop()
 
 
+def crash_then_recover(at: int, url: str) -> tuple[bool, dict[str, object]]:
+    """In a process of its own: fresh accounts, a pass that dies before commit ``at``, then the recovery."""
+    crashed = accounts()
+    try:
+        engage(crashed, url)
+        crash = CrashBeforeCommit(at)
+        round_of_cycles(crashed, url, crash, passes=1)
+        round_of_cycles(crashed, url)
+        return crash.crashed, everything(crashed, url)
+    finally:
+        stop(crashed)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def test_a_crash_at_any_commit_of_sources_sharing_people_ends_as_clean_cycles(tmp_path: Path, backend: str) -> None:
@@ -110,16 +127,13 @@ def test_a_crash_at_any_commit_of_sources_sharing_people_ends_as_clean_cycles(tm
         scores = expected["salesforce"][0]["scores"]  # type: ignore[index]
         assert any("(Brevo" in values[3] for values in scores.values()), "a Brevo engagement reached Salesforce"
 
+        commits = range(1, counted.commits + 1)
+        urls = [new_url(f"crash{at}") for at in commits]
+        with ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn")) as pool:
+            outcomes = list(pool.map(crash_then_recover, commits, urls))
         failures = []
-        for at in range(1, counted.commits + 1):
-            crashed, url = accounts(), new_url(f"crash{at}")
-            engage(crashed, url)
-            crash = CrashBeforeCommit(at)
-            round_of_cycles(crashed, url, crash, passes=1)
-            round_of_cycles(crashed, url)
-            assert crash.crashed, f"the cycles made fewer than {at} commits"
-            got = everything(crashed, url)
-            stop(crashed)
+        for at, (crashed, got) in zip(commits, outcomes, strict=True):
+            assert crashed, f"the cycles made fewer than {at} commits"
             if got != expected:
                 differing = [name for name in NAMES if got[name] != expected[name]]
                 failures.append(f"crash before commit {at} of {counted.commits}: {', '.join(differing)} differ")
