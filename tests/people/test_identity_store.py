@@ -101,3 +101,15 @@ def test_a_group_change_queues_every_live_record_of_the_source_once(store: SQLSt
     assert queued(store) == {("hubspot", "h1"), ("hubspot", "h2")}
     assert store.scope_changed("hubspot", "abc") is False
     assert store.scope_changed("hubspot", "") is True, "leaving the group is a change too"
+
+
+def test_a_mark_is_cleared_for_another_source_only_if_nothing_marked_it_since_it_was_read(store: SQLStore) -> None:
+    seed(store)
+    store.mark_for_rescore("brevo", ["b1"])
+    store.mark_for_rescore("salesforce", ["s1"])
+    read = store.linked_records("hubspot", ["h1"], SOURCES)
+    assert set(read.marks) == {("brevo", "b1"), ("salesforce", "s1")}
+    store.mark_for_rescore("salesforce", ["s1"])  # new data for s1 after the read
+    settled = [(source, contact_id, version) for (source, contact_id), version in read.marks.items()]
+    store.save_scored_page("hubspot", [], ["h1"], [], settled)
+    assert queued(store) == {("salesforce", "s1")}, "b1 was scored from what was read; s1 changed since"

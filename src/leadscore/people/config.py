@@ -29,8 +29,8 @@ from leadscore.errors import ConfigError
 
 
 class SameAction(BaseModel):
-    """One real-world action that two platforms may both report (a click the mailing platform tracks and the CRM imports):
-    events of these actions from different sources within ``within_seconds`` of each other, equal on every
+    """One real-world action that two platforms may both report (a click the mailing platform tracks and the CRM
+    imports): events of these actions from different sources within ``within_seconds`` of each other, equal on every
     ``match`` attribute, count once."""
 
     model_config = ConfigDict(extra="forbid")

@@ -141,7 +141,9 @@ def score_range(
             raise CycleInterruptedError(f"source {job.source}: scoring stopped between pages")
         page_ids = [contact.id for contact, _ in page]
         previous = store.visible_scores(job.source, page_ids)
-        views, others = _person_views(store, job.source, page, people, report) if people is not None else ({}, {})
+        views, others, marks = (
+            _person_views(store, job.source, page, people, report) if people is not None else ({}, {}, {})
+        )
         stored: list[StoredScore] = []
         scored_page: ScoredPage = []
         elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult]]] = {}
@@ -173,14 +175,19 @@ def score_range(
         if job.on_page is not None:
             report.pages.append(job.on_page(store, scored_page, outbox))
         if job.persist:
-            store.save_scored_page(job.source, stored, page_ids, outbox)
+            settled = [
+                (source, contact_id, marks[source, contact_id])
+                for source, contact_id in elsewhere
+                if (source, contact_id) in marks
+            ]
+            store.save_scored_page(job.source, stored, page_ids, outbox, settled)
 
 
 def _person_views(
     store: Store, source: str, page: list[tuple[Contact, list[EventRow]]], people: PeopleScope, report: RescoreReport[T]
-) -> tuple[dict[str, PersonView], dict[str, list[LinkedRecord]]]:
-    """Each page contact that shares a person with other records: the person to score, and those of the
-    person's records that are not on this page (they get the person's score from here)."""
+) -> tuple[dict[str, PersonView], dict[str, list[LinkedRecord]], dict[tuple[str, str], int]]:
+    """Each page contact that shares a person with other records: the person to score, those of the person's
+    records that are not on this page (they get the person's score from here), and those records' rescore marks."""
     on_page = {contact.id: events for contact, events in page}
     linked = store.linked_records(source, list(on_page), people.sources)
     contacts = {contact.id: contact for contact, _ in page}
@@ -197,7 +204,7 @@ def _person_views(
         twins = tuple(r.contact_id for r in records if r.source == source and r.contact_id != contact_id)
         if twins and len(report.duplicates) < DUPLICATES_KEPT:
             report.duplicates.append((contact_id, twins))
-    return views, others
+    return views, others, linked.marks
 
 
 def _fan_out(

@@ -5,6 +5,7 @@ recipients, inserting events)."""
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -121,7 +122,10 @@ class Tables:
             self._queue(connection, source, ids)
 
     def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
-        rows = [{"source": source, "contact_id": contact_id} for contact_id in sorted(set(contact_ids))]
+        version = secrets.randbits(62)
+        rows = [
+            {"source": source, "contact_id": contact_id, "version": version} for contact_id in sorted(set(contact_ids))
+        ]
         if rows:
             connection.execute(self._sql.enqueue_rescore, rows)
 

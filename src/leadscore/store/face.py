@@ -60,7 +60,12 @@ class Store(Protocol):
     def expected_state(self, source: str, contact_ids: Sequence[str]) -> dict[str, WrittenState]: ...
 
     def save_scored_page(
-        self, source: str, scores: Sequence[StoredScore], scored_ids: Sequence[str], changes: Sequence[Change]
+        self,
+        source: str,
+        scores: Sequence[StoredScore],
+        scored_ids: Sequence[str],
+        changes: Sequence[Change],
+        settled: Sequence[tuple[str, str, int]] = (),
     ) -> None: ...
 
     # people: records of several sources scored as one person

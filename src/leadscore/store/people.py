@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, func, select, update
 
@@ -25,6 +25,9 @@ class PersonRecords:
 
     person_of: dict[str, int]
     records: dict[int, list[LinkedRecord]]
+    marks: dict[tuple[str, str], int] = field(default_factory=dict)
+    """(source, id) -> the version of the record's rescore mark, read before its data, for records not on the
+    page: the person's score computed from this read settles the mark if it has not changed since."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +118,7 @@ class PeopleStore(Tables):
             if not person_of:
                 return PersonRecords(person_of, records)
             on_page = set(contact_ids)
+            marks = self._marks_of_persons(connection, sorted(set(person_of.values())), sources)
             found: list[tuple[int, str, str, str | None, dict[str, object] | None, object]] = []
             for chunk in chunks(sorted(set(person_of.values())), 1000):
                 found.extend(
@@ -146,7 +150,24 @@ class PeopleStore(Tables):
                     events.get((other_source, contact_id), ()),
                 )
             )
-        return PersonRecords({k: v for k, v in person_of.items() if v in records}, records)
+        marks = {key: version for key, version in marks.items() if key[0] != source or key[1] not in on_page}
+        return PersonRecords({k: v for k, v in person_of.items() if v in records}, records, marks)
+
+    def _marks_of_persons(
+        self, connection: Connection, person_ids: Sequence[int], sources: Sequence[str]
+    ) -> dict[tuple[str, str], int]:
+        """The rescore marks (with their versions) of these persons' records; read before the records themselves,
+        so that anything that changed a record after this read also changed its mark."""
+        c, q = schema.contacts, schema.rescore_queue
+        found: dict[tuple[str, str], int] = {}
+        for chunk in chunks(list(person_ids), 1000):
+            rows = connection.execute(
+                select(q.c.source, q.c.contact_id, q.c.version)
+                .join(c, (c.c.source == q.c.source) & (c.c.contact_id == q.c.contact_id))
+                .where(c.c.person_id.in_(chunk), c.c.source.in_(list(sources)), q.c.version.is_not(None))
+            )
+            found.update({(source, contact_id): version for source, contact_id, version in rows})
+        return found
 
     def _events_of(self, connection: Connection, ids: dict[str, list[str]]) -> dict[tuple[str, str], list[EventRow]]:
         grouped: dict[tuple[str, str], list[EventRow]] = {}

@@ -73,10 +73,13 @@ rescore_queue = Table(
     metadata,
     Column("source", SourceName, primary_key=True),
     Column("contact_id", Id, primary_key=True),
+    Column("version", BigInteger, nullable=True),
     sqlite_with_rowid=False,
 )
 """Contacts whose score may have changed (new data, a merge, a list re-created). A row here, not a flag on the
-contact: marking and clearing then touch a few bytes of one small B-tree instead of rewriting contact rows."""
+contact: marking and clearing then touch a few bytes of one small B-tree instead of rewriting contact rows. ``version``
+changes with every mark, so a mark is cleared on another source's behalf only if nothing marked it since it was
+read."""
 
 cursors = Table(
     "cursors",

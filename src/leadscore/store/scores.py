@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from leadscore.records import (
     Change,
@@ -130,12 +130,19 @@ class ScoresStore(Tables):
         self.save_scored_page(source, scores, scored_ids, ())
 
     def save_scored_page(
-        self, source: str, scores: Sequence[StoredScore], scored_ids: Sequence[str], changes: Sequence[Change]
+        self,
+        source: str,
+        scores: Sequence[StoredScore],
+        scored_ids: Sequence[str],
+        changes: Sequence[Change],
+        settled: Sequence[tuple[str, str, int]] = (),
     ) -> None:
         """One scored page as one unit of work: the changes planned from it enter the outbox, changed scores are
         remembered, and every contact scored (``scored_ids`` also names those whose stored score is unchanged)
         leaves the rescore queue, all committed or none. Scores of other sources' records (a person's, saved
-        for each of their records) are saved too, but those records stay queued for their own source's rescore."""
+        for each of their records) are saved too; ``settled`` names those records' rescore marks, (source, id,
+        version) as read before their data, which are cleared only if still at that version: a record marked again
+        since (new data) stays queued for its own source's rescore."""
         with self.db.begin() as connection:
             self._enqueue(connection, changes)
             if scores:
@@ -160,6 +167,11 @@ class ScoresStore(Tables):
                 )
             own = [s.contact_id for s in scores if s.source in ("", source)]
             self._unqueue(connection, source, own + list(scored_ids))
+            q = schema.rescore_queue
+            for other_source, contact_id, version in settled:
+                connection.execute(
+                    delete(q).where(q.c.source == other_source, q.c.contact_id == contact_id, q.c.version == version)
+                )
 
     def visible_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], VisibleScore]:
         """Last scores by (contact id, model name), as the record shows them."""

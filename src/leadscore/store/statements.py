@@ -110,7 +110,7 @@ def statements_for(dialect: str) -> Statements:
         ).where(s.c.source == source, s.c.contact_id.in_(_ids())),
         upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
         unqueue=delete(q).where(q.c.source == source, q.c.contact_id.in_(_ids())),
-        enqueue_rescore=_insert_ignore(dialect, q, ["source", "contact_id"]),
+        enqueue_rescore=_upsert(dialect, q, ["source", "contact_id"], ("version",)),
         unqueue_gone=delete(q).where(
             q.c.source == source,
             ~select(c.c.contact_id)
