@@ -1,0 +1,190 @@
+"""Benchmark: HubSpot, Brevo and Salesforce sandboxes synced as one people group, at the platforms' real limits.
+
+    python bench/people_sync.py                 # 10,000 records per sandbox
+    python bench/people_sync.py --size 2000
+
+Each sandbox runs in its own process (`leadscore sandbox`, seeded with the same
+seed, so they share people: record i of a platform is shared person i + its
+offset). The cycles run here, one source after another: a first round (each
+source's cycle twice: the second sends what the other sources' cycles planned for
+it), then 1% of Brevo's people gain events (through its webhook) and a round of
+Brevo, HubSpot and Salesforce. For every cycle, each write batch the connector
+sends is counted (changes by kind and list, calls, seconds); the minimum for the
+same writes and their time at the platform's limits is the platform's own
+write-cost arithmetic (what `leadscore plan` shows). Prints calls / minimum and
+write seconds / floor per source and phase; nothing asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from _sync_run import free_port, start_sandbox
+from leadscore.engine import engines, load_model_file
+from leadscore.people import PeopleScope
+from leadscore.platforms import build_connector, platform
+from leadscore.protocol import Connector, Outcome, PendingChange, WriteWork
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import Pipeline
+from leadscore.sync.plan import write_targets
+
+ROOT = Path(__file__).resolve().parent.parent
+SANDBOXES = {
+    "hubspot": {"token": "sandbox-token", "path": "", "mapping": {"newsletter_campaign_ids": [1001]}},
+    "brevo": {"token": "sandbox-key", "path": "/v3", "mapping": {"limits": {"process_poll_seconds": 0.2}}},
+    "salesforce": {"token": "sandbox-session", "path": "", "mapping": {"limits": {"bulk_poll_seconds": 0.2}}},
+}
+
+
+@dataclass
+class Writes:
+    """What one cycle of one source sent: changes by kind and list, calls, and seconds spent sending."""
+
+    properties: int = 0
+    list_adds: Counter[str] = field(default_factory=Counter)
+    list_removes: Counter[str] = field(default_factory=Counter)
+    calls: int = 0
+    seconds: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Counted:
+    """A connector whose every apply is counted; everything else passes through."""
+
+    def __init__(self, inner: Connector, writes: Writes) -> None:
+        self._inner = inner
+        self._writes = writes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+        before = sum(self._inner.usage().calls.values())
+        started = time.monotonic()
+        outcomes = self._inner.apply(entries)
+        with self._writes.lock:
+            self._writes.seconds += time.monotonic() - started
+            self._writes.calls += sum(self._inner.usage().calls.values()) - before
+            for entry in entries:
+                kind = entry.change.kind
+                if kind == SET_PROPERTIES:
+                    self._writes.properties += 1
+                elif kind == LIST_ADD:
+                    self._writes.list_adds[str(entry.change.payload["list"])] += 1
+                elif kind == LIST_REMOVE:
+                    self._writes.list_removes[str(entry.change.payload["list"])] += 1
+        return outcomes
+
+
+@dataclass
+class Phase:
+    calls: Counter[str] = field(default_factory=Counter)
+    minimum: Counter[str] = field(default_factory=Counter)
+    seconds: Counter[str] = field(default_factory=Counter)
+    floor: Counter[str] = field(default_factory=Counter)
+    changes: Counter[str] = field(default_factory=Counter)
+    wall: float = 0.0
+
+
+def cycle(store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope, phase: Phase) -> None:
+    writes = Writes()
+    connector = Counted(build_connector(source, write_targets(compiled)), writes)
+    try:
+        started = time.monotonic()
+        report = Pipeline(store, connector, compiled, people=people).run_cycle()  # type: ignore[arg-type]
+        phase.wall += time.monotonic() - started
+    finally:
+        connector.close()
+    assert report.status == "ok", report.error
+    work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
+    if writes.properties or writes.list_adds or writes.list_removes:
+        cost = platform(source.platform).write_cost(source.mapping, work)
+        phase.minimum[source.name] += cost.calls
+        phase.floor[source.name] += cost.seconds or 0.0
+    phase.calls[source.name] += writes.calls
+    phase.seconds[source.name] += writes.seconds
+    phase.changes[source.name] += writes.properties + sum(writes.list_adds.values()) + sum(writes.list_removes.values())
+
+
+def engage_one_percent(store: SQLStore, source: str, seed: int) -> int:
+    """Webhook events, as a Brevo automation posts them, for 1% of the source's records."""
+    emails = sorted({email for page in store.contacts_with_events(source) for c, _ in page if (email := c.email)})
+    chosen = random.Random(seed).sample(emails, max(1, len(emails) // 100))
+    moment = int(datetime.now(UTC).timestamp())
+    for email in chosen:
+        store.receive(source, {"event": "quote_request", "email": email, "ts_event": moment})
+        store.receive(
+            source, {"event": "page_view", "email": email, "ts_event": moment, "properties": {"url": "/pricing"}}
+        )
+    return len(chosen)
+
+
+def show(name: str, phase: Phase) -> None:
+    print(f"--- {name}: {phase.wall:.1f}s of cycles ---")
+    widths = (("changes", 8), ("calls", 7), ("minimum", 8), ("ratio", 6), ("send s", 7), ("floor s", 8), ("ratio", 6))
+    print(f"{'source':12} " + " ".join(f"{title:>{width}}" for title, width in widths))
+    for source in SANDBOXES:
+        calls, least = phase.calls[source], phase.minimum[source]
+        seconds, floor = phase.seconds[source], phase.floor[source]
+        print(
+            f"{source:12} {phase.changes[source]:>8,} {calls:>7,} {least:>8,} {calls / least if least else 0:>6.2f} "
+            f"{seconds:>7.1f} {floor:>8.1f} {seconds / floor if floor else 0:>6.2f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    compiled = engines(load_model_file(ROOT / "config" / "scoring.yaml"))
+    servers, sources = [], []
+    for name, settings in SANDBOXES.items():
+        port = free_port()
+        servers.append(start_sandbox(name, port, args.size, args.seed))
+        sources.append(
+            platform(name).settings.model_validate(
+                {
+                    "name": name,
+                    "platform": name,
+                    "base_url": f"http://127.0.0.1:{port}{settings['path']}",
+                    "token": settings["token"],
+                    "mapping": settings["mapping"],
+                }
+            )
+        )
+    people = PeopleScope(sources=tuple(SANDBOXES), labels={name: platform(name).title for name in SANDBOXES})
+    store = SQLStore.open(f"sqlite:///{Path(tempfile.mkdtemp(prefix='leadscore-people-sync-')) / 'state.db'}")
+    try:
+        first = Phase()
+        for _ in range(2):
+            for source in sources:
+                cycle(store, source, compiled, people, first)
+        shared = len(store.shared_people(people.sources, 10**9))
+        print(f"{args.size:,} records per sandbox; {shared:,} people on two or three platforms")
+        show("first round (each source twice)", first)
+        touched = engage_one_percent(store, "brevo", args.seed)
+        later = Phase()
+        for source in sorted(sources, key=lambda s: s.name != "brevo"):
+            cycle(store, source, compiled, people, later)
+        show(f"incremental round: {touched:,} Brevo people with new events", later)
+    finally:
+        store.close()
+        for server in servers:
+            server.terminate()
+            server.wait()
+
+
+if __name__ == "__main__":
+    main()
