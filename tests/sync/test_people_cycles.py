@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from leadscore.cli.main import app
 from leadscore.engine import Engine, engines, load_model_file
+from leadscore.errors import LeadscoreError
 from leadscore.people import PeopleScope
 from leadscore.rescore import rescore
 from leadscore.store import SQLStore
@@ -47,6 +48,23 @@ class Accounts:
             return Pipeline(store, connector, default_engines(), clock=lambda: NOW, people=people).run_cycle()
         finally:
             connector.close()
+
+    def failing_cycle(self, store: SQLStore, name: str) -> CycleReport:
+        """A cycle while the platform answers every request with a 5xx; retries are kept short."""
+        platform = self.platforms[name]
+        platform.sandbox.faults.rate_5xx = 1.0
+        overrides = {**UNPACED.get(name, {})}
+        overrides["limits"] = {**overrides.get("limits", {}), "max_attempts": 2, "max_wait_seconds": 0.01}
+        connector = platform.connector(**overrides)
+        try:
+            pipeline = Pipeline(store, connector, default_engines(), clock=lambda: NOW, people=GROUP)
+            with pytest.raises(LeadscoreError):
+                pipeline.run_cycle()
+            assert pipeline.last_report is not None
+            return pipeline.last_report
+        finally:
+            connector.close()
+            platform.sandbox.faults.rate_5xx = 0.0
 
     def shown(self, name: str, contact_id: str | None = None) -> dict[str, str | None]:
         return self.platforms[name].shown(contact_id or self.ann[name])
@@ -124,6 +142,22 @@ def test_a_change_another_source_already_planned_is_not_planned_again(accounts: 
     assert done.contacts == 1
     assert store.outbox_depth("salesforce") == waiting, "the waiting change is what the platform will show"
     assert accounts.cycle(store, "salesforce").applied == waiting
+
+
+def test_a_platform_that_is_down_delays_only_its_own_writes(accounts: Accounts, store: SQLStore) -> None:
+    first_cycles(accounts, store)
+    accounts.platforms["brevo"].high_intent(accounts.ann["brevo"], store)
+    assert accounts.cycle(store, "brevo").status == "ok"
+    waiting = store.outbox_depth("salesforce")
+    assert waiting >= 1
+    assert accounts.failing_cycle(store, "salesforce").status == "failed"
+    assert store.outbox_depth("salesforce") == waiting, "nothing planned for Salesforce is lost while it is down"
+    assert accounts.cycle(store, "hubspot").status == "ok"
+    assert store.outbox_depth("hubspot") == 0
+    assert accounts.shown("hubspot") == accounts.shown("brevo"), "HubSpot got the person's new score meanwhile"
+    assert accounts.shown("salesforce") != accounts.shown("brevo")
+    assert accounts.cycle(store, "salesforce").status == "ok"
+    assert accounts.shown("salesforce") == accounts.shown("brevo")
 
 
 def test_records_outside_the_group_and_people_of_one_platform_keep_their_own_scores(
