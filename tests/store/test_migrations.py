@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
 
 from leadscore.errors import StoreError
+from leadscore.records import Contact
 from leadscore.store import SQLStore
 from leadscore.store.schema import metadata
+from tests.conftest import postgres_schema
 
 
 def test_migrated_schema_matches_the_table_definitions(store: SQLStore) -> None:
@@ -115,3 +123,108 @@ def test_the_rescore_queue_migration_downgrades_keeping_its_marks(tmp_path: Path
     upgraded = SQLStore.open(url)
     assert [c.id for page in upgraded.contacts_with_events("hs", only_queued=True) for c, _ in page] == ["1", "3"]
     upgraded.close()
+
+
+class DiedMidMigration(BaseException):
+    """The process died: no handler may swallow it."""
+
+
+def _first_start_dying_at(url: str, statement: int | None) -> int:
+    """Open a new store and migrate it, dying just before SQL statement number ``statement``; returns how many
+    statements ran."""
+    store = SQLStore.open(url, migrate=False)
+    ran = 0
+
+    def count(*_args: object) -> None:
+        nonlocal ran
+        ran += 1
+        if statement is not None and ran >= statement:
+            raise DiedMidMigration(f"killed before statement {ran}")
+
+    event.listen(store.db, "before_cursor_execute", count)
+    try:
+        store.migrate()
+    except BaseException:
+        if statement is None or ran < statement:
+            raise
+    finally:
+        event.remove(store.db, "before_cursor_execute", count)
+        store.close()
+    return ran
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_first_start_killed_at_any_statement_of_its_migrations_starts_on_the_next_try(
+    tmp_path: Path, backend: str
+) -> None:
+    """issue 13, item 5: tables created without the version stamp made every later start fail with "table persons
+    already exists". The migrations are one transaction: a death anywhere leaves the store as it was."""
+    with contextlib.ExitStack() as stack:
+
+        def new_url(name: str) -> str:
+            if backend == "sqlite":
+                return f"sqlite:///{tmp_path / name}.db"
+            return stack.enter_context(postgres_schema())
+
+        statements = _first_start_dying_at(new_url("counted"), None)
+        assert statements > 20, "the migrations must run statement by statement for this test to mean anything"
+        failures = []
+        for at in range(1, statements + 1):
+            url = new_url(f"died{at}")
+            _first_start_dying_at(url, at)
+            try:
+                store = SQLStore.open(url)
+            except Exception as exc:
+                failures.append(f"killed before statement {at}: {type(exc).__name__}: {exc}"[:200])
+                continue
+            assert store.schema_revision() == store_head(store)
+            store.save_contacts("hs", [Contact("hs", "1", "a@b.example")])
+            store.close()
+        assert failures == []
+
+
+def store_head(store: SQLStore) -> str:
+    with store.db.connect() as connection:
+        script = ScriptDirectory.from_config(store._alembic_config(connection))
+    head = script.get_current_head()
+    assert head is not None
+    return head
+
+
+FIRST_START = "import sys; from leadscore.store import SQLStore; SQLStore.open(sys.argv[1]).close()"
+WRITE_STEP = 10
+"""A first start makes about a hundred page writes; every tenth is killed (each kill costs an interpreter start)."""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (Debian package strace)")
+def test_a_first_start_killed_by_sigkill_at_its_writes_starts_on_the_next_try(tmp_path: Path) -> None:
+    """The same as a real kill -9: strace's fault injection kills the process at an exact pwrite64 of SQLite."""
+    trace = tmp_path / "writes.trace"
+    counted = f"sqlite:///{tmp_path / 'counted.db'}"
+    subprocess.run(
+        ["strace", "-f", "-qq", "-e", "trace=pwrite64", "-o", str(trace), sys.executable, "-c", FIRST_START, counted],
+        check=True,
+        timeout=120,
+    )
+    writes = trace.read_text(encoding="utf-8").count("pwrite64(")
+    assert writes > 20, "a first start must write page by page for this test to mean anything"
+    failures, killed = [], 0
+    for at in range(1, writes + 1, WRITE_STEP):
+        url = f"sqlite:///{tmp_path / f'died{at}.db'}"
+        inject = f"inject=pwrite64:signal=SIGKILL:when={at}"
+        died = subprocess.run(
+            ["strace", "-f", "-qq", "-o", os.devnull, "-e", "trace=pwrite64", "-e", inject,
+             sys.executable, "-c", FIRST_START, url],
+            timeout=120, capture_output=True,
+        )  # fmt: skip
+        killed += died.returncode != 0
+        try:
+            store = SQLStore.open(url)
+        except Exception as exc:
+            failures.append(f"killed at write {at}: {type(exc).__name__}: {exc}"[:200])
+            continue
+        assert store.schema_revision() == store_head(store)
+        store.close()
+    assert killed >= len(range(1, writes + 1, WRITE_STEP)) - 1, "the kills must land before the start ends"
+    assert failures == []

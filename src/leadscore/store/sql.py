@@ -127,9 +127,16 @@ class SQLStore(ContactsStore, EventsStore, ScoresStore, OutboxStore, InboxStore,
             )
 
     def migrate(self) -> None:
-        """Bring the schema to head; replicas starting together take turns (a transaction-level advisory lock)."""
+        """Bring the schema to head in one transaction, so a start killed mid-migration leaves the store as it was;
+        replicas starting together take turns (a transaction-level advisory lock).
+
+        Python's sqlite3 opens a transaction only before a data change, so on its own every CREATE TABLE of a
+        first start would commit by itself; an explicit BEGIN holds them all (SQLite's DDL is transactional).
+        """
         self.check_schema()
         with self.db.begin() as connection:
+            if self._dialect == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             if self._dialect == "postgresql":
                 connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             command.upgrade(self._alembic_config(connection), "head")
