@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.daemon.leases import SingleDaemonLock
+from leadscore.store import SQLStore
 from leadscore_sandbox.hubspot import HubSpotSandbox
 from leadscore_sandbox.hubspot_seed import seed_hubspot
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, postgres_schema
 
 runner = CliRunner()
 
@@ -77,3 +80,67 @@ def test_sync_with_a_bad_source_names_the_field(tmp_path: Path) -> None:
     result = runner.invoke(app, ["sync", "--once", "--sources", str(path)])
     assert result.exit_code == 2
     assert "sources[0]: tokn: Extra inputs are not permitted" in result.stderr
+
+
+def _sync_args(tmp_path: Path, url: str, state: str) -> list[str]:
+    sources = str(sources_file(tmp_path, url))
+    return ["sync", "--once", "--sources", sources, "--state", state, "--model", str(DEFAULT_MODEL)]
+
+
+def test_sync_once_refuses_to_write_beside_a_daemon_on_the_same_sqlite_store(tmp_path: Path) -> None:
+    """issue 13, item 13: it double-wrote next to a running daemon."""
+    server = HubSpotSandbox().start()
+    state = f"sqlite:///{tmp_path / 's.db'}"
+    daemon_store = SQLStore.open(state)
+    daemon_lock = SingleDaemonLock(daemon_store)
+    try:
+        seed_hubspot(server, 10, seed=2)
+        args = _sync_args(tmp_path, server.url, state)
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert "a leadscore daemon (or another sync) is running on" in result.stderr
+        assert server.log.total() == 0, "nothing was read or written"
+        dry = runner.invoke(app, [*args, "--dry-run"])
+        assert dry.exit_code == 0, dry.output
+        assert server.log.calls["POST /crm/v3/objects/contacts/batch/update"] == 0
+        daemon_lock.release()
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "applied 20" in result.stdout
+    finally:
+        daemon_lock.release()
+        daemon_store.close()
+        server.stop()
+
+
+@pytest.mark.postgres
+def test_sync_once_skips_a_source_whose_lease_a_daemon_holds_on_postgresql(tmp_path: Path) -> None:
+    server = HubSpotSandbox().start()
+    with postgres_schema() as state:
+        daemon_store = SQLStore.open(state)
+        try:
+            seed_hubspot(server, 10, seed=2)
+            with daemon_store.source_lease("hs") as held:
+                assert held
+                result = runner.invoke(app, _sync_args(tmp_path, server.url, state))
+            assert result.exit_code == 1
+            assert "hs: skipped" in result.stdout
+            assert "holds source hs's lease" in result.stdout
+            assert server.log.total() == 0
+            result = runner.invoke(app, _sync_args(tmp_path, server.url, state))
+            assert result.exit_code == 0, result.output
+        finally:
+            daemon_store.close()
+            server.stop()
+
+
+def test_stores_whose_names_differ_only_in_suffix_lock_apart(tmp_path: Path) -> None:
+    first = SQLStore.open(f"sqlite:///{tmp_path / 'x.db'}")
+    second = SQLStore.open(f"sqlite:///{tmp_path / 'x.sqlite'}")
+    try:
+        one, two = SingleDaemonLock(first), SingleDaemonLock(second)
+        one.release()
+        two.release()
+    finally:
+        first.close()
+        second.close()

@@ -13,6 +13,7 @@ from rich.markup import escape
 
 from leadscore.cli.offline import fail, parse_now
 from leadscore.clock import utcnow
+from leadscore.daemon.leases import SingleDaemonLock
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.people import PeopleScope
@@ -62,6 +63,11 @@ def sync(
         raise fail(f"no source named '{source}'; sources: {', '.join(s.name for s in sources)}", 2)
     compiled = load_engines(model or settings.model)
     store = SQLStore.open(state_url or settings.state_url)
+    try:
+        single = None if dry_run else SingleDaemonLock(store, by_sync=True)
+    except ConfigError as exc:
+        store.close()
+        raise fail(str(exc), 2) from None
     failed = False
     reports = []
     try:
@@ -71,8 +77,10 @@ def sync(
             )
             print_report(report)
             reports.append({"source": report.source, **report.as_dict()})
-            failed = failed or report.status == "failed"
+            failed = failed or report.status in ("failed", "skipped")
     finally:
+        if single is not None:
+            single.release()
         store.close()
         if report_json is not None:
             report_json.write_text(json.dumps(reports, indent=2), encoding="utf-8")
@@ -90,6 +98,31 @@ def _run(
     full: bool,
     now: datetime | None,
     people: PeopleScope | None = None,
+) -> CycleReport:
+    if dry_run:
+        return _cycle(store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people)
+    with store.source_lease(source.name) as held:
+        if not held:
+            report = CycleReport(source.name)
+            report.status = "skipped"
+            report.error = (
+                f"another replica or sync holds source {source.name}'s lease on {store.display_url()} (a running "
+                "daemon syncs it); nothing was read or written. Leave it to the daemon, or stop it first"
+            )
+            return report
+        return _cycle(store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people)
+
+
+def _cycle(
+    store: SQLStore,
+    source: SourceSettings,
+    compiled: list[Engine],
+    parallelism: Parallelism,
+    *,
+    dry_run: bool,
+    full: bool,
+    now: datetime | None,
+    people: PeopleScope | None,
 ) -> CycleReport:
     pipeline: Pipeline | None = None
     try:
