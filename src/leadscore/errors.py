@@ -66,6 +66,18 @@ class StoreError(LeadscoreError):
         super().__init__(f"{message} ({fix})")
 
 
+class LeaseLostError(LeadscoreError):
+    """The source's lease ended mid-cycle (its database session was closed); another replica may sync the source
+    now, so this one stops before its next write."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        super().__init__(
+            f"source {source}: its lease on the store was lost ({reason}); the cycle stops before its next write, "
+            "and the replica that holds the source now carries on"
+        )
+
+
 class PlatformError(LeadscoreError):
     """A platform call failed; subclasses say whether and when to try again."""
 

@@ -21,7 +21,7 @@ from leadscore.platforms import build_connector, platforms
 from leadscore.rescore import Parallelism
 from leadscore.settings import Settings, load_people_scope, load_sources
 from leadscore.sources import SourceSettings
-from leadscore.store import SQLStore
+from leadscore.store import Lease, SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
 from leadscore.sync.plan import write_targets
 
@@ -110,7 +110,9 @@ def _run(
                 "daemon syncs it); nothing was read or written. Leave it to the daemon, or stop it first"
             )
             return report
-        return _cycle(store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people)
+        return _cycle(
+            store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people, lease=held
+        )
 
 
 def _cycle(
@@ -123,13 +125,14 @@ def _cycle(
     full: bool,
     now: datetime | None,
     people: PeopleScope | None,
+    lease: Lease | None = None,
 ) -> CycleReport:
     pipeline: Pipeline | None = None
     try:
         connector = build_connector(source, write_targets(compiled))
         clock = (lambda: now) if now is not None else utcnow
         pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism, people=people)
-        return pipeline.run_cycle(dry_run=dry_run, full_rescore=full)
+        return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=lease)
     except ConfigError as exc:
         raise fail(str(exc), 2) from None
     except LeadscoreError as exc:

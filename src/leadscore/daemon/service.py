@@ -123,7 +123,7 @@ class Daemon:
                 full = time.time() - state.last_full >= self.settings.full_rescore_seconds
                 started = time.monotonic()
                 try:
-                    report = state.pipeline.run_cycle(full_rescore=full)
+                    report = state.pipeline.run_cycle(full_rescore=full, lease=held)
                 except Exception as exc:
                     report = _failed(state, name, exc)
                 seconds = time.monotonic() - started

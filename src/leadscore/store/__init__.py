@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from leadscore.store.face import Store
+from leadscore.store.leases import Lease
 from leadscore.store.outbox import Settlement
 from leadscore.store.scores import StoredScore, VisibleScore
 from leadscore.store.sql import DEFAULT_URL, SQLStore
 
-__all__ = ["DEFAULT_URL", "SQLStore", "Settlement", "Store", "StoredScore", "VisibleScore"]
+__all__ = ["DEFAULT_URL", "Lease", "SQLStore", "Settlement", "Store", "StoredScore", "VisibleScore"]

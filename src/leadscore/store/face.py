@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from leadscore.protocol import ContactPage, EventPage, PendingChange
 from leadscore.records import Change, Contact, EventRow, WrittenState
+from leadscore.store.leases import Lease
 from leadscore.store.outbox import Settlement
 from leadscore.store.people import PersonRecords
 from leadscore.store.scores import StoredScore, VisibleScore
@@ -87,7 +88,7 @@ class Store(Protocol):
     def outbox_depth(self, source: str, status: str | None = None) -> int: ...
 
     # the database itself
-    def source_lease(self, source: str) -> AbstractContextManager[bool]: ...
+    def source_lease(self, source: str) -> AbstractContextManager[Lease]: ...
 
     def ping(self) -> None: ...
 

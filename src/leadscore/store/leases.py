@@ -9,13 +9,15 @@ see ``sqlite_file``), so every lease is granted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
+from leadscore.errors import LeaseLostError
 from leadscore.store.base import Tables
 
 
@@ -26,24 +28,66 @@ def lock_key(namespace: str, source: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
+class Lease:
+    """A source's lease while a cycle runs. Truthy when held; ``check`` raises LeaseLostError once it is gone.
+
+    On PostgreSQL it is a session-level advisory lock on a connection of its own, kept in autocommit so that it
+    never sits idle in a transaction (which would pin VACUUM, and which ``idle_in_transaction_session_timeout``
+    ends); when that session ends anyway (``pg_terminate_backend``, a restart), the lock is gone, and ``check``
+    says so before the holder writes again.
+    """
+
+    def __init__(self, source: str, held: bool, connection: Connection | None = None, key: int = 0) -> None:
+        self.source = source
+        self.held = held
+        self._connection = connection
+        self._key = key
+        self.pid: int | None = None
+        if connection is not None and held:
+            self.pid = int(connection.execute(text("select pg_backend_pid()")).scalar_one())
+
+    def __bool__(self) -> bool:
+        return self.held
+
+    def check(self) -> None:
+        if self._connection is None or not self.held:
+            return
+        try:
+            still = self._connection.execute(
+                text(
+                    "select count(*) from pg_locks where locktype = 'advisory' and granted "
+                    "and pid = pg_backend_pid() and objsubid = 1 "
+                    "and ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": self._key},
+            ).scalar_one()
+        except Exception as exc:
+            self.held = False
+            raise LeaseLostError(self.source, f"its database session ended: {type(exc).__name__}") from None
+        if not still:
+            self.held = False
+            raise LeaseLostError(self.source, "the advisory lock is no longer held")
+
+
 class LeasesStore(Tables):
     """Per-source leases across replicas, and the database's health."""
 
     @contextmanager
-    def source_lease(self, source: str) -> Iterator[bool]:
-        """Yields True when this replica may sync ``source`` now; never blocks."""
+    def source_lease(self, source: str) -> Iterator[Lease]:
+        """Yields the lease, held when this replica may sync ``source`` now; never blocks."""
         if self._dialect != "postgresql":
-            yield True
+            yield Lease(source, True)
             return
-        with self.db.connect() as connection:
+        with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), source)
             held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            lease = Lease(source, held, connection, key)
             try:
-                yield held
+                yield lease
             finally:
-                if held:
-                    connection.execute(text("select pg_advisory_unlock(:key)"), {"key": key})
-                connection.commit()
+                if lease.held:
+                    with contextlib.suppress(Exception):
+                        connection.execute(text("select pg_advisory_unlock(:key)"), {"key": key})
 
     def ping(self) -> None:
         """One round trip to the database; raises what the driver raises when it does not answer."""

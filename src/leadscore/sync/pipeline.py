@@ -26,7 +26,7 @@ from leadscore.people import PeopleScope
 from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
-from leadscore.store import Settlement, Store
+from leadscore.store import Lease, Settlement, Store
 from leadscore.sync.clean import clean_contacts, clean_events
 from leadscore.sync.planner import PagePlanner, PlanTally
 
@@ -126,10 +126,18 @@ class Pipeline:
         self.parallelism = parallelism
         self.page_size = page_size
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
+        self._lease: Lease | None = None
 
-    def run_cycle(self, *, dry_run: bool = False, full_rescore: bool = False) -> CycleReport:
+    def run_cycle(
+        self, *, dry_run: bool = False, full_rescore: bool = False, lease: Lease | None = None
+    ) -> CycleReport:
         """One cycle. An error ends it as failed (in the runs table too) and is raised again; ``last_report``
-        then holds what the cycle did before it, API calls included, for the caller's log and metrics."""
+        then holds what the cycle did before it, API calls included, for the caller's log and metrics.
+
+        With the source's ``lease``, every write to the platform is preceded by a check that the lease is still
+        held: once it is lost, another replica may be syncing the source, and this cycle stops (LeaseLostError).
+        """
+        self._lease = lease
         report = CycleReport(self.source, dry_run=dry_run)
         self.last_report = report
         before = self.connector.usage()
@@ -293,7 +301,7 @@ class Pipeline:
                         return
                     continue
                 batch = entries[:whole]
-                self._settle(batch, self.connector.apply(batch), report)
+                self._settle(batch, self._apply(batch), report)
         except BaseException as exc:
             failures.append(exc)
 
@@ -304,8 +312,12 @@ class Pipeline:
             entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.policy.order)
             if not entries:
                 return
-            outcomes = self.connector.apply(entries)
-            self._settle(entries, outcomes, report)
+            self._settle(entries, self._apply(entries), report)
+
+    def _apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+        if self._lease is not None:
+            self._lease.check()
+        return self.connector.apply(entries)
 
     def _settle(self, entries: Sequence[PendingChange], outcomes: list[Outcome], report: CycleReport) -> None:
         """Save what one apply answered, in one transaction: a rejected change waits out a growing backoff."""
