@@ -53,6 +53,12 @@ PACE_MARGIN_SECONDS = 0.2
 """Our send time and HubSpot's receive time differ by network jitter; pacing a little wide avoids boundary 429s."""
 
 
+NO_TRANSPORT_RETRIES = urllib3.Retry(total=0, raise_on_status=False, raise_on_redirect=False)
+"""hubspot-api-client leaves urllib3 to its default, which silently retries a 429 with a Retry-After (and ends
+in a "too many 429 responses" connection error): every answer reaches leadscore's own retry policy, pacing and
+counters instead."""
+
+
 @dataclass(frozen=True)
 class OAuthApp:
     """A public app's refresh credentials; a private app has none and cannot refresh."""
@@ -101,7 +107,7 @@ class HubSpotClient:
 
     def _build(self, token: str) -> Any:
         self._apis: dict[str, Any] = {}
-        return HubSpot(access_token=token, host=self.base_url)
+        return HubSpot(access_token=token, host=self.base_url, retry=NO_TRANSPORT_RETRIES)
 
     def close(self) -> None:
         """Close the connection pool of every API object this client made."""
