@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from leadscore.errors import AuthError, ConfigError
+from leadscore.store import schema
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
 from tests.sync.platforms import BREVO_CONNECTOR_FAST, BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
 
@@ -309,3 +312,39 @@ def test_the_transactional_report_interrupted_after_page_k_resumes_at_page_k_plu
     assert rig.pipeline.run_cycle().status == "ok"
     assert sandbox_of(rig).log.calls[endpoint] - first == pages - k
     assert rig.store.count("events", "brevo") == clean.store.count("events", "brevo")
+
+
+def test_a_webhook_for_someone_not_a_contact_yet_counts_once_they_arrive(make: Callable[..., PlatformRig]) -> None:
+    """issue 13, item 7: the body was dropped as unresolved, and the event never counted."""
+    rig = make(contacts=10)
+    rig.pipeline.run_cycle()
+    early = "early.bird@acme.example"
+    rig.store.receive("brevo", {"event": "quote_request", "email": early, "ts_event": 1795400000})
+    first = rig.pipeline.run_cycle()
+    assert first.events_waiting == 1
+    assert len(rig.store.inbox("brevo", 10)) == 1, "the body stays until its recipient is known"
+    sandbox_of(rig).add_contact(early, {})
+    second = rig.pipeline.run_cycle()
+    assert second.events_new == 1
+    assert second.events_waiting == 0
+    assert rig.store.inbox("brevo", 10) == []
+    third = rig.pipeline.run_cycle()
+    assert third.events_new == 0, "parsed again, the event is not counted twice"
+
+
+def test_a_webhook_whose_recipient_never_arrives_is_given_up_after_its_age_limit(
+    make: Callable[..., PlatformRig],
+) -> None:
+    rig = make(contacts=10)
+    rig.pipeline.run_cycle()
+    old = rig.store.receive("brevo", {"event": "quote_request", "email": "ghost@acme.example", "ts_event": 1795400000})
+    with rig.store.db.begin() as connection:
+        connection.execute(
+            update(schema.inbox)
+            .where(schema.inbox.c.id == old)
+            .values(received_at=datetime.now(UTC) - timedelta(days=8))
+        )
+    report = rig.pipeline.run_cycle()
+    assert report.events_expired == 1
+    assert report.events_waiting == 0
+    assert rig.store.inbox("brevo", 10) == []

@@ -160,6 +160,12 @@ def print_report(report: CycleReport) -> None:
         ),
         highlight=False,
     )
+    if report.events_waiting or report.events_expired:
+        out.print(
+            f"  webhook events for someone not a contact yet: {report.events_waiting} kept for the next cycle, "
+            f"{report.events_expired} given up (older than the inbox keeps them)",
+            highlight=False,
+        )
     calls = sum(report.api_calls.values())
     out.print(f"  API calls: {calls} ({report.rate_limited} rate-limited)", highlight=False)
     if report.problems:

@@ -40,6 +40,12 @@ class Metrics:
         self.webhooks = Counter(
             "leadscore_webhooks", "Webhook bodies received, by outcome", [*labels, "outcome"], registry=self.registry
         )
+        self.webhook_events = Counter(
+            "leadscore_webhook_events_unresolved",
+            "Webhook events whose recipient was not a known contact: kept for a later cycle, or given up when too old",
+            [*labels, "outcome"],
+            registry=self.registry,
+        )
         self.last_success = Gauge(
             "leadscore_last_success_timestamp_seconds",
             "End of the last successful cycle",
@@ -59,5 +65,7 @@ class Metrics:
         for endpoint, count in report.api_calls.items():
             self.api_calls.labels(source, endpoint).inc(count)
         self.rate_limited.labels(source).inc(report.rate_limited)
+        self.webhook_events.labels(source, "waiting").inc(report.events_waiting)
+        self.webhook_events.labels(source, "expired").inc(report.events_expired)
         if report.status == "ok":
             self.last_success.labels(source).set(finished)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from leadscore.protocol import ContactPage, EventPage, PendingChange
 from leadscore.records import Change, Contact, EventRow, WrittenState
+from leadscore.store.inbox import InboxOutcome
 from leadscore.store.leases import Lease
 from leadscore.store.outbox import Settlement
 from leadscore.store.people import PersonRecords
@@ -37,11 +38,9 @@ class Store(Protocol):
 
     def receive(self, source: str, body: Any) -> int: ...
 
-    def inbox(self, source: str, limit: int) -> list[tuple[int, Any]]: ...
+    def inbox(self, source: str, limit: int, after: int = 0) -> list[tuple[int, Any]]: ...
 
-    def save_inbox_pages(
-        self, source: str, pages: Sequence[EventPage], inbox_ids: Sequence[int]
-    ) -> tuple[int, int]: ...
+    def save_inbox_pages(self, source: str, pages: Sequence[EventPage], inbox_ids: Sequence[int]) -> InboxOutcome: ...
 
     def forget_list(self, source: str, key: str) -> int: ...
 

@@ -51,6 +51,10 @@ class CycleReport:
     contacts_read: int = 0
     events_new: int = 0
     events_unresolved: int = 0
+    events_waiting: int = 0
+    """Webhook events kept for a recipient who is not a contact yet (parsed again next cycle)."""
+    events_expired: int = 0
+    """Webhook events given up after waiting their age limit for their recipient."""
     contacts_scored: int = 0
     scoring_workers: int = 1
     changes: Counter[str] = field(default_factory=Counter)
@@ -79,6 +83,8 @@ class CycleReport:
             "contacts_read": self.contacts_read,
             "events_new": self.events_new,
             "events_unresolved": self.events_unresolved,
+            "events_waiting": self.events_waiting,
+            "events_expired": self.events_expired,
             "contacts_scored": self.contacts_scored,
             "scoring_workers": self.scoring_workers,
             "changes": dict(self.changes),
@@ -221,18 +227,22 @@ class Pipeline:
 
     def _drain_inbox(self, report: CycleReport) -> None:
         """Webhook bodies received since the last cycle become events, after contacts are pulled so that
-        a contact created moments before its first open is known."""
+        a contact created moments before its first open is known; a body naming someone not known yet stays."""
         if not isinstance(self.connector, WebhookReceiver):
             return
+        after = 0
         while True:
             self._check_stop()
-            bodies = self.store.inbox(self.source, INBOX_BATCH)
+            bodies = self.store.inbox(self.source, INBOX_BATCH, after)
             if not bodies:
                 return
+            after = bodies[-1][0]
             pages = [clean_events(self.connector.parse_webhook(body)) for _, body in bodies]
-            added, unresolved = self.store.save_inbox_pages(self.source, pages, [i for i, _ in bodies])
-            report.events_new += added
-            report.events_unresolved += unresolved
+            outcome = self.store.save_inbox_pages(self.source, pages, [i for i, _ in bodies])
+            report.events_new += outcome.added
+            report.events_unresolved += outcome.unresolved
+            report.events_waiting += outcome.waiting
+            report.events_expired += outcome.expired
             for page in pages:
                 report.problems.extend(page.problems)
 
