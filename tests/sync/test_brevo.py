@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,14 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from leadscore.connectors.brevo import BrevoConnector
+from leadscore.engine import engines, load_model_file
 from leadscore.errors import AuthError, ConfigError
-from leadscore.store import schema
+from leadscore.store import SQLStore, schema
+from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
+from leadscore_sandbox.brevo_seed import seed_brevo
+from tests.conftest import DEFAULT_MODEL, NOW, TARGETS
 from tests.sync.platforms import BREVO_CONNECTOR_FAST, BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
 
 
@@ -348,3 +354,27 @@ def test_a_webhook_whose_recipient_never_arrives_is_given_up_after_its_age_limit
     assert report.events_expired == 1
     assert report.events_waiting == 0
     assert rig.store.inbox("brevo", 10) == []
+
+
+def test_a_budget_another_integration_spent_pauses_the_cycle_rather_than_sleep_past_max_retry_seconds(
+    tmp_path: Path,
+) -> None:
+    """issue 13, item 10: `sync --once` hung over 625 s waiting for Brevo's hourly reset."""
+    sandbox = BrevoSandbox(limits=replace(BREVO_FAST, contacts_per_hour=6)).start()
+    seed_brevo(sandbox, 30, seed=2)
+    slept: list[float] = []
+    connector = BrevoConnector(
+        "brevo", sandbox.api_url, "sandbox-key", TARGETS, BREVO_CONNECTOR_FAST, sleep=slept.append, clock=lambda: NOW
+    )
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        report = Pipeline(store, connector, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW).run_cycle()
+    finally:
+        connector.close()
+        store.close()
+        sandbox.stop()
+    limit = connector.mapping.limits.max_retry_seconds
+    assert report.status == "paused"
+    assert "budget has no calls left" in (report.error or "")
+    assert "a later cycle carries on" in (report.error or "")
+    assert max(slept, default=0.0) <= limit, f"a wait of {max(slept):.0f} s, past max_retry_seconds ({limit} s)"

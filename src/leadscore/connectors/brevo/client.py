@@ -23,7 +23,7 @@ from leadscore.connectors.brevo.mapping import Limits
 from leadscore.connectors.brevo.resolution import TABLE
 from leadscore.connectors.http import CallBudget, RetryLimits, Sleep, Window, call_with_retries
 from leadscore.connectors.resolution import Action, resolve
-from leadscore.errors import AuthError, PlatformError, RateLimitedError, RetryableError
+from leadscore.errors import AuthError, BudgetExhaustedError, PlatformError, RateLimitedError, RetryableError
 from leadscore.protocol import ApiUsage
 
 CONTACTS, SMTP, OTHER = "contacts", "smtp", "other"
@@ -82,8 +82,20 @@ class BrevoClient:
         """Whether a call in ``group`` could go now without waiting (used to defer hourly-limited work)."""
         return all(self.budget.next_free_in(name) == 0 for name in _windows(group))
 
-    def _pace(self, group: str) -> None:
+    def _pace(self, group: str, endpoint: str) -> None:
+        """Wait for room in each of the group's windows, but never longer than ``max_retry_seconds``: a budget
+        another integration spent (Brevo's headers then say to wait until the hourly reset) pauses the cycle, and
+        a later cycle resumes where this one stopped."""
         for name in _windows(group):
+            wait = self.budget.next_free_in(name)
+            if wait > self.limits.max_retry_seconds:
+                raise BudgetExhaustedError(
+                    f"Brevo {endpoint}: the {name.replace('_', ' per ')} budget has no calls left for {wait:.0f} s "
+                    f"(more than max_retry_seconds, {self.limits.max_retry_seconds:g} s; another integration may be "
+                    "using it); this cycle pauses here and a later cycle carries on",
+                    source=self.source,
+                    endpoint=endpoint,
+                )
             self.budget.acquire(name)
 
     def call(
@@ -115,7 +127,7 @@ class BrevoClient:
         self, method: str, path: str, endpoint: str, params: Mapping[str, Any] | None, body: Any
     ) -> httpx.Response:
         group = group_of(path)
-        self._pace(group)
+        self._pace(group, endpoint)
         self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
         try:
             response = self.http.request(method, path, params=params, json=body)
