@@ -173,3 +173,20 @@ def test_an_event_stream_interrupted_after_page_k_resumes_at_page_k_plus_one(
     assert rig.sandbox.log.calls[endpoint] - first == pages - k
     assert rig.store.count("events", "hubspot") == clean.store.count("events", "hubspot")
     assert portal_state(rig.sandbox) == portal_state(clean.sandbox)
+
+
+def test_an_idle_cycle_re_reads_no_contact_stamped_at_the_last_millisecond(make_rig: Callable[..., Rig]) -> None:
+    """issue 13, item 15: the saved position dropped the last id, so every cycle re-read (and re-queued) the
+    contacts modified at its last millisecond; 19 of 20,000 on an idle portal."""
+    rig = make_rig(contacts=30)
+    rig.pipeline.run_cycle()
+    rig.pipeline.run_cycle()
+    stamp = NOW_MS + 10_000_000
+    tied = sorted(rig.sandbox.contacts)[:5]
+    for contact_id in tied:
+        rig.sandbox.touch(contact_id, stamp, jobtitle="VP Sales")
+    assert rig.pipeline.run_cycle().contacts_read >= len(tied)
+    idle = rig.pipeline.run_cycle()
+    assert idle.contacts_read == 0, f"{idle.contacts_read} contacts re-read by an idle cycle"
+    rig.sandbox.touch(tied[0], stamp + 1, jobtitle="CEO")
+    assert rig.pipeline.run_cycle().contacts_read == 1, "a later change is still read"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -195,9 +195,12 @@ class HubSpotConnector:
             last_ts = max(_modified_ms(r) for r in fresh)
             at_last = {r["id"] for r in fresh if _modified_ms(r) == last_ts}
             seen_at_ts = at_last | (seen_at_ts if last_ts == ts else set())
-            yield self._page(fresh, Modified(last_ts))
             if len(records) < page_size:
+                yield self._page(
+                    fresh, Modified(last_ts, _highest_id(r["id"] for r in records if _modified_ms(r) == last_ts))
+                )
                 return
+            yield self._page(fresh, Modified(last_ts))
             ts = last_ts
 
     def _tie_pass(self, ts: int, after_id: str | None, skip: set[str]) -> Iterator[ContactPage]:
@@ -450,3 +453,12 @@ def _modified_ms(record: dict[str, Any]) -> int:
 
 def _iso_ms(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _highest_id(ids: Iterable[str]) -> str:
+    """The last of some HubSpot record ids in their numeric order (the order ``hs_object_id GT`` pages in).
+
+    The last page of a search holds every contact modified at its last millisecond, so the position saved after
+    it names that millisecond and the highest id read at it: the next cycle reads only contacts modified later
+    (or at that millisecond with a higher id), not the same contacts again."""
+    return max(ids, key=lambda record_id: (len(record_id), record_id))
