@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime
 from pathlib import Path
@@ -99,10 +100,13 @@ def _run(
     now: datetime | None,
     people: PeopleScope | None = None,
 ) -> CycleReport:
-    if dry_run:
-        return _cycle(store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people)
-    with store.source_lease(source.name) as held:
-        if not held:
+    """One cycle of ``source`` under its lease (a dry run writes nothing and needs none); a lease another
+    replica or sync holds skips the source."""
+    lease: contextlib.AbstractContextManager[Lease | None] = (
+        contextlib.nullcontext(None) if dry_run else store.source_lease(source.name)
+    )
+    with lease as held:
+        if held is not None and not held:
             report = CycleReport(source.name)
             report.status = "skipped"
             report.error = (
@@ -110,35 +114,18 @@ def _run(
                 "daemon syncs it); nothing was read or written. Leave it to the daemon, or stop it first"
             )
             return report
-        return _cycle(
-            store, source, compiled, parallelism, dry_run=dry_run, full=full, now=now, people=people, lease=held
-        )
-
-
-def _cycle(
-    store: SQLStore,
-    source: SourceSettings,
-    compiled: list[Engine],
-    parallelism: Parallelism,
-    *,
-    dry_run: bool,
-    full: bool,
-    now: datetime | None,
-    people: PeopleScope | None,
-    lease: Lease | None = None,
-) -> CycleReport:
-    pipeline: Pipeline | None = None
-    try:
-        connector = build_connector(source, write_targets(compiled))
-        clock = (lambda: now) if now is not None else utcnow
-        pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism, people=people)
-        return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=lease)
-    except ConfigError as exc:
-        raise fail(str(exc), 2) from None
-    except LeadscoreError as exc:
-        report = (pipeline.last_report if pipeline else None) or CycleReport(source.name, dry_run=dry_run)
-        report.status, report.error = "failed", str(exc)
-        return report
+        pipeline: Pipeline | None = None
+        try:
+            connector = build_connector(source, write_targets(compiled))
+            clock = (lambda: now) if now is not None else utcnow
+            pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism, people=people)
+            return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=held)
+        except ConfigError as exc:
+            raise fail(str(exc), 2) from None
+        except LeadscoreError as exc:
+            report = (pipeline.last_report if pipeline else None) or CycleReport(source.name, dry_run=dry_run)
+            report.status, report.error = "failed", str(exc)
+            return report
 
 
 def print_report(report: CycleReport) -> None:
