@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from leadscore_sandbox._http import Request, Response, SandboxServer
@@ -64,6 +64,42 @@ STANDARD_FIELDS = {
 def stamp(ms: int) -> str:
     """Salesforce's datetime format: ``2026-11-23T12:00:00.000+0000``."""
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}+0000"
+
+
+NUMBER_TYPES = frozenset({"double", "currency", "percent"})
+
+
+def typed_value(kind: str, value: Any) -> Any:
+    """A written value as Salesforce stores it by the field's type, whether it came as JSON or as a Bulk CSV cell.
+
+    A double reads back as a JSON number even when the CSV carried "19.0", and a datetime in Salesforce's own
+    ``...000+0000`` form whatever offset it was sent with; a value the type cannot hold raises ValueError.
+    """
+    if value is None or value == "":
+        return None
+    if kind in NUMBER_TYPES:
+        if isinstance(value, bool):
+            raise ValueError(value)
+        return float(value)
+    if kind == "int":
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(value)
+        return int(number)
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() not in ("true", "false"):
+            raise ValueError(value)
+        return str(value).lower() == "true"
+    if kind == "datetime":
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return stamp(int(moment.timestamp() * 1000))
+    if kind == "date":
+        return date.fromisoformat(str(value)).isoformat()
+    return str(value)
 
 
 def _jwt_claims(assertion: str) -> dict[str, Any]:
@@ -404,7 +440,15 @@ class SalesforceSandbox(SandboxServer):
                 "field and verify that it is read/write for your profile or permission set.",
                 locked,
             )
-        record.update(values)
+        typed: dict[str, Any] = {}
+        for name, value in values.items():
+            try:
+                typed[name] = typed_value(fields[name], value)
+            except ValueError:
+                return fail(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}", [name]
+                )
+        record.update(typed)
         record["SystemModstamp"] = stamp(self.clock_ms())
         return {"id": record_id, "success": True, "errors": []}
 

@@ -288,3 +288,28 @@ def test_a_refused_login_fails_clearly_without_retries(tmp_path: Path) -> None:
     finally:
         store.close()
         sandbox.stop()
+
+
+def test_values_written_through_bulk_read_back_typed_so_a_second_cycle_writes_nothing(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """Salesforce stores a Bulk 2.0 CSV cell by the field's type: a double reads back as a number, not "19.0"."""
+    rig = make(people=150, limits={"bulk_threshold": 40, "bulk_poll_seconds": 0})
+    sandbox = org(rig)
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert sandbox.log.calls[f"POST {PREFIX}/jobs/ingest"] >= 1
+    written = [r for r in sandbox.records["Lead"].values() if r.get("Leadscore_Score__c") is not None]
+    assert written
+    assert all(isinstance(r["Leadscore_Score__c"], float) for r in written)
+    assert all(str(r["Leadscore_Scored_At__c"]).endswith("+0000") for r in written if r.get("Leadscore_Scored_At__c"))
+    again = rig.pipeline.run_cycle()
+    assert again.status == "ok"
+    assert again.changes == {}, "nothing changed, so nothing is rewritten"
+
+
+def test_datetimes_written_through_collections_read_back_in_salesforce_format(make: Callable[..., PlatformRig]) -> None:
+    rig = make(people=20)
+    assert rig.pipeline.run_cycle().status == "ok"
+    stamps = [r["Leadscore_Scored_At__c"] for r in org(rig).records["Lead"].values() if r.get("Leadscore_Scored_At__c")]
+    assert stamps
+    assert all(s.endswith("+0000") for s in stamps), stamps[:3]
