@@ -445,9 +445,7 @@ class SalesforceSandbox(SandboxServer):
             try:
                 typed[name] = typed_value(fields[name], value)
             except ValueError:
-                return fail(
-                    "INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}", [name]
-                )
+                return fail("INVALID_TYPE_ON_FIELD_IN_RECORD", f"{name}: value not of required type: {value}", [name])
         record.update(typed)
         record["SystemModstamp"] = stamp(self.clock_ms())
         return {"id": record_id, "success": True, "errors": []}

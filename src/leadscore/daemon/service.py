@@ -332,4 +332,3 @@ def _failed(state: SourceState, name: str, exc: Exception) -> CycleReport:
     else:
         log.exception("source %s: cycle failed with an unexpected %s", name, type(exc).__name__)
     return report
-

@@ -238,4 +238,3 @@ def _json_checked(response: httpx.Response, endpoint: str, source: str) -> httpx
             endpoint=endpoint,
         ) from None
     return response
-
