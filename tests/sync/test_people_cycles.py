@@ -5,23 +5,25 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from leadscore.cli.main import app
 from leadscore.engine import Engine, engines, load_model_file
-from leadscore.errors import LeadscoreError
+from leadscore.errors import LeadscoreError, LeaseLostError
 from leadscore.people import PeopleScope
 from leadscore.rescore import rescore
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
 from leadscore.sync.planner import PagePlanner
-from tests.conftest import DEFAULT_MODEL
+from tests.conftest import DEFAULT_MODEL, postgres_schema
 from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, PLATFORMS, Platform
 
 NAMES = ("hubspot", "brevo", "salesforce")
@@ -242,3 +244,47 @@ def store_score_alone(store: SQLStore, source: str, contact_id: str) -> int:
             if contact.id == contact_id:
                 return engine.score_rows(contact, rows, NOW).score
     raise AssertionError(f"{source} {contact_id} not in the store")
+
+
+@pytest.mark.postgres
+def test_two_replicas_score_a_shared_group_one_at_a_time(accounts: Accounts) -> None:
+    """On PostgreSQL each replica holds its own sources' leases; a people group's scoring is one replica's at a
+    time, or a person scored by two replicas at once could have the older result saved last."""
+    with postgres_schema() as url:
+        replica, other = SQLStore.open(url), SQLStore.open(url)
+        try:
+            first_cycles(accounts, replica)
+            accounts.platforms["brevo"].high_intent(accounts.ann["brevo"], replica)
+            finished: list[CycleReport] = []
+            with other.people_lease(GROUP.sources, lambda: False) as held:
+                assert held
+                cycle = threading.Thread(target=lambda: finished.append(accounts.cycle(replica, "brevo")))
+                cycle.start()
+                cycle.join(2.0)
+                assert not finished, "the cycle waits while the other replica scores the group"
+                assert replica.outbox_depth("salesforce") == 0, "nothing was scored or planned meanwhile"
+            cycle.join(30)
+            assert [r.status for r in finished] == ["ok"]
+            assert replica.outbox_depth("salesforce") >= 1, "once the other replica let go, the person was scored"
+        finally:
+            replica.close()
+            other.close()
+
+
+@pytest.mark.postgres
+def test_a_people_lease_whose_session_ends_stops_the_scoring(accounts: Accounts) -> None:
+    with postgres_schema() as url:
+        store = SQLStore.open(url)
+        try:
+            with store.people_lease(GROUP.sources, lambda: False) as lease:
+                assert lease.pid is not None
+                killer = create_engine(url)
+                with killer.connect() as connection:
+                    connection.execute(text("select pg_terminate_backend(:pid)"), {"pid": lease.pid})
+                killer.dispose()
+                with pytest.raises(LeaseLostError, match="lease on the store was lost"):
+                    lease.check()
+            with store.people_lease(GROUP.sources, lambda: False) as again:
+                assert again, "the group can be taken again once its holder's session is gone"
+        finally:
+            store.close()

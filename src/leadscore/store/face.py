@@ -6,7 +6,7 @@ parameters with ``Store``, so it depends on these verbs and not on tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
@@ -88,6 +88,10 @@ class Store(Protocol):
 
     # the database itself
     def source_lease(self, source: str) -> AbstractContextManager[Lease]: ...
+
+    def people_lease(
+        self, sources: Sequence[str], should_stop: Callable[[], bool], poll_seconds: float = 0.2
+    ) -> AbstractContextManager[Lease]: ...
 
     def ping(self) -> None: ...
 

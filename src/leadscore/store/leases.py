@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Connection, text
 
-from leadscore.errors import LeaseLostError
+from leadscore.errors import CycleInterruptedError, LeaseLostError
 from leadscore.store.base import Tables
 
 
@@ -82,6 +83,34 @@ class LeasesStore(Tables):
             key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), source)
             held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
             lease = Lease(source, held, connection, key)
+            try:
+                yield lease
+            finally:
+                if lease.held:
+                    with contextlib.suppress(Exception):
+                        connection.execute(text("select pg_advisory_unlock(:key)"), {"key": key})
+
+    @contextmanager
+    def people_lease(
+        self, sources: Sequence[str], should_stop: Callable[[], bool], poll_seconds: float = 0.2
+    ) -> Iterator[Lease]:
+        """Yields once this replica alone scores the people group of ``sources``; waits while another holds it.
+
+        Two replicas syncing two sources of one group would otherwise score a shared person at once, and the
+        older of the two results could be saved last. SQLite serves one daemon, whose threads a process lock
+        orders, so there the lease is granted at once. ``should_stop`` ends the wait (CycleInterruptedError).
+        """
+        group = "people:" + ",".join(sorted(sources))
+        if self._dialect != "postgresql":
+            yield Lease(group, True)
+            return
+        with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), group)
+            while not connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+                if should_stop():
+                    raise CycleInterruptedError(f"people group {group}: stopped while another replica scored it")
+                time.sleep(poll_seconds)
+            lease = Lease(group, True, connection, key)
             try:
                 yield lease
             finally:

@@ -11,6 +11,7 @@ Order matters for crash safety:
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 from collections import Counter
@@ -37,8 +38,14 @@ EARLY_BATCH = 1_000
 """Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
 INBOX_BATCH = 500
 PEOPLE_SCORING = threading.Lock()
-"""Sources that share people score one at a time in a process: a person scored by two sources' cycles at once
-could have the older of two results planned last."""
+"""Sources that share people score one at a time in a process (and, through the store's people lease, across
+replicas): a person scored by two sources' cycles at once could have the older of two results saved last."""
+
+
+def _stopped_or_lost(stop: threading.Event, group: Lease) -> bool:
+    """Asked between scored pages: a lost people lease raises LeaseLostError before another page is saved."""
+    group.check()
+    return stop.is_set()
 
 
 @dataclass
@@ -258,10 +265,15 @@ class Pipeline:
         if early:
             applier.start()
         outcome: RescoreReport[PlanTally] = RescoreReport()
-        lock = PEOPLE_SCORING if self.people is not None else contextlib.nullcontext()
         try:
-            with lock:
-                self._rescore(planner, outcome, dry_run=dry_run, full=full, now=now)
+            with contextlib.ExitStack() as held:
+                should_stop = self.stop.is_set
+                if self.people is not None:
+                    held.enter_context(PEOPLE_SCORING)
+                if self.people is not None and not dry_run:
+                    group = held.enter_context(self.store.people_lease(self.people.sources, self.stop.is_set))
+                    should_stop = functools.partial(_stopped_or_lost, self.stop, group)
+                self._rescore(planner, outcome, dry_run=dry_run, full=full, now=now, should_stop=should_stop)
         finally:
             scoring_done.set()
             if early:
@@ -271,7 +283,14 @@ class Pipeline:
             raise failures[0]
 
     def _rescore(
-        self, planner: PagePlanner, outcome: RescoreReport[PlanTally], *, dry_run: bool, full: bool, now: datetime
+        self,
+        planner: PagePlanner,
+        outcome: RescoreReport[PlanTally],
+        *,
+        dry_run: bool,
+        full: bool,
+        now: datetime,
+        should_stop: Callable[[], bool],
     ) -> None:
         rescore(
             self.store,
@@ -283,7 +302,7 @@ class Pipeline:
             persist=not dry_run,
             parallelism=self.parallelism,
             page_size=self.page_size,
-            should_stop=self.stop.is_set,
+            should_stop=should_stop,
             report=outcome,
             people=self.people,
         )
