@@ -18,6 +18,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import ConfigError
+from leadscore.packaged import default_model
 from leadscore.people import PeopleScope
 from leadscore.rescore import Parallelism
 from leadscore.sources import SECRETS_DIR, SourceSettings
@@ -36,7 +37,10 @@ class Settings(BaseSettings):
     )
 
     state_url: str = Field("sqlite:///leadscore.db", description="store: a SQLite file or postgresql://user@host/db")
-    model: Path = Field(Path("config/scoring.yaml"), description="the scoring model file")
+    model: Path = Field(
+        default_factory=default_model,
+        description="the scoring model file (default: config/scoring.yaml here, else the one shipped)",
+    )
     sources_file: Path = Field(Path("config/sources.yaml"), description="the sources file")
     http_host: str = Field("127.0.0.1", description="address of /healthz, /readyz, /metrics (0.0.0.0 in a container)")
     http_port: int = Field(9464, ge=0, le=65535, description="port of /healthz, /readyz, /metrics (0: any free)")

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from leadscore.cli.offline import DEFAULT_MODEL
 from leadscore.cli.sync import load_engines, print_report
 from leadscore.clock import utcnow
 from leadscore.engine import Engine, reasons_text
@@ -35,7 +36,9 @@ PEOPLE_EXAMINED = 2000
 def demo(
     contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts in each sandbox.")] = 500,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
-    model: Annotated[Path, typer.Option("--model", help="Model file.")] = Path("config/scoring.yaml"),
+    model: Annotated[
+        Path, typer.Option("--model", envvar="LEADSCORE_MODEL", help="Model file (LEADSCORE_MODEL).")
+    ] = DEFAULT_MODEL,
     top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
 ) -> None:
     """Start a seeded sandbox of every installed platform (they share some people), sync each as one people

@@ -91,7 +91,7 @@ def _decoded(attributes: object) -> dict[str, object]:
 def backtest(
     outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
     model: Annotated[
-        Path, typer.Option("--model", "-m", help="Model file; every model in it is judged.")
+        Path, typer.Option("--model", "-m", envvar="LEADSCORE_MODEL", help="Model file; every model in it is judged.")
     ] = DEFAULT_MODEL,
     contacts: Annotated[Path | None, typer.Option("--contacts", help="Contacts, one JSON object per line.")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events, one JSON object per line.")] = None,
@@ -178,7 +178,9 @@ def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
 def calibrate(
     outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
     out: Annotated[Path, typer.Option("--out", help="Write the calibrated model file here.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="The model whose points to set.")] = DEFAULT_MODEL,
+    model: Annotated[
+        Path, typer.Option("--model", "-m", envvar="LEADSCORE_MODEL", help="The model whose points to set.")
+    ] = DEFAULT_MODEL,
     name: Annotated[str | None, typer.Option("--name", help="Which model of the file (default: the first).")] = None,
     contacts: Annotated[Path | None, typer.Option("--contacts", help="Contacts, one JSON object per line.")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Events, one JSON object per line.")] = None,

@@ -6,6 +6,8 @@ exit code (2 for configuration, 1 for data); only bugs show a traceback.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import typer
 
 from leadscore.cli import daemon, demo, evaluate, offline, people, preview, sync
@@ -17,6 +19,23 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        typer.echo(f"leadscore {version('leadscore')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", help="Print leadscore's version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """Lead scoring for your CRM and marketing platforms: one model, explained, written back."""
+
+
 app.command("validate")(offline.validate)
 app.command("score")(offline.score)
 app.command("explain")(offline.explain)

@@ -25,15 +25,18 @@ from leadscore.engine.explain import describe, format_points, top_contributions
 from leadscore.engine.loader import model_warnings
 from leadscore.engine.model import BehaviourRule, FitRule
 from leadscore.errors import ConfigError, InputError
+from leadscore.packaged import default_model
 from leadscore.records import ScoreResult, ensure_utc
 from leadscore.spool import Spool
 
-DEFAULT_MODEL = Path("config/scoring.yaml")
+DEFAULT_MODEL = default_model()
 ALWAYS_KNOWN = DERIVED
 """Fields every source fills: the email and what is derived from it."""
 err = Console(stderr=True, soft_wrap=True)
 
-ModelOption = Annotated[Path, typer.Option("--model", "-m", help="Scoring model file (YAML).")]
+ModelOption = Annotated[
+    Path, typer.Option("--model", "-m", envvar="LEADSCORE_MODEL", help="Scoring model file (YAML).")
+]
 ContactsOption = Annotated[Path, typer.Option("--contacts", help="Contacts, one JSON object per line.")]
 EventsOption = Annotated[Path | None, typer.Option("--events", help="Events, one JSON object per line.")]
 NowOption = Annotated[str | None, typer.Option("--now", help="Score as of this ISO time (default: now, UTC).")]

@@ -5,7 +5,6 @@ Mappings are data only; a bad one fails like a bad model file, with file, line a
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -13,17 +12,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from leadscore.errors import ConfigError
+from leadscore.packaged import packaged_file
 
 M = TypeVar("M", bound=BaseModel)
-REPOSITORY_COPY = Path(__file__).resolve().parents[3] / "connectors"
 
 
 def mapping_path(platform: str) -> Path:
-    """The packaged copy in an installed wheel, else the repository's copy (editable installs)."""
-    packaged = resources.files("leadscore").joinpath("_data", "connectors", f"{platform}.yaml")
-    if packaged.is_file():
-        return Path(str(packaged))
-    return REPOSITORY_COPY / f"{platform}.yaml"
+    return packaged_file("connectors", f"{platform}.yaml")
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
