@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "text"] = Field("auto", description="json, text, or auto (json unless a tty)")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_emails: bool = Field(False, description="let email addresses appear in logs")
+    history_days: int = Field(400, ge=1, description="days of score history kept per record")
     full_rescore_seconds: int = Field(86_400, ge=60, description="how often a cycle rescores everyone (decay)")
     misfire_grace_seconds: int = Field(3_600, ge=1, description="how late a missed run may still start (paused host)")
     shutdown_grace_seconds: float = Field(30, gt=0, description="how long SIGTERM waits for the cycle in flight")

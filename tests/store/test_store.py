@@ -28,12 +28,12 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 def test_migrations_create_every_table(store: SQLStore) -> None:
     tables = set(inspect(store.db).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
-    assert store.schema_revision() == "0005"
+    assert store.schema_revision() == "0006"
 
 
 def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore) -> None:
     store.migrate()
-    assert store.schema_revision() == "0005"
+    assert store.schema_revision() == "0006"
 
 
 def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:

@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from leadscore.cli import daemon, demo, evaluate, offline, people, preview, sync
+from leadscore.cli import daemon, demo, evaluate, history, offline, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -43,6 +43,7 @@ app.command("backtest")(evaluate.backtest)
 app.command("calibrate")(evaluate.calibrate)
 app.command("plan")(preview.plan)
 app.command("person")(people.person)
+app.command("history")(history.history)
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(demo.demo)

@@ -74,7 +74,15 @@ def sync(
     try:
         for item in chosen:
             report = _run(
-                store, item, compiled, settings.parallelism(), dry_run=dry_run, full=full, now=moment, people=people
+                store,
+                item,
+                compiled,
+                settings.parallelism(),
+                dry_run=dry_run,
+                full=full,
+                now=moment,
+                people=people,
+                history_days=settings.history_days,
             )
             print_report(report)
             reports.append({"source": report.source, **report.as_dict()})
@@ -99,6 +107,7 @@ def _run(
     full: bool,
     now: datetime | None,
     people: PeopleScope | None = None,
+    history_days: int = 400,
 ) -> CycleReport:
     """One cycle of ``source`` under its lease (a dry run writes nothing and needs none); a lease another
     replica or sync holds skips the source."""
@@ -118,7 +127,15 @@ def _run(
         try:
             connector = build_connector(source, write_targets(compiled))
             clock = (lambda: now) if now is not None else utcnow
-            pipeline = Pipeline(store, connector, compiled, clock=clock, parallelism=parallelism, people=people)
+            pipeline = Pipeline(
+                store,
+                connector,
+                compiled,
+                clock=clock,
+                parallelism=parallelism,
+                people=people,
+                history_days=history_days,
+            )
             return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=held)
         except ConfigError as exc:
             raise fail(str(exc), 2) from None

@@ -91,6 +91,7 @@ class Daemon:
                     stop=self.stop,
                     parallelism=parallelism,
                     people=people,
+                    history_days=settings.history_days,
                 ),
             )
             for s in sources

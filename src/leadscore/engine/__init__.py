@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from leadscore.engine.explain import reasons_text
+from leadscore.engine.explain import reasons_text, top_contributions
 from leadscore.engine.loader import load_model_file, parse_model_text
 from leadscore.engine.model import ModelFile, ScoringModel
 from leadscore.engine.score import Engine
 
-__all__ = ["Engine", "ModelFile", "ScoringModel", "engines", "load_model_file", "parse_model_text", "reasons_text"]
+__all__ = [
+    "Engine",
+    "ModelFile",
+    "ScoringModel",
+    "engines",
+    "load_model_file",
+    "parse_model_text",
+    "reasons_text",
+    "top_contributions",
+]
 
 
 def engines(model_file: ModelFile) -> list[Engine]:

@@ -27,6 +27,7 @@ which gives the same result.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,6 +51,8 @@ class Engine:
         self.model = model
         self.compiled = CompiledModel(name, model)
         self._rows = RowScorer(self.compiled)
+        self.version = hashlib.sha256(model.model_dump_json().encode()).hexdigest()[:12]
+        """Changes with any change of the model's definition; score history names the version behind a score."""
 
     def __reduce__(self) -> tuple[type[Engine], tuple[str, ScoringModel]]:
         """Pickled as its model: a worker process compiles the predicates again."""

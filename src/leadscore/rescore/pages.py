@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
-from leadscore.engine import Engine, reasons_text
+from leadscore.engine import Engine, reasons_text, top_contributions
 from leadscore.errors import CycleInterruptedError
 from leadscore.people import LinkedRecord, PeopleScope, PersonView, assemble, score_person
 from leadscore.records import Change, Contact, EventRow, FieldProblem, ScoreResult
@@ -88,7 +88,11 @@ class Job(Generic[T]):
     """The people group the source belongs to; None scores each record on its own."""
 
 
-def to_stored(result: ScoreResult, now: datetime, top_reasons: int, source: str = "") -> StoredScore:
+HISTORY_CONTRIBUTIONS = 5
+"""Contributions kept with each score-history row: what moved the score, not the whole explain table."""
+
+
+def to_stored(result: ScoreResult, now: datetime, engine: Engine, source: str = "") -> StoredScore:
     return StoredScore(
         contact_id=result.contact_id,
         model=result.model,
@@ -98,9 +102,13 @@ def to_stored(result: ScoreResult, now: datetime, top_reasons: int, source: str 
         grade=result.grade,
         band=result.band,
         label=result.label,
-        reasons=reasons_text(result, now, top_reasons),
+        reasons=reasons_text(result, now, engine.model.top_reasons),
         scored_at=now,
         source=source,
+        model_version=engine.version,
+        contributions=tuple(
+            (c.reason, round(c.points, 1)) for c in top_contributions(result, HISTORY_CONTRIBUTIONS) if c.points
+        ),
     )
 
 
@@ -164,7 +172,7 @@ def score_range(
                 if result.problems and len(report.unreadable) < PROBLEMS_KEPT and engine is job.engines[0]:
                     report.unreadable.extend((contact.id, problem) for problem in result.problems)
                 results.append(result)
-                fresh = to_stored(result, job.now, engine.model.top_reasons)
+                fresh = to_stored(result, job.now, engine)
                 if last is None or last != _visible(fresh):
                     stored.append(fresh)
             scored_page.append((contact, results))
@@ -228,7 +236,7 @@ def _fan_out(
     for (source, contact_id), (record, results) in elsewhere.items():
         given = [replace(result, contact_id=contact_id) for result in results]
         for engine, result in zip(job.engines, given, strict=True):
-            fresh = to_stored(result, job.now, engine.model.top_reasons, source)
+            fresh = to_stored(result, job.now, engine, source)
             last = previous.get((source, contact_id, engine.name))
             if last is None or last != _visible(fresh):
                 stored.append(fresh)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from leadscore.protocol import ContactPage, EventPage, PendingChange
 from leadscore.records import Change, Contact, EventRow, WrittenState
+from leadscore.store.history import HistoryEntry
 from leadscore.store.inbox import InboxOutcome
 from leadscore.store.leases import Lease
 from leadscore.store.outbox import Settlement
@@ -88,6 +89,13 @@ class Store(Protocol):
 
     # the database itself
     def source_lease(self, source: str) -> AbstractContextManager[Lease]: ...
+
+    # score history
+    def score_history(
+        self, source: str | None, contact_id: str, model: str | None = None, limit: int = 1000
+    ) -> list[HistoryEntry]: ...
+
+    def prune_history(self, source: str, before: datetime) -> int: ...
 
     def people_lease(
         self, sources: Sequence[str], should_stop: Callable[[], bool], poll_seconds: float = 0.2

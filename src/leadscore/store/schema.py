@@ -157,3 +157,23 @@ runs = Table(
     Column("report", Json, nullable=True),
 )
 Index("ix_runs_source", runs.c.source, runs.c.id)
+
+score_history = Table(
+    "score_history",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("source", SourceName, nullable=False),
+    Column("contact_id", Id, nullable=False),
+    Column("model", String(64), nullable=False),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+    Column("old_score", Integer, nullable=True),
+    Column("new_score", Integer, nullable=False),
+    Column("old_grade", String(8), nullable=True),
+    Column("new_grade", String(8), nullable=False),
+    Column("old_band", String(32), nullable=True),
+    Column("new_band", String(32), nullable=False),
+    Column("model_version", String(16), nullable=False),
+    Column("contributions", Json, nullable=False),
+)
+Index("ix_history_contact", score_history.c.source, score_history.c.contact_id, score_history.c.changed_at)
+Index("ix_history_period", score_history.c.changed_at)

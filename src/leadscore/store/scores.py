@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import delete, select
+from sqlalchemy import Connection, delete, insert, select
 
 from leadscore.records import (
     Change,
@@ -40,6 +40,9 @@ class StoredScore:
     scored_at: datetime
     source: str = ""
     """The record's source where it is not the page's (a person's score saved for their other records)."""
+    model_version: str = ""
+    contributions: tuple[tuple[str, float], ...] = ()
+    """(reason, points) of the rules that moved the score most, for the score history."""
 
 
 class VisibleScore(NamedTuple):
@@ -146,6 +149,9 @@ class ScoresStore(Tables):
         with self.db.begin() as connection:
             self._enqueue(connection, changes)
             if scores:
+                history = self._history_rows(connection, source, scores)
+                if history:
+                    connection.execute(insert(schema.score_history), history)
                 connection.execute(
                     self._sql.upsert_scores,
                     [
@@ -172,6 +178,47 @@ class ScoresStore(Tables):
                 connection.execute(
                     delete(q).where(q.c.source == other_source, q.c.contact_id == contact_id, q.c.version == version)
                 )
+
+    def _history_rows(self, connection: Connection, source: str, scores: Sequence[StoredScore]) -> list[dict[str, Any]]:
+        """A history row for each saved score whose score, grade or band differs from the one it replaces (a
+        record's first score too); a change of reasons alone is not history."""
+        s = schema.scores
+        before: dict[tuple[str, str, str], tuple[int, str, str]] = {}
+        by_source: dict[str, list[str]] = {}
+        for score in scores:
+            by_source.setdefault(score.source or source, []).append(score.contact_id)
+        for record_source, ids in by_source.items():
+            for chunk in chunks(sorted(set(ids)), 1000):
+                rows = connection.execute(
+                    select(s.c.contact_id, s.c.model, s.c.score, s.c.grade, s.c.band).where(
+                        s.c.source == record_source, s.c.contact_id.in_(list(chunk))
+                    )
+                )
+                for contact_id, model, score_value, grade, band in rows:
+                    before[(record_source, contact_id, model)] = (score_value, grade, band)
+        history = []
+        for score in scores:
+            record_source = score.source or source
+            old = before.get((record_source, score.contact_id, score.model))
+            if old == (score.score, score.grade, score.band):
+                continue
+            history.append(
+                {
+                    "source": record_source,
+                    "contact_id": score.contact_id,
+                    "model": score.model,
+                    "changed_at": score.scored_at,
+                    "old_score": old[0] if old else None,
+                    "new_score": score.score,
+                    "old_grade": old[1] if old else None,
+                    "new_grade": score.grade,
+                    "old_band": old[2] if old else None,
+                    "new_band": score.band,
+                    "model_version": score.model_version,
+                    "contributions": [[reason, points] for reason, points in score.contributions],
+                }
+            )
+        return history
 
     def visible_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], VisibleScore]:
         """Last scores by (contact id, model name), as the record shows them."""

@@ -25,6 +25,7 @@ from leadscore.errors import StoreError
 from leadscore.store import schema
 from leadscore.store.contacts import ContactsStore
 from leadscore.store.events import EventsStore
+from leadscore.store.history import HistoryStore
 from leadscore.store.inbox import InboxStore
 from leadscore.store.leases import LeasesStore
 from leadscore.store.outbox import OutboxStore
@@ -75,7 +76,17 @@ def normalize_url(url: str) -> str:
     return url
 
 
-class SQLStore(ContactsStore, EventsStore, ScoresStore, OutboxStore, InboxStore, RunsStore, LeasesStore, PeopleStore):
+class SQLStore(
+    ContactsStore,
+    EventsStore,
+    ScoresStore,
+    OutboxStore,
+    InboxStore,
+    RunsStore,
+    LeasesStore,
+    PeopleStore,
+    HistoryStore,
+):
     """Tables of record for one leadscore installation (any number of sources)."""
 
     @classmethod

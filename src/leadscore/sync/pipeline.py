@@ -64,6 +64,8 @@ class CycleReport:
     """Webhook events given up after waiting their age limit for their recipient."""
     contacts_scored: int = 0
     scoring_workers: int = 1
+    history_pruned: int = 0
+    """Score-history rows older than the retention (``history_days``) forgotten at the end of the cycle."""
     changes: Counter[str] = field(default_factory=Counter)
     score_changes: int = 0
     grade_changes: int = 0
@@ -94,6 +96,7 @@ class CycleReport:
             "events_expired": self.events_expired,
             "contacts_scored": self.contacts_scored,
             "scoring_workers": self.scoring_workers,
+            "history_pruned": self.history_pruned,
             "changes": dict(self.changes),
             "applied": self.applied,
             "set_aside": self.set_aside,
@@ -126,8 +129,10 @@ class Pipeline:
         parallelism: Parallelism = IN_PROCESS,
         page_size: int = 2000,
         people: PeopleScope | None = None,
+        history_days: int = 400,
     ) -> None:
         self.store = store
+        self.history_days = history_days
         self.people = people if people is not None and connector.source in people.sources else None
         self.connector = connector
         self.engines = list(engines)
@@ -168,6 +173,9 @@ class Pipeline:
             self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
             if not dry_run:
                 self.apply_outbox(report)
+                report.history_pruned = self.store.prune_history(
+                    self.source, self.clock() - timedelta(days=self.history_days)
+                )
             report.status = "dry-run" if dry_run else "ok"
         except CycleInterruptedError:
             report.status = "interrupted"
