@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.errors import ConfigError
@@ -48,12 +48,28 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="log level")
     log_emails: bool = Field(False, description="let email addresses appear in logs")
     history_days: int = Field(400, ge=1, description="days of score history kept per record")
+    console: bool = Field(False, description="serve the console under / on the HTTP port (it needs a login)")
+    console_token: SecretStr | None = Field(
+        None, description="the console's login token (else the file console_token in the secrets directory)"
+    )
     full_rescore_seconds: int = Field(86_400, ge=60, description="how often a cycle rescores everyone (decay)")
     misfire_grace_seconds: int = Field(3_600, ge=1, description="how late a missed run may still start (paused host)")
     shutdown_grace_seconds: float = Field(30, gt=0, description="how long SIGTERM waits for the cycle in flight")
     ready_failed_cycles: int = Field(3, ge=1, description="failed cycles in a row after which /readyz says 503")
     scoring_workers: int = Field(0, ge=0, description="processes that score a large rescore (0: one per core, max 4)")
     parallel_min_contacts: int = Field(50_000, ge=1, description="contacts to rescore before workers are started")
+
+    def resolved_console_token(self) -> str:
+        """The console's token; a ConfigError says where to put one when there is none."""
+        if self.console_token is not None and self.console_token.get_secret_value():
+            return self.console_token.get_secret_value()
+        path = SECRETS_DIR / "console_token"
+        if path.is_file() and path.read_text(encoding="utf-8").strip():
+            return path.read_text(encoding="utf-8").strip()
+        raise ConfigError(
+            f"the console needs a login token: set {ENV_PREFIX}CONSOLE_TOKEN, or write it to {path} "
+            "(a long random string; users type it at the console's login)"
+        )
 
     def parallelism(self) -> Parallelism:
         return Parallelism.auto(self.scoring_workers, self.parallel_min_contacts)

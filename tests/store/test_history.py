@@ -68,7 +68,9 @@ def test_history_keeps_each_visible_change_once_and_forgets_after_the_retention(
         assert [line["new_score"] for line in lines] == [e.new_score for e in decayed]
 
         cycle(timedelta(days=120 + 401), history_days=400)
-        assert all(e.changed_at >= NOW + timedelta(days=121) for cid in ids for e in store.score_history("hubspot", cid))
+        assert all(
+            e.changed_at >= NOW + timedelta(days=121) for cid in ids for e in store.score_history("hubspot", cid)
+        )
     finally:
         platform.sandbox.stop()
 

@@ -45,11 +45,11 @@ def run() -> None:
         ) from None
     except LeadscoreError as exc:
         raise fail(str(exc), 2) from None
-    except OSError as exc:
-        raise fail(
-            f"cannot listen on {settings.http_host}:{settings.http_port} ({ENV_PREFIX}HTTP_PORT): {exc}", 2
-        ) from None
-    raise typer.Exit(daemon.run())
+    try:
+        code = daemon.run()
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    raise typer.Exit(code)
 
 
 def config_show() -> None:

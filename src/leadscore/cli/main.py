@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from leadscore.cli import daemon, demo, evaluate, history, offline, people, preview, sync
+from leadscore.cli import console, daemon, demo, evaluate, history, offline, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -48,6 +48,7 @@ app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(demo.demo)
 app.command("run")(daemon.run)
+app.command("console")(console.console)
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 config_app.command("show")(daemon.config_show)
 app.add_typer(config_app, name="config")

@@ -19,7 +19,6 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType
 from typing import Any
 
@@ -28,12 +27,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from prometheus_client import generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from starlette.applications import Starlette
 
 from leadscore.daemon.leases import SingleDaemonLock
 from leadscore.daemon.metrics import Metrics
 from leadscore.engine import Engine
-from leadscore.errors import CycleInterruptedError, LeadscoreError
+from leadscore.errors import ConfigError, CycleInterruptedError, LeadscoreError
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector
 from leadscore.protocol import WebhookReceiver
@@ -42,9 +41,9 @@ from leadscore.sources import SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
 from leadscore.sync.plan import write_targets
+from leadscore.web import HttpServer, create_app
 
 log = logging.getLogger("leadscore.daemon")
-MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
 
 
 @dataclass
@@ -105,7 +104,12 @@ class Daemon:
             },
             timezone=UTC,
         )
-        self.http: ThreadingHTTPServer | None = None
+        self.http: HttpServer | None = None
+        self.console: Starlette | None = None
+        if settings.console:
+            from leadscore.console import console_for
+
+            self.console = console_for(settings, self.store, engines, sources, people)
         self._signalled_at = 0.0
         self._signal_name = ""
 
@@ -189,11 +193,17 @@ class Daemon:
             ready = ready and not failing
         return ready, detail
 
-    def receive_webhook(self, name: str, authorization: str, raw: bytes | None) -> tuple[int, dict[str, Any]]:
-        """Keep an authenticated webhook body for the source's next cycle; answer only once it is stored."""
+    def alive(self) -> bool:
+        return self.scheduler.running and not self.stop.is_set()
+
+    def metrics_text(self) -> bytes:
+        return generate_latest(self.metrics.registry)
+
+    def webhook_refusal(self, name: str, authorization: str) -> tuple[int, dict[str, Any]] | None:
+        """Why a webhook request is refused before its body is read (None: it may be read)."""
         state = self.sources.get(name)
         if state is None or not isinstance(state.pipeline.connector, WebhookReceiver):
-            return 404, {"error": f"no source '{name}' that receives webhooks"}
+            return 404, {"error": "no source by that name receives webhooks"}
         expected = state.settings.resolved_webhook_token()
         if expected is None:
             return 404, {"error": f"source '{name}' has no webhook_token set; webhooks are refused"}
@@ -201,8 +211,10 @@ class Daemon:
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip(), expected):
             self.metrics.webhooks.labels(name, "refused").inc()
             return 401, {"error": "missing or wrong bearer token"}
-        if raw is None:
-            return 413, {"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}
+        return None
+
+    def store_webhook(self, name: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """Keep an authenticated webhook body for the source's next cycle; answer only once it is stored."""
         try:
             body = json.loads(raw)
         except ValueError:
@@ -215,48 +227,6 @@ class Daemon:
             return 503, {"error": "not stored; send again"}
         self.metrics.webhooks.labels(name, "stored").inc()
         return 200, {"stored": True}
-
-    def _serve_http(self) -> None:
-        daemon = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                return
-
-            def do_GET(self) -> None:
-                if self.path == "/healthz":
-                    alive = daemon.scheduler.running and not daemon.stop.is_set()
-                    self._send(200 if alive else 503, b"ok\n" if alive else b"stopping\n", "text/plain")
-                elif self.path == "/readyz":
-                    ready, detail = daemon.readiness()
-                    self._send(200 if ready else 503, json.dumps(detail).encode(), "application/json")
-                elif self.path == "/metrics":
-                    self._send(200, generate_latest(daemon.metrics.registry), CONTENT_TYPE_LATEST)
-                else:
-                    self._send(404, b"not found\n", "text/plain")
-
-            def do_POST(self) -> None:
-                name = self.path.removeprefix("/webhooks/").strip("/")
-                if not self.path.startswith("/webhooks/"):
-                    self._send(404, b"not found\n", "text/plain")
-                    return
-                status, answer = daemon.receive_webhook(name, self.headers.get("Authorization", ""), self._body())
-                self._send(status, json.dumps(answer).encode(), "application/json")
-
-            def _body(self) -> bytes | None:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if 0 <= length <= MAX_WEBHOOK_BYTES else None
-
-            def _send(self, status: int, body: bytes, content_type: str) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.http = ThreadingHTTPServer((self.settings.http_host, self.settings.http_port), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, name="http", daemon=True).start()
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -281,9 +251,13 @@ class Daemon:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
-        self._serve_http()
-        assert self.http is not None
-        port = self.http.server_address[1]
+        self.http = HttpServer(create_app(self, self.console), self.settings.http_host, self.settings.http_port)
+        try:
+            port = self.http.start()
+        except ConfigError:
+            self.single.release()
+            self.store.close()
+            raise
         for name, state in self.sources.items():
             schedule = state.settings.schedule
             trigger = (
@@ -312,7 +286,7 @@ class Daemon:
             else:
                 log.warning("source %s: cycle still running at the grace deadline; exiting anyway", state.settings.name)
         if self.http is not None:
-            self.http.shutdown()
+            self.http.stop()
         self.single.release()
         self.store.close()
         log.info("leadscore stopped", extra={"fields": {"event": "stop", "replica": self.replica}})

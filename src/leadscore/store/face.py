@@ -16,9 +16,10 @@ from leadscore.protocol import ContactPage, EventPage, PendingChange
 from leadscore.records import Change, Contact, EventRow, WrittenState
 from leadscore.store.history import HistoryEntry
 from leadscore.store.inbox import InboxOutcome
+from leadscore.store.insights import RecordRef, RunRow, SetAside, WeekFlow, WrittenRecord
 from leadscore.store.leases import Lease
 from leadscore.store.outbox import Settlement
-from leadscore.store.people import PersonRecords
+from leadscore.store.people import PersonRecords, RecordOfPerson
 from leadscore.store.scores import StoredScore, VisibleScore
 
 
@@ -89,6 +90,31 @@ class Store(Protocol):
 
     # the database itself
     def source_lease(self, source: str) -> AbstractContextManager[Lease]: ...
+
+    # what the console shows
+    def recent_runs(self, source: str, limit: int = 20) -> list[RunRow]: ...
+
+    def run_sources(self) -> list[str]: ...
+
+    def set_aside_list(self, source: str, limit: int = 100) -> list[SetAside]: ...
+
+    def retry_set_aside(self, source: str, entry_ids: Sequence[int], now: datetime) -> int: ...
+
+    def score_histogram(self, model: str, source: str | None = None, width: int = 5) -> dict[int, int]: ...
+
+    def grade_band_counts(self, model: str, source: str | None = None) -> dict[tuple[str, str], int]: ...
+
+    def weekly_flows(self, model: str, since: datetime, source: str | None = None) -> list[WeekFlow]: ...
+
+    def days_to_band(
+        self, model: str, bands: Sequence[str], since: datetime, source: str | None = None
+    ) -> list[float]: ...
+
+    def find_records(self, query: str, sources: Sequence[str], limit: int = 20) -> list[RecordRef]: ...
+
+    def written_record(self, source: str, contact_id: str) -> WrittenRecord: ...
+
+    def records_of(self, source: str, contact_id: str) -> list[RecordOfPerson]: ...
 
     # score history
     def score_history(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Connection, func, select, update
 
@@ -196,29 +197,47 @@ class PeopleStore(Tables):
     def person_records(self, email: str) -> list[RecordOfPerson]:
         """Every record (live or not) of the person an email names, in every source, with its events and last
         scores."""
-        c, s, p = schema.contacts, schema.scores, schema.persons
+        p = schema.persons
         with self.db.connect() as connection:
             key = identity_key(email, self._folds_plus(connection))
             person_id = connection.execute(select(p.c.id).where(p.c.email == key)).scalar_one_or_none() if key else None
             if person_id is None:
                 return []
-            rows = connection.execute(
-                select(c.c.source, c.c.contact_id, c.c.email, c.c.profile, c.c.updated_at, c.c.deleted, c.c.merged_into)
-                .where(c.c.person_id == person_id)
-                .order_by(c.c.source, c.c.contact_id)
-            ).all()
-            ids: dict[str, list[str]] = {}
-            for row in rows:
-                ids.setdefault(row[0], []).append(row[1])
-            events = self._events_of(connection, ids)
-            scores: dict[tuple[str, str], dict[str, tuple[int, str, str, str]]] = {}
-            for source, contact_ids in ids.items():
-                for contact_id, model, score, grade, band, reasons in connection.execute(
-                    select(s.c.contact_id, s.c.model, s.c.score, s.c.grade, s.c.band, s.c.reasons).where(
-                        s.c.source == source, s.c.contact_id.in_(contact_ids)
-                    )
-                ):
-                    scores.setdefault((source, contact_id), {})[model] = (score, grade, band, reasons)
+            return self._records_where(connection, schema.contacts.c.person_id == person_id)
+
+    def records_of(self, source: str, contact_id: str) -> list[RecordOfPerson]:
+        """The record and every other record of its person (only the record, when it has no email); empty when
+        the store does not know it."""
+        c = schema.contacts
+        with self.db.connect() as connection:
+            person_id = connection.execute(
+                select(c.c.person_id).where(c.c.source == source, c.c.contact_id == contact_id)
+            ).first()
+            if person_id is None:
+                return []
+            if person_id[0] is None:
+                return self._records_where(connection, (c.c.source == source) & (c.c.contact_id == contact_id))
+            return self._records_where(connection, c.c.person_id == person_id[0])
+
+    def _records_where(self, connection: Connection, condition: Any) -> list[RecordOfPerson]:
+        c, s = schema.contacts, schema.scores
+        rows = connection.execute(
+            select(c.c.source, c.c.contact_id, c.c.email, c.c.profile, c.c.updated_at, c.c.deleted, c.c.merged_into)
+            .where(condition)
+            .order_by(c.c.source, c.c.contact_id)
+        ).all()
+        ids: dict[str, list[str]] = {}
+        for row in rows:
+            ids.setdefault(row[0], []).append(row[1])
+        events = self._events_of(connection, ids)
+        scores: dict[tuple[str, str], dict[str, tuple[int, str, str, str]]] = {}
+        for source, contact_ids in ids.items():
+            for contact_id, model, score, grade, band, reasons in connection.execute(
+                select(s.c.contact_id, s.c.model, s.c.score, s.c.grade, s.c.band, s.c.reasons).where(
+                    s.c.source == source, s.c.contact_id.in_(contact_ids)
+                )
+            ):
+                scores.setdefault((source, contact_id), {})[model] = (score, grade, band, reasons)
         return [
             RecordOfPerson(
                 LinkedRecord(

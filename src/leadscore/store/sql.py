@@ -27,6 +27,7 @@ from leadscore.store.contacts import ContactsStore
 from leadscore.store.events import EventsStore
 from leadscore.store.history import HistoryStore
 from leadscore.store.inbox import InboxStore
+from leadscore.store.insights import InsightsStore
 from leadscore.store.leases import LeasesStore
 from leadscore.store.outbox import OutboxStore
 from leadscore.store.people import PeopleStore
@@ -86,6 +87,7 @@ class SQLStore(
     LeasesStore,
     PeopleStore,
     HistoryStore,
+    InsightsStore,
 ):
     """Tables of record for one leadscore installation (any number of sources)."""
 

@@ -1,5 +1,5 @@
 """Every change of a record's visible score, grade or band is kept: when, old and new values, the model's
-version and the contributions behind the new score (HubSpot's property history, Mautic's points log).
+version and the contributions behind the new score (the audit trail a CRM keeps as property history).
 
 Revision ID: 0006
 Revises: 0005
