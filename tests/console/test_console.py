@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import re
-
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -43,11 +42,13 @@ def test_a_logged_out_request_gets_no_data(filled: Filled, client: httpx.Client)
     emails = [r.record.email for r in filled.store.records_of("salesforce", filled.raised) if r.record.email]
     for path in ("/", "/models", f"/contact/salesforce/{filled.raised}", f"/contact?q={emails[0]}"):
         browser = client.get(path, headers=HTML, follow_redirects=False)
-        assert browser.status_code == 303 and browser.headers["location"].startswith("/login")
+        assert browser.status_code == 303
+        assert browser.headers["location"].startswith("/login")
         script = client.get(path, follow_redirects=False)
         assert script.status_code == 401
         for answer in (browser, script):
-            assert filled.raised not in answer.text and emails[0] not in answer.text
+            assert filled.raised not in answer.text
+            assert emails[0] not in answer.text
     retry = client.post("/sources/salesforce/retry", data={"entry": "1"}, follow_redirects=False)
     assert retry.status_code == 401
     wrong = client.get("/", headers={"authorization": "Bearer not-the-token"})
@@ -57,7 +58,8 @@ def test_a_logged_out_request_gets_no_data(filled: Filled, client: httpx.Client)
 def test_a_wrong_token_or_a_stale_form_does_not_log_in(client: httpx.Client) -> None:
     csrf = csrf_of(client.get("/login").text)
     wrong = client.post("/login", data={"csrf": csrf, "token": "guess"}, follow_redirects=False)
-    assert wrong.status_code == 401 and "That token is not the console" in wrong.text
+    assert wrong.status_code == 401
+    assert "That token is not the console" in wrong.text
     stale = client.post("/login", data={"csrf": "forged", "token": TOKEN}, follow_redirects=False)
     assert stale.status_code == 403
     assert client.get("/", follow_redirects=False).status_code == 401
@@ -80,7 +82,8 @@ def test_the_sources_page_shows_the_stores_runs_and_set_aside_changes(filled: Fi
     shown_calls = [int(n) for n in re.findall(r'class="n api-calls">(\d+)<', page)]
     assert shown_calls == [sum(run.report["api_calls"].values()) for run in runs]
     set_aside = filled.store.set_aside_list("salesforce")
-    assert [entry.contact_id for entry in set_aside] == [filled.locked] * len(set_aside) and set_aside
+    assert [entry.contact_id for entry in set_aside] == [filled.locked] * len(set_aside)
+    assert set_aside
     assert f'<strong class="set-aside-count">{len(set_aside)}</strong>' in page
     assert "UNABLE_TO_LOCK_ROW" in page
 
@@ -96,7 +99,8 @@ def test_a_set_aside_change_is_retried_with_the_sessions_csrf_token_only(filled:
     done = client.post(
         "/sources/salesforce/retry", data={"entry": entries, "csrf": csrf_of(page)}, follow_redirects=False
     )
-    assert done.status_code == 303 and "retried=" in done.headers["location"]
+    assert done.status_code == 303
+    assert "retried=" in done.headers["location"]
     assert all(e.not_before == LATER for e in filled.store.set_aside_list("salesforce"))
     filled.platform.sandbox.locked_ids.clear()
     report = filled.cycle(LATER - NOW)
@@ -126,9 +130,11 @@ def test_the_models_page_figures_equal_the_stores(filled: Filled, client: httpx.
         for e in filled.store.score_history("salesforce", cid, engine.name)
         if e.new_band in ("MQL", "SQL") and e.old_band != e.new_band
     ]
-    assert entered == len(history) and entered >= 1
+    assert entered == len(history)
+    assert entered >= 1
     flows = filled.store.weekly_flows(engine.name, NOW - timedelta(weeks=12))
-    assert flows and all(flow.week.weekday() == 0 and flow.week.hour == 0 for flow in flows), "weeks start Monday"
+    assert flows
+    assert all(flow.week.weekday() == 0 and flow.week.hour == 0 for flow in flows), "weeks start on Monday"
 
 
 def test_the_contact_page_explains_the_stored_score_and_shows_its_history(filled: Filled) -> None:
@@ -140,7 +146,8 @@ def test_the_contact_page_explains_the_stored_score_and_shows_its_history(filled
 def contact_page_checks(filled: Filled, client: httpx.Client) -> None:
     record = filled.store.records_of("salesforce", filled.raised)[0]
     found = client.get(f"/contact?q={record.record.email}", follow_redirects=False)
-    assert found.status_code == 303 and found.headers["location"].endswith(f"/contact/salesforce/{filled.raised}")
+    assert found.status_code == 303
+    assert found.headers["location"].endswith(f"/contact/salesforce/{filled.raised}")
     page = client.get(found.headers["location"]).text
     engine = filled.engines[0]
     stored = record.scores[engine.name]

@@ -39,8 +39,10 @@ def test_history_keeps_each_visible_change_once_and_forgets_after_the_retention(
         first = {cid: store.score_history("hubspot", cid) for cid in ids}
         assert all(len(entries) == 1 for entries in first.values()), "every record's first score is one entry"
         entry = first[ids[0]][0]
-        assert entry.old_score is None and entry.old_band is None
-        assert entry.model_version == engine.version and len(engine.version) == 12
+        assert entry.old_score is None
+        assert entry.old_band is None
+        assert entry.model_version == engine.version
+        assert len(engine.version) == 12
         cycle()
         assert all(len(store.score_history("hubspot", cid)) == 1 for cid in ids), "re-running adds nothing"
 
@@ -56,7 +58,8 @@ def test_history_keeps_each_visible_change_once_and_forgets_after_the_retention(
 
         cycle(timedelta(days=120))
         decayed = store.score_history("hubspot", chosen)
-        assert len(decayed) == 3 and decayed[-1].new_score < raised.new_score, "decay is history too"
+        assert len(decayed) == 3
+        assert decayed[-1].new_score < raised.new_score, "decay is history too"
 
         result = CliRunner().invoke(
             app,
