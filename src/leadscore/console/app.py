@@ -33,8 +33,9 @@ from leadscore.console.figures import (
 from leadscore.engine import Engine
 from leadscore.people import PeopleScope
 from leadscore.store import Store
+from leadscore.store.tallies import BUCKET
 
-HISTOGRAM_WIDTH = 5
+HISTOGRAM_WIDTH = BUCKET
 WEEKS_SHOWN = 12
 SESSION_HOURS = 12
 
@@ -123,7 +124,7 @@ def create_console(config: ConsoleConfig) -> Starlette:
             for engine in config.engines:
                 bands = bands_of(engine)
                 names = [name for name, _ in bands]
-                buckets = store.score_histogram(engine.name, width=HISTOGRAM_WIDTH)
+                buckets = store.score_histogram(engine.name)
                 matrix = store.grade_band_counts(engine.name)
                 current = {band: sum(c for (_, b), c in matrix.items() if b == band) for band in names}
                 flows = store.weekly_flows(engine.name, since)

@@ -1,8 +1,12 @@
 """The console's charts, drawn on the server as SVG with matplotlib's object API (no GUI backend, no pyplot
-state shared between request threads), so a page reads, prints and works without JavaScript."""
+state shared between request threads), so a page reads, prints and works without JavaScript.
+
+Drawing one takes a tenth of a second or more, and the figures behind it change only when a cycle saves scores,
+so each chart is kept by its inputs (the last CHARTS_KEPT of them) and drawn again only when they change."""
 
 from __future__ import annotations
 
+import functools
 import io
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -23,6 +27,7 @@ def date_numbers(moments: Sequence[datetime]) -> list[float]:
 
 BAND_LINE = "#b03030"
 BAR = "#4a78b5"
+CHARTS_KEPT = 128
 
 
 def svg(figure: Figure) -> str:
@@ -34,6 +39,12 @@ def svg(figure: Figure) -> str:
 
 def score_histogram(buckets: dict[int, int], width: int, bands: Sequence[tuple[str, int]], title: str) -> str:
     """Live records per score bucket, with each band's lower boundary drawn and named."""
+    return _histogram(tuple(sorted(buckets.items())), width, tuple(bands), title)
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _histogram(counted: tuple[tuple[int, int], ...], width: int, bands: tuple[tuple[str, int], ...], title: str) -> str:
+    buckets = dict(counted)
     figure = Figure(figsize=(7, 2.8))
     axes = figure.add_subplot()
     starts = list(range(0, 100, width))
@@ -51,6 +62,14 @@ def score_histogram(buckets: dict[int, int], width: int, bands: Sequence[tuple[s
 
 
 def weekly_lines(weeks: Sequence[datetime], series: dict[str, Sequence[float | None]], title: str, unit: str) -> str:
+    return _weekly(tuple(weeks), tuple((name, tuple(values)) for name, values in series.items()), title, unit)
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _weekly(
+    weeks: tuple[datetime, ...], lines: tuple[tuple[str, tuple[float | None, ...]], ...], title: str, unit: str
+) -> str:
+    series = dict(lines)
     figure = Figure(figsize=(7, 2.6))
     axes = figure.add_subplot()
     for name, values in series.items():
@@ -69,11 +88,16 @@ def weekly_lines(weeks: Sequence[datetime], series: dict[str, Sequence[float | N
 
 def score_over_time(entries: Sequence[HistoryEntry], bands: Sequence[tuple[str, int]], title: str) -> str:
     """A record's score as a step line through each change, with the band boundaries."""
+    return _over_time(tuple((e.changed_at, e.new_score) for e in entries), tuple(bands), title)
+
+
+@functools.lru_cache(maxsize=CHARTS_KEPT)
+def _over_time(points: tuple[tuple[datetime, int], ...], bands: tuple[tuple[str, int], ...], title: str) -> str:
     figure = Figure(figsize=(7, 2.6))
     axes = figure.add_subplot()
-    if entries:
-        moments = date_numbers([e.changed_at for e in entries])
-        axes.step(moments, [e.new_score for e in entries], where="post", color=BAR, marker="o", markersize=3)
+    if points:
+        moments = date_numbers([moment for moment, _ in points])
+        axes.step(moments, [score for _, score in points], where="post", color=BAR, marker="o", markersize=3)
         axes.xaxis_date()
     for name, minimum in bands:
         if minimum > 0:

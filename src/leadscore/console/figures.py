@@ -53,10 +53,20 @@ class DaysToBand:
     mean: float | None
 
 
-def days_summary(days: Sequence[float]) -> DaysToBand:
-    if not days:
+def days_summary(days: dict[int, int]) -> DaysToBand:
+    """Median and mean of whole days, from a tally of days -> records."""
+    records = sum(days.values())
+    if not records:
         return DaysToBand(0, None, None)
-    return DaysToBand(len(days), statistics.median(days), statistics.fmean(days))
+    ordered = sorted(days.items())
+    middle = [(records - 1) // 2, records // 2]
+    picked: list[float] = []
+    seen = 0
+    for value, count in ordered:
+        picked.extend(float(value) for position in middle if seen <= position < seen + count)
+        seen += count
+    mean = sum(value * count for value, count in ordered) / records
+    return DaysToBand(records, statistics.fmean(picked), mean)
 
 
 @dataclass(frozen=True, slots=True)

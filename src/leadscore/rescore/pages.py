@@ -92,7 +92,9 @@ HISTORY_CONTRIBUTIONS = 5
 """Contributions kept with each score-history row: what moved the score, not the whole explain table."""
 
 
-def to_stored(result: ScoreResult, now: datetime, engine: Engine, source: str = "") -> StoredScore:
+def to_stored(
+    result: ScoreResult, now: datetime, engine: Engine, source: str = "", first_event_ms: int | None = None
+) -> StoredScore:
     return StoredScore(
         contact_id=result.contact_id,
         model=result.model,
@@ -109,7 +111,12 @@ def to_stored(result: ScoreResult, now: datetime, engine: Engine, source: str = 
         contributions=tuple(
             (c.reason, round(c.points, 1)) for c in top_contributions(result, HISTORY_CONTRIBUTIONS) if c.points
         ),
+        first_event_ms=first_event_ms,
     )
+
+
+def first_event_ms(rows: Sequence[EventRow]) -> int | None:
+    return min((row[2] for row in rows), default=None)
 
 
 @contextmanager
@@ -154,11 +161,12 @@ def score_range(
         )
         stored: list[StoredScore] = []
         scored_page: ScoredPage = []
-        elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult]]] = {}
+        elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult], int | None]] = {}
         for contact, events in page:
             report.contacts += 1
             report.events += len(events)
             view = views.get(contact.id)
+            first = first_event_ms(view.rows if view is not None else events)
             results = []
             for engine in job.engines:
                 last = previous.get((contact.id, engine.name))
@@ -172,12 +180,12 @@ def score_range(
                 if result.problems and len(report.unreadable) < PROBLEMS_KEPT and engine is job.engines[0]:
                     report.unreadable.extend((contact.id, problem) for problem in result.problems)
                 results.append(result)
-                fresh = to_stored(result, job.now, engine)
+                fresh = to_stored(result, job.now, engine, first_event_ms=first)
                 if last is None or last != _visible(fresh):
                     stored.append(fresh)
             scored_page.append((contact, results))
             for record in others.get(contact.id, ()):
-                elsewhere.setdefault((record.source, record.contact_id), (record, results))
+                elsewhere.setdefault((record.source, record.contact_id), (record, results, first))
         stored.extend(_fan_out(store, job, elsewhere, scored_page, report))
         outbox: list[Change] = []
         if job.on_page is not None:
@@ -218,7 +226,7 @@ def _person_views(
 def _fan_out(
     store: Store,
     job: Job[T],
-    elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult]]],
+    elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult], int | None]],
     scored_page: ScoredPage,
     report: RescoreReport[T],
 ) -> list[StoredScore]:
@@ -233,10 +241,10 @@ def _fan_out(
         for (contact_id, model), visible in store.visible_scores(source, ids).items()
     }
     stored: list[StoredScore] = []
-    for (source, contact_id), (record, results) in elsewhere.items():
+    for (source, contact_id), (record, results, first) in elsewhere.items():
         given = [replace(result, contact_id=contact_id) for result in results]
         for engine, result in zip(job.engines, given, strict=True):
-            fresh = to_stored(result, job.now, engine, source)
+            fresh = to_stored(result, job.now, engine, source, first)
             last = previous.get((source, contact_id, engine.name))
             if last is None or last != _visible(fresh):
                 stored.append(fresh)

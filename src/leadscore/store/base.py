@@ -26,6 +26,7 @@ from leadscore.store.statements import (
     Statements,
     statements_for,
 )
+from leadscore.store.tallies import forget_scores
 
 EMPTY: dict[str, Any] = {}
 IDENTITY_CURSOR = ("_people", "identity")
@@ -156,6 +157,7 @@ class Tables:
             )
         if deleted or merged_into is not None:
             self._unqueue(connection, source, contact_ids)
+            forget_scores(connection, self._dialect, source, contact_ids)
             self._touch_persons(connection, persons.values())
 
     def _merge(self, connection: Connection, source: str, loser: str, survivor: str) -> None:
@@ -171,6 +173,7 @@ class Tables:
             .values(merged_into=survivor)
         )
         self._unqueue(connection, source, [loser])
+        forget_scores(connection, self._dialect, source, [loser])
         self._queue(connection, source, [survivor])
         self._touch_persons(connection, persons.values())
 

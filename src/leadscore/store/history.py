@@ -14,6 +14,7 @@ from sqlalchemy import delete, select
 from leadscore.records import ensure_utc
 from leadscore.store import schema
 from leadscore.store.base import Tables
+from leadscore.store.tallies import prune_tallies
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,4 +72,5 @@ class HistoryStore(Tables):
         """Forget the source's changes older than ``before`` (the retention setting); returns how many went."""
         h = schema.score_history
         with self.db.begin() as connection:
+            prune_tallies(connection, source, before)
             return int(connection.execute(delete(h).where(h.c.source == source, h.c.changed_at < before)).rowcount)

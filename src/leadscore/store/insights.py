@@ -1,25 +1,22 @@
-"""What the console shows, as aggregates computed by the database: runs, score distributions, band flows.
+"""What the console shows: runs, set-aside changes, and the score tallies (tallies.py) summed by the database.
 
-Every query here is a GROUP BY or an indexed lookup, so a page costs the same at a thousand contacts as at a
-million, give or take the scan of the scores table the distribution needs.
+Every query here reads a tally or an index, so a page costs about the same at a thousand contacts as at a
+million.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, and_, cast, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from leadscore.records import ensure_utc
 from leadscore.store import schema
 from leadscore.store.base import Tables
-
-WEEK_SECONDS = 7 * 86_400
-MONDAY_OFFSET = 3 * 86_400
-"""1970-01-01 was a Thursday: weeks counted from the Monday three days before it start on Mondays."""
+from leadscore.store.tallies import week_of, week_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,109 +123,72 @@ class InsightsStore(Tables):
                 ).rowcount
             )
 
-    def _live_scores(self, model: str, source: str | None) -> list[ColumnElement[bool]]:
-        s, c = schema.scores, schema.contacts
-        conditions = [
-            s.c.model == model,
-            c.c.source == s.c.source,
-            c.c.contact_id == s.c.contact_id,
-            c.c.deleted.is_(False),
-            c.c.merged_into.is_(None),
-        ]
+    def score_histogram(self, model: str, source: str | None = None) -> dict[int, int]:
+        """Live records per score bucket of five points (bucket start -> count; 100 is in the 95 bucket)."""
+        t = schema.score_counts
+        query = select(t.c.bucket, func.sum(t.c.records)).where(t.c.model == model).group_by(t.c.bucket)
         if source is not None:
-            conditions.append(s.c.source == source)
-        return conditions
-
-    def score_histogram(self, model: str, source: str | None = None, width: int = 5) -> dict[int, int]:
-        """Live records per score bucket (bucket start -> count); a score of 100 falls in the last bucket."""
-        s, c = schema.scores, schema.contacts
-        capped = func.min(s.c.score, 99) if self._dialect == "sqlite" else func.least(s.c.score, 99)
-        bucket = capped // width * width
-        query = select(bucket, func.count()).where(*self._live_scores(model, source)).group_by(bucket)
+            query = query.where(t.c.source == source)
         with self.db.connect() as connection:
-            return {int(start): int(count) for start, count in connection.execute(query.select_from(s, c))}
+            return {int(bucket): int(count) for bucket, count in connection.execute(query) if count}
 
     def grade_band_counts(self, model: str, source: str | None = None) -> dict[tuple[str, str], int]:
-        s, c = schema.scores, schema.contacts
+        t = schema.score_counts
         query = (
-            select(s.c.grade, s.c.band, func.count())
-            .select_from(s, c)
-            .where(*self._live_scores(model, source))
-            .group_by(s.c.grade, s.c.band)
+            select(t.c.grade, t.c.band, func.sum(t.c.records)).where(t.c.model == model).group_by(t.c.grade, t.c.band)
         )
+        if source is not None:
+            query = query.where(t.c.source == source)
         with self.db.connect() as connection:
-            return {(grade, band): int(count) for grade, band, count in connection.execute(query)}
-
-    def _week(self, column: Any) -> Any:
-        """The Monday-starting week of a timestamp, as an integer count of weeks since the epoch."""
-        seconds: Any = (
-            cast((func.julianday(column) - 2440587.5) * 86400.0, Float)
-            if self._dialect == "sqlite"
-            else func.extract("epoch", column)
-        )
-        return func.floor((seconds + MONDAY_OFFSET) / WEEK_SECONDS)
+            return {(grade, band): int(count) for grade, band, count in connection.execute(query) if count}
 
     def weekly_flows(self, model: str, since: datetime, source: str | None = None) -> list[WeekFlow]:
-        """Per week since ``since``: how many records entered and left each band, and their average new score."""
-        h = schema.score_history
-        week = self._week(h.c.changed_at).label("week")
-        where = [h.c.model == model, h.c.changed_at >= since]
-        if source is not None:
-            where.append(h.c.source == source)
-        moved = or_(h.c.old_band.is_(None), h.c.old_band != h.c.new_band)
-        entries = select(week, h.c.new_band, func.count()).where(*where, moved).group_by(week, h.c.new_band)
-        exits = (
-            select(week, h.c.old_band, func.count())
-            .where(*where, and_(h.c.old_band.is_not(None), h.c.old_band != h.c.new_band))
-            .group_by(week, h.c.old_band)
+        """Per week from the one holding ``since``: records that entered and left each band, and the average of
+        the scores records moved to."""
+        f, w = schema.band_flows, schema.week_scores
+        first = week_of(since)
+        flows = (
+            select(f.c.week, f.c.band, func.sum(f.c.entered), func.sum(f.c.exited))
+            .where(f.c.model == model, f.c.week >= first)
+            .group_by(f.c.week, f.c.band)
         )
-        averages = select(week, func.avg(h.c.new_score)).where(*where).group_by(week)
+        scores = (
+            select(w.c.week, func.sum(w.c.moves), func.sum(w.c.score_sum))
+            .where(w.c.model == model, w.c.week >= first)
+            .group_by(w.c.week)
+        )
+        if source is not None:
+            flows, scores = flows.where(f.c.source == source), scores.where(w.c.source == source)
         weeks: dict[int, tuple[dict[str, int], dict[str, int], list[float | None]]] = {}
         with self.db.connect() as connection:
-            for index, band, count in connection.execute(entries):
-                weeks.setdefault(int(index), ({}, {}, [None]))[0][band] = int(count)
-            for index, band, count in connection.execute(exits):
-                weeks.setdefault(int(index), ({}, {}, [None]))[1][band] = int(count)
-            for index, average in connection.execute(averages):
-                weeks.setdefault(int(index), ({}, {}, [None]))[2][0] = float(average) if average is not None else None
+            for week, band, entered, exited in connection.execute(flows):
+                entry = weeks.setdefault(int(week), ({}, {}, [None]))
+                if entered:
+                    entry[0][band] = int(entered)
+                if exited:
+                    entry[1][band] = int(exited)
+            for week, moves, total in connection.execute(scores):
+                weeks.setdefault(int(week), ({}, {}, [None]))[2][0] = float(total) / float(moves) if moves else None
         return [
-            WeekFlow(
-                datetime.fromtimestamp(index * WEEK_SECONDS - MONDAY_OFFSET, tz=since.tzinfo), entered, left, avg[0]
-            )
-            for index, (entered, left, avg) in sorted(weeks.items())
+            WeekFlow(datetime.fromtimestamp(week_start(week), tz=UTC), entered, left, average[0])
+            for week, (entered, left, average) in sorted(weeks.items())
         ]
 
-    def days_to_band(self, model: str, bands: Sequence[str], since: datetime, source: str | None = None) -> list[float]:
-        """For each record that first entered one of ``bands`` since ``since``: the days from its first event to
-        that entry (records without events are left out)."""
-        h, e = schema.score_history, schema.events
-        where = [
-            h.c.model == model,
-            h.c.changed_at >= since,
-            h.c.new_band.in_(list(bands)),
-            or_(h.c.old_band.is_(None), h.c.old_band.not_in(list(bands))),
-        ]
+    def days_to_band(
+        self, model: str, bands: Sequence[str], since: datetime, source: str | None = None
+    ) -> dict[int, int]:
+        """Entries into ``bands`` in the weeks from the one holding ``since``, by whole days from the record's
+        (the person's) first event to the entry: days -> records."""
+        d = schema.band_entry_days
+        query = (
+            select(d.c.days, func.sum(d.c.records))
+            .where(d.c.model == model, d.c.week >= week_of(since), d.c.band.in_(list(bands)))
+            .group_by(d.c.days)
+        )
         if source is not None:
-            where.append(h.c.source == source)
-        entered = (
-            select(h.c.source, h.c.contact_id, func.min(h.c.changed_at).label("entered"))
-            .where(*where)
-            .group_by(h.c.source, h.c.contact_id)
-            .subquery()
-        )
-        first_event = (
-            select(func.min(e.c.occurred_at_ms))
-            .where(e.c.source == entered.c.source, e.c.contact_id == entered.c.contact_id)
-            .scalar_subquery()
-        )
+            query = query.where(d.c.source == source)
         with self.db.connect() as connection:
-            rows = connection.execute(select(entered.c.entered, first_event)).all()
-        days = []
-        for entered_at, first_ms in rows:
-            if first_ms is None:
-                continue
-            days.append(max(0.0, (ensure_utc(entered_at).timestamp() * 1000 - first_ms) / 86_400_000))
-        return days
+            return {int(days): int(count) for days, count in connection.execute(query) if count}
 
     def find_records(self, query: str, sources: Sequence[str], limit: int = 20) -> list[RecordRef]:
         """Records of ``sources`` whose id is ``query`` or whose email is it (any case); each source is one

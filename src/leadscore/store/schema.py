@@ -177,3 +177,43 @@ score_history = Table(
 )
 Index("ix_history_contact", score_history.c.source, score_history.c.contact_id, score_history.c.changed_at)
 Index("ix_history_period", score_history.c.changed_at)
+
+score_counts = Table(
+    "score_counts",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("bucket", Integer, primary_key=True),
+    Column("grade", String(8), primary_key=True),
+    Column("band", String(32), primary_key=True),
+    Column("records", BigInteger, nullable=False),
+)
+band_flows = Table(
+    "band_flows",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("week", Integer, primary_key=True),
+    Column("band", String(32), primary_key=True),
+    Column("entered", BigInteger, nullable=False),
+    Column("exited", BigInteger, nullable=False),
+)
+week_scores = Table(
+    "week_scores",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("week", Integer, primary_key=True),
+    Column("moves", BigInteger, nullable=False),
+    Column("score_sum", BigInteger, nullable=False),
+)
+band_entry_days = Table(
+    "band_entry_days",
+    metadata,
+    Column("source", SourceName, primary_key=True),
+    Column("model", String(64), primary_key=True),
+    Column("week", Integer, primary_key=True),
+    Column("band", String(32), primary_key=True),
+    Column("days", Integer, primary_key=True),
+    Column("records", BigInteger, nullable=False),
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from leadscore.store.statements import (
     page_ends,
     score_columns,
 )
+from leadscore.store.tallies import ScoreKey, add_counts, add_history, bucket_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,8 @@ class StoredScore:
     model_version: str = ""
     contributions: tuple[tuple[str, float], ...] = ()
     """(reason, points) of the rules that moved the score most, for the score history."""
+    first_event_ms: int | None = None
+    """When the record's (the person's) first event happened, for the days from it to a band entry."""
 
 
 class VisibleScore(NamedTuple):
@@ -149,9 +153,14 @@ class ScoresStore(Tables):
         with self.db.begin() as connection:
             self._enqueue(connection, changes)
             if scores:
-                history = self._history_rows(connection, source, scores)
+                history, deltas = self._history_rows(connection, source, scores)
                 if history:
-                    connection.execute(insert(schema.score_history), history)
+                    connection.execute(
+                        insert(schema.score_history),
+                        [{k: v for k, v in row.items() if k != "first_event_ms"} for row in history],
+                    )
+                    add_history(connection, self._dialect, history)
+                add_counts(connection, self._dialect, deltas)
                 connection.execute(
                     self._sql.upsert_scores,
                     [
@@ -179,9 +188,12 @@ class ScoresStore(Tables):
                     delete(q).where(q.c.source == other_source, q.c.contact_id == contact_id, q.c.version == version)
                 )
 
-    def _history_rows(self, connection: Connection, source: str, scores: Sequence[StoredScore]) -> list[dict[str, Any]]:
+    def _history_rows(
+        self, connection: Connection, source: str, scores: Sequence[StoredScore]
+    ) -> tuple[list[dict[str, Any]], Counter[ScoreKey]]:
         """A history row for each saved score whose score, grade or band differs from the one it replaces (a
-        record's first score too); a change of reasons alone is not history."""
+        record's first score too; a change of reasons alone is not history), and what the saved scores move in
+        the score tallies."""
         s = schema.scores
         before: dict[tuple[str, str, str], tuple[int, str, str]] = {}
         by_source: dict[str, list[str]] = {}
@@ -197,9 +209,13 @@ class ScoresStore(Tables):
                 for contact_id, model, score_value, grade, band in rows:
                     before[(record_source, contact_id, model)] = (score_value, grade, band)
         history = []
+        deltas: Counter[ScoreKey] = Counter()
         for score in scores:
             record_source = score.source or source
             old = before.get((record_source, score.contact_id, score.model))
+            if old is not None:
+                deltas[(record_source, score.model, bucket_of(old[0]), old[1], old[2])] -= 1
+            deltas[(record_source, score.model, bucket_of(score.score), score.grade, score.band)] += 1
             if old == (score.score, score.grade, score.band):
                 continue
             history.append(
@@ -216,9 +232,10 @@ class ScoresStore(Tables):
                     "new_band": score.band,
                     "model_version": score.model_version,
                     "contributions": [[reason, points] for reason, points in score.contributions],
+                    "first_event_ms": score.first_event_ms,
                 }
             )
-        return history
+        return history, deltas
 
     def visible_scores(self, source: str, contact_ids: Sequence[str]) -> dict[tuple[str, str], VisibleScore]:
         """Last scores by (contact id, model name), as the record shows them."""

@@ -27,13 +27,13 @@ def _ids(name: str = "p_ids") -> Any:
     return bindparam(name, expanding=True)
 
 
-def _insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+def insert_for(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
     """The dialect's INSERT, the one that knows ON CONFLICT."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def _upsert(dialect: str, table: Any, keys: list[str], columns: tuple[str, ...]) -> Any:
-    statement = _insert(dialect, table)
+    statement = insert_for(dialect, table)
     return statement.on_conflict_do_update(
         index_elements=keys, set_={name: statement.excluded[name] for name in columns}
     )
@@ -44,7 +44,7 @@ def _upsert_contacts(dialect: str) -> Any:
     only because leadscore wrote its score is not newer, and "the most recently updated record" decides a person's
     profile fields."""
     c = schema.contacts
-    statement = _insert(dialect, c)
+    statement = insert_for(dialect, c)
     new = statement.excluded
     same = and_(cast(c.c.profile, Text) == cast(new.profile, Text), c.c.email.is_not_distinct_from(new.email))
     columns = {name: new[name] for name in CONTACT_COLUMNS if name != "updated_at"}
@@ -55,7 +55,7 @@ def _upsert_contacts(dialect: str) -> Any:
 
 
 def _insert_ignore(dialect: str, table: Any, keys: list[str]) -> Any:
-    return _insert(dialect, table).on_conflict_do_nothing(index_elements=keys)
+    return insert_for(dialect, table).on_conflict_do_nothing(index_elements=keys)
 
 
 def _alive() -> list[Any]:
