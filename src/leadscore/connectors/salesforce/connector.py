@@ -436,25 +436,34 @@ class SalesforceConnector:
         return outcomes
 
     def _remove_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
-        """Look the members up by campaign and person, then delete them; a member already gone is done."""
-        by_campaign: dict[str, list[PendingChange]] = defaultdict(list)
+        """Look the members up (one query per collection of removes, whatever their campaigns), then delete
+        them; a member already gone is done."""
+        wanted: list[tuple[str, PendingChange]] = []
         for entry in entries:
             campaign_id = self._campaign_ids.get(str(entry.change.payload["list"]))
             if campaign_id is not None:
-                by_campaign[campaign_id].append(entry)
+                wanted.append((campaign_id, entry))
         size = self.mapping.limits.collection_size
         member_ids: list[str] = []
-        for campaign_id, items in by_campaign.items():
-            for start in range(0, len(items), size):
-                people = ", ".join(soql_quote(e.change.contact_id) for e in items[start : start + size])
-                soql = (
-                    f"SELECT Id FROM CampaignMember WHERE CampaignId = {soql_quote(campaign_id)} "
-                    f"AND IsDeleted = false AND (LeadId IN ({people}) OR ContactId IN ({people}))"
-                )
-                member_ids += [str(r["Id"]) for page in self._pages(soql, "GET query CampaignMember") for r in page]
+        for start in range(0, len(wanted), size):
+            chunk = wanted[start : start + size]
+            pairs = {(campaign_id, entry.change.contact_id) for campaign_id, entry in chunk}
+            campaigns = ", ".join(soql_quote(c) for c in sorted({c for c, _ in pairs}))
+            people = ", ".join(soql_quote(p) for p in sorted({p for _, p in pairs}))
+            soql = (
+                f"SELECT Id, CampaignId, LeadId, ContactId FROM CampaignMember WHERE CampaignId IN ({campaigns}) "
+                f"AND IsDeleted = false AND (LeadId IN ({people}) OR ContactId IN ({people}))"
+            )
+            for page in self._pages(soql, "GET query CampaignMember ids"):
+                member_ids += [
+                    str(r["Id"])
+                    for r in page
+                    if (r.get("CampaignId"), r.get("LeadId")) in pairs
+                    or (r.get("CampaignId"), r.get("ContactId")) in pairs
+                ]
         for start in range(0, len(member_ids), size):
-            chunk = ",".join(member_ids[start : start + size])
-            params = {"ids": chunk, "allOrNone": "false"}
+            chunk_ids = ",".join(member_ids[start : start + size])
+            params = {"ids": chunk_ids, "allOrNone": "false"}
             self._rest("DELETE composite/sobjects", "composite/sobjects", "DELETE", params=params)
         return [Outcome(e.key, "ok") for e in entries]
 
