@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     log_emails: bool = Field(False, description="let email addresses appear in logs")
     history_days: int = Field(400, ge=1, description="days of score history kept per record")
     console: bool = Field(False, description="serve the console under / on the HTTP port (it needs a login)")
+    reports_dir: Path | None = Field(None, description="a folder of plan and backtest reports the console lists")
     console_token: SecretStr | None = Field(
         None, description="the console's login token (else the file console_token in the secrets directory)"
     )

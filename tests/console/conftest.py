@@ -45,7 +45,7 @@ class Filled:
         self.reports.append(report)
         return report
 
-    def console_app(self, at: datetime = LATER) -> Starlette:
+    def console_app(self, at: datetime = LATER, reports: Path | None = None) -> Starlette:
         return create_console(
             ConsoleConfig(
                 store=self.store,
@@ -54,6 +54,7 @@ class Filled:
                 sources=[("salesforce", "Salesforce")],
                 model_file="config/scoring.yaml",
                 clock=lambda: at,
+                reports=reports,
             )
         )
 

@@ -7,6 +7,7 @@ import base64
 import re
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -159,3 +160,23 @@ def contact_page_checks(filled: Filled, client: httpx.Client) -> None:
     assert "<svg" in page[page.index("History") :]
     missing = client.get("/contact/salesforce/no-such-record")
     assert missing.status_code == 404
+
+
+def test_the_reports_page_lists_and_serves_plan_and_backtest_reports_only(filled: Filled, tmp_path: Path) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    (folder / "backtest.html").write_text("<html><body>AUC 0.81</body></html>")
+    (folder / "plan.json").write_text('{"entering": {"MQL": 3}}')
+    (folder / "notes.txt").write_text("not a report")
+    (tmp_path / "secret.json").write_text('{"token": "x"}')
+    with serving(filled.console_app(reports=folder)) as client:
+        assert client.get("/reports/backtest.html").status_code == 401
+        log_in(client)
+        listing = client.get("/reports").text
+        assert "backtest.html" in listing
+        assert "plan.json" in listing
+        assert "notes.txt" not in listing
+        assert "AUC 0.81" in client.get("/reports/backtest.html").text
+        assert client.get("/reports/plan.json").json() == {"entering": {"MQL": 3}}
+        assert client.get("/reports/notes.txt").status_code == 404
+        assert client.get("/reports/..%2Fsecret.json").status_code == 404

@@ -36,6 +36,7 @@ def console_for(
             token=settings.resolved_console_token(),
             sources=shown,
             model_file=str(settings.model),
+            reports=settings.reports_dir,
             people=people,
         )
     )

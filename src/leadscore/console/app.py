@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from leadscore.clock import utcnow
@@ -38,6 +39,7 @@ from leadscore.store.tallies import BUCKET
 HISTOGRAM_WIDTH = BUCKET
 WEEKS_SHOWN = 12
 SESSION_HOURS = 12
+REPORT_SUFFIXES = (".html", ".json")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class ConsoleConfig:
     sources: Sequence[tuple[str, str]]
     """(name, platform title) of every source shown."""
     model_file: str = ""
+    reports: Path | None = None
+    """A folder of plan and backtest reports (``plan --json``, ``backtest --report/--json``) to list and serve."""
     people: PeopleScope | None = None
     clock: Callable[[], datetime] = utcnow
     secure_cookie: bool = False
@@ -214,6 +218,28 @@ def create_console(config: ConsoleConfig) -> Starlette:
             return page(request, "message.html", 404, message=f"No record {contact_id} in {source}.")
         return page(request, "contact.html", source=source, contact_id=contact_id, now=now, **shown)
 
+    def report_files() -> list[Path]:
+        folder = config.reports
+        if folder is None or not folder.is_dir():
+            return []
+        found = [f for f in folder.iterdir() if f.is_file() and f.suffix in REPORT_SUFFIXES]
+        return sorted(found, key=lambda f: f.stat().st_mtime, reverse=True)
+
+    async def reports_page(request: Request) -> Response:
+        files = [
+            (f.name, datetime.fromtimestamp(f.stat().st_mtime, UTC), f.stat().st_size)
+            for f in await run_in_threadpool(report_files)
+        ]
+        return page(request, "reports.html", files=files, folder=str(config.reports or ""))
+
+    async def report_file(request: Request) -> Response:
+        name = request.path_params["name"]
+        chosen = next((f for f in await run_in_threadpool(report_files) if f.name == name), None)
+        if chosen is None:
+            return page(request, "message.html", 404, message="No such report.")
+        kind = "text/html" if chosen.suffix == ".html" else "application/json"
+        return FileResponse(chosen, media_type=kind, headers={"Cache-Control": "no-store"})
+
     routes = [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
@@ -223,6 +249,8 @@ def create_console(config: ConsoleConfig) -> Starlette:
         Route("/models", guarded(config.token, models_page)),
         Route("/contact", guarded(config.token, contact_search)),
         Route("/contact/{source}/{contact_id:path}", guarded(config.token, contact_page)),
+        Route("/reports", guarded(config.token, reports_page)),
+        Route("/reports/{name}", guarded(config.token, report_file)),
     ]
     secret = hashlib.sha256(f"leadscore-console-session:{config.token}".encode()).hexdigest()
     return Starlette(
