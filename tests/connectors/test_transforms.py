@@ -123,3 +123,40 @@ def test_a_completed_demo_task_is_a_demo_request_and_an_unmapped_task_is_nothing
     chore = {"Id": "00T2", "WhoId": "00Q1", "Subject": "Expense report", "Type": "Other", "TaskSubtype": "Task",
              "CreatedDate": "2026-11-22T09:00:00.000+0000"}  # fmt: skip
     assert task_event("sf", chore, SALESFORCE) is None
+
+
+BREVO_DOCUMENTED_CLICK = {
+    "event": "click",
+    "email": "example@domain.com",
+    "id": 1,
+    "date": "2020-10-09 00:00:00",
+    "ts": 1604933619,
+    "message-id": "201798300811.5787683@relay.domain.com",
+    "ts_event": 1604933654,
+    "subject": "My first Transactional",
+    "tag": "transactional",
+    "ts_epoch": 1604933654,
+    "link": "https://domain.com",
+}
+
+
+def test_a_brevo_webhook_is_dated_by_its_event_time_not_its_send_time() -> None:
+    """issue 14, divergence 6: ``ts_event`` is the event's time in seconds; ``ts_epoch`` (the send time, in
+    milliseconds by the docs, in seconds in their own example) was read first, as milliseconds: 1970-01-19."""
+    from leadscore.connectors.brevo.mapping import BrevoMapping
+    from leadscore.connectors.brevo.transform import webhook_events
+
+    mapping = load_mapping("brevo", BrevoMapping)
+    [(email, click)], problems = webhook_events("brevo", BREVO_DOCUMENTED_CLICK, mapping)
+    assert problems == []
+    assert email == "example@domain.com"
+    assert click.occurred_at == datetime.fromtimestamp(1604933654, UTC)
+    only_epoch_ms = {k: v for k, v in BREVO_DOCUMENTED_CLICK.items() if k not in ("ts_event", "ts")}
+    only_epoch_ms["ts_epoch"] = 1604933654123
+    [(_, by_epoch)], _ = webhook_events("brevo", only_epoch_ms, mapping)
+    assert by_epoch.occurred_at == datetime.fromtimestamp(1604933654.123, UTC), "milliseconds when it has 13 digits"
+    only_epoch_s = {**only_epoch_ms, "ts_epoch": 1604933654}
+    [(_, by_seconds)], _ = webhook_events("brevo", only_epoch_s, mapping)
+    assert by_seconds.occurred_at == datetime.fromtimestamp(1604933654, UTC), "seconds when it has 10"
+    [(_, again)], _ = webhook_events("brevo", {**BREVO_DOCUMENTED_CLICK, "ts_epoch": 1604933600000}, mapping)
+    assert again.id == click.id, "the send time does not change the event's id"

@@ -106,6 +106,10 @@ def smtp_event_id(message: Any, action: str, occurred: datetime, link: Any) -> s
     return f"smtp:{digest(message, action, int(occurred.timestamp()), link or '')}"
 
 
+MILLISECONDS_FROM = 100_000_000_000
+"""An epoch number above this is milliseconds: as seconds it would be after the year 5000."""
+
+
 def webhook_events(
     source: str, body: Any, mapping: BrevoMapping
 ) -> tuple[list[tuple[str, Event]], list[RecordProblem]]:
@@ -160,9 +164,11 @@ def _webhook_event(
 
 
 def _webhook_time(item: Mapping[str, Any]) -> datetime | None:
-    """``ts_event``/``ts`` are UTC seconds, ``ts_epoch`` milliseconds; ``date_event`` is local time, so last."""
-    for key, scale in (("ts_epoch", 1000), ("ts_event", 1), ("ts", 1)):
+    """When the event happened: ``ts_event`` (UTC seconds), else ``ts``; ``ts_epoch`` is documented as the send
+    time in milliseconds but Brevo's own example carries seconds, so only as a last resort and read by its
+    magnitude; ``date_event`` is local time, so after all of them."""
+    for key in ("ts_event", "ts", "ts_epoch"):
         value = item.get(key)
-        if isinstance(value, int | float) and value > 0:
-            return datetime.fromtimestamp(value / scale, UTC)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+            return datetime.fromtimestamp(value / 1000 if value > MILLISECONDS_FROM else value, UTC)
     return parse_time(item.get("occurred_at") or item.get("date"))
