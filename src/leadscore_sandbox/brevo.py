@@ -611,16 +611,17 @@ class BrevoSandbox(SandboxServer):
         found, keys, failed = self._members(request)
         if failed is not None or found is None:
             return failed or self.not_found()
-        success, failure = [], []
+        success: list[str] = []
+        failure: list[str] = []
         for key in keys:
             contact = self._find(key)
             if contact is None or contact.id in found["members"]:
-                failure.append(key)
+                failure.append(str(key))
                 continue
             found["members"].add(contact.id)
             contact.list_ids.add(found["id"])
             contact.modified_ms = self.clock_ms()
-            success.append(key)
+            success.append(str(key))
         if not success:
             return error(400, "invalid_parameter", "Contact already in list and/or does not exist")
         return Response(201, {"contacts": {"success": success, "failure": failure}})
@@ -629,16 +630,17 @@ class BrevoSandbox(SandboxServer):
         found, keys, failed = self._members(request)
         if failed is not None or found is None:
             return failed or self.not_found()
-        success, failure = [], []
+        success: list[str] = []
+        failure: list[str] = []
         for key in keys:
             contact = self._find(key)
             if contact is None or contact.id not in found["members"]:
-                failure.append(key)
+                failure.append(str(key))
                 continue
             found["members"].discard(contact.id)
             contact.list_ids.discard(found["id"])
             contact.modified_ms = self.clock_ms()
-            success.append(key)
+            success.append(str(key))
         if not success:
             return error(400, "invalid_parameter", "Contact already removed from list and/or does not exist")
         return Response(201, {"contacts": {"success": success, "failure": failure}})

@@ -124,3 +124,29 @@ def test_sandbox_errors_have_the_spec_error_model(spec: dict[str, Any], rig: Pla
         assert response.status_code in (400, 401, 404)
         problems = conforms(spec, {"$ref": "#/definitions/errorModel"}, response.json())
         assert [p for p in problems if "is not one of" not in p] == []
+
+
+@pytest.mark.parametrize("verb", ["add", "remove"])
+def test_list_moves_answer_with_the_spec_shape(spec: dict[str, Any], rig: PlatformRig, verb: str) -> None:
+    """issue 14, divergence 5: the answer's success and failure arrays hold strings (ids or emails as text)."""
+    rig.pipeline.run_cycle()
+    sandbox = rig.platform.sandbox
+    headers = {"api-key": "sandbox-key"}
+    contacts = httpx.get(sandbox.url + "/v3/contacts", params={"limit": 5}, headers=headers).json()["contacts"]
+    chosen = min(sandbox.lists)
+    ids = [contact["id"] for contact in contacts]
+    if verb == "remove":
+        httpx.post(f"{sandbox.url}/v3/contacts/lists/{chosen}/contacts/add", json={"ids": ids}, headers=headers)
+    else:
+        httpx.post(f"{sandbox.url}/v3/contacts/lists/{chosen}/contacts/remove", json={"ids": ids}, headers=headers)
+    response = httpx.post(
+        f"{sandbox.url}/v3/contacts/lists/{chosen}/contacts/{verb}", json={"ids": [*ids, 999999]}, headers=headers
+    )
+    assert response.status_code == 201
+    found = operation(spec, "POST", f"/contacts/lists/{chosen}/contacts/{verb}")
+    assert found is not None
+    schema = found["responses"]["201"]["schema"]
+    assert conforms(spec, schema, response.json()) == []
+    answer = response.json()["contacts"]
+    assert answer["success"] == [str(i) for i in ids]
+    assert answer["failure"] == ["999999"]
