@@ -336,3 +336,24 @@ def test_removes_from_several_campaigns_take_one_member_lookup_per_collection(ma
         for lead in scorable_leads(rig):
             shown = rig.platform.shown(lead)["band"]
             assert (lead in members) == (shown == band), (lead, band, shown)
+
+
+def test_leads_and_contacts_changed_in_one_cycle_share_composite_calls(make: Callable[..., PlatformRig]) -> None:
+    """Updates were sent one Composite call per object: a cycle changing 20 leads and 20 contacts took two."""
+    rig = make(people=300)
+    assert rig.pipeline.run_cycle().status == "ok"
+    ids = rig.platform.contact_ids()
+    leads = [i for i in ids if i.startswith("00Q")][:20]
+    contacts = [i for i in ids if i.startswith("003")][:20]
+    assert len(contacts) == 20
+    for record in leads + contacts:
+        rig.platform.high_intent(record, rig.store)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert report.changes["set_properties"] >= 21, "both objects changed"
+    assert report.api_calls["POST composite (PATCH collections)"] == 1
+    for record in leads + contacts:
+        shown = rig.platform.shown(record)
+        stored = rig.store.visible_scores("salesforce", [record])[(record, "lead")]
+        assert shown["score"] is not None
+        assert int(float(shown["score"])) == stored.score

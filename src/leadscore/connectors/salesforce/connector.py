@@ -22,7 +22,7 @@ import csv
 import io
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -303,11 +303,13 @@ class SalesforceConnector:
         by_object: dict[str, list[PendingChange]] = defaultdict(list)
         for entry in updates:
             by_object[object_of(entry.change.contact_id)].append(entry)
+        small: dict[str, list[PendingChange]] = {}
         for sobject, items in by_object.items():
             if len(items) >= self.mapping.limits.bulk_threshold:
                 outcomes += self._bulk_update(sobject, items)
             else:
-                outcomes += self._collection_update(sobject, items)
+                small[sobject] = items
+        outcomes += self._collection_update(small)
         outcomes += self._add_members([e for e in entries if e.change.kind == LIST_ADD])
         outcomes += self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
         return outcomes
@@ -350,18 +352,22 @@ class SalesforceConnector:
                     answers.append([_outcome_of(record) for record in sub["body"]])
         return answers
 
-    def _collection_update(self, sobject: str, entries: Sequence[PendingChange]) -> list[Outcome]:
-        merged: dict[str, dict[str, Any]] = defaultdict(dict)
-        for entry in entries:
-            merged[entry.change.contact_id].update(self._values(entry))
-        records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
+    def _collection_update(self, by_object: Mapping[str, Sequence[PendingChange]]) -> list[Outcome]:
+        """Every object's updates as collections of one object each, packed together five to a Composite call
+        (leads and contacts changed in one cycle share calls)."""
         size = self.mapping.limits.collection_size
-        chunks = [records[start : start + size] for start in range(0, len(records), size)]
+        chunks: list[list[dict[str, Any]]] = []
+        for sobject, entries in by_object.items():
+            merged: dict[str, dict[str, Any]] = defaultdict(dict)
+            for entry in entries:
+                merged[entry.change.contact_id].update(self._values(entry))
+            records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
+            chunks += [records[start : start + size] for start in range(0, len(records), size)]
         by_id: dict[str, RecordOutcome] = {}
         for chunk, answer in zip(chunks, self._collections("PATCH", chunks), strict=True):
             for record, outcome in zip(chunk, answer, strict=True):
                 by_id[record["id"]] = outcome
-        return [Outcome(e.key, *by_id[e.change.contact_id]) for e in entries]
+        return [Outcome(e.key, *by_id[e.change.contact_id]) for entries in by_object.values() for e in entries]
 
     def _bulk_update(self, sobject: str, entries: Sequence[PendingChange]) -> list[Outcome]:
         """A Bulk API 2.0 update job; its failed results come back record by record."""
