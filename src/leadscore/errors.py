@@ -7,7 +7,8 @@
     ├── StoreError           the state store refused an operation (unreachable, locked, too new)
     ├── CycleInterruptedError  shutdown stopped a cycle between two committed steps
     ├── ScoringWorkerError   a scoring worker process failed; its committed pages stay
-    └── PlatformError        a platform call failed (see the subclasses below)
+    └── PlatformError        a platform call failed (see the subclasses below; StreamUnavailableError: an
+                             optional stream the account does not have, left out of the cycle)
 
 Each class carries the facts a caller needs to act, not just a message.
 """
@@ -131,6 +132,17 @@ class AuthError(PlatformError):
 class ExpiredCredentialsError(AuthError):
     """The platform refused the credentials as expired or invalid (a 401): renewable once, where a refresh token or
     login is configured; a refused scope (a 403) is a plain AuthError and is never renewed."""
+
+
+class StreamUnavailableError(PlatformError):
+    """The platform refused an optional stream for this account (a plan without the API, a scope not granted):
+    the stream is left out and the rest of the cycle runs; ``fix`` says what would turn it on."""
+
+    def __init__(self, stream: str, reason: str, fix: str, *, source: str = "", endpoint: str = "") -> None:
+        self.stream = stream
+        self.reason = reason
+        self.fix = fix
+        super().__init__(f"stream {stream} is not available: {reason}; {fix}", source=source, endpoint=endpoint)
 
 
 class BatchRejectedError(PlatformError):

@@ -103,6 +103,8 @@ class HubSpotSandbox(SandboxServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> None:
         super().__init__(host, port)
         self.limits = limits or Limits()
+        self.tier = "enterprise"
+        """The portal's Marketing Hub tier: below enterprise, the custom behavioral events API is refused (403)."""
         self.contacts: dict[int, Contact] = {}
         self.companies: dict[int, dict[str, str | None]] = {}
         self.property_defs: dict[str, dict[str, Any]] = {}
@@ -582,6 +584,23 @@ class HubSpotSandbox(SandboxServer):
         return Response(200, {"recordsIdsAdded": added, "recordIdsRemoved": removed, "recordIdsMissing": missing})
 
     def _web_events(self, request: Request) -> Response:
+        if self.tier != "enterprise":
+            return Response(
+                403,
+                {
+                    "status": "error",
+                    "message": "This app hasn't been granted all required scopes to make this call. Read more about "
+                    "required scopes here: https://developers.hubspot.com/scopes.",
+                    "correlationId": str(uuid.uuid4()),
+                    "errors": [
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredGranularScopes": ["behavioral_events.event_definitions.read_write"]},
+                        }
+                    ],
+                    "category": "MISSING_SCOPES",
+                },
+            )
         limit = min(int(request.arg("limit", "100") or 100), self.limits.events_page_max)
         after = int(request.arg("after", "0") or 0)
         occurred_after = request.arg("occurredAfter")

@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
+from leadscore.connectors.hubspot.mapping import HubSpotMapping
+from leadscore.connectors.mapping import load_mapping
 from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
-from tests.sync.conftest import NOW_MS, Rig, portal_state
+from tests.sync.conftest import MAPPING, NOW_MS, Rig, portal_state
 
 WEB_CALLS, EMAIL_CALLS = "GET /events/v3/events", "GET /email/public/v1/events"
 
@@ -190,3 +192,31 @@ def test_an_idle_cycle_re_reads_no_contact_stamped_at_the_last_millisecond(make_
     assert idle.contacts_read == 0, f"{idle.contacts_read} contacts re-read by an idle cycle"
     rig.sandbox.touch(tied[0], stamp + 1, jobtitle="CEO")
     assert rig.pipeline.run_cycle().contacts_read == 1, "a later change is still read"
+
+
+def test_a_portal_without_the_web_events_api_still_syncs_and_says_so_once(make_rig: Callable[..., Rig]) -> None:
+    """issue 14, divergence 3: /events/v3/events needs Enterprise; its 403 failed the whole cycle after storing
+    contacts, scoring and writing nothing."""
+    rig = make_rig(contacts=60)
+    rig.sandbox.tier = "professional"
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert "web_events" in report.streams_off
+    assert "Enterprise" in report.streams_off["web_events"]
+    assert report.contacts_scored == 60
+    assert rig.writes() >= 1, "scores were written"
+    assert report.events_new > 0, "the email events stream still ran"
+    refused = rig.sandbox.log.statuses[403]
+    again = rig.pipeline.run_cycle()
+    assert again.status == "ok"
+    assert "web_events" in again.streams_off
+    assert rig.sandbox.log.statuses[403] == refused, "a refused stream is not asked again within a day"
+
+
+def test_a_mapping_setting_turns_a_stream_off(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=30)
+    rig.connector.mapping = load_mapping("hubspot", HubSpotMapping, {**MAPPING, "disabled_streams": ["web_events"]})
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert rig.sandbox.log.calls["GET /events/v3/events"] == 0
+    assert report.streams_off == {}

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from leadscore.clock import utcnow
 from leadscore.people.identity import identity_key
@@ -137,3 +137,8 @@ class ContactsStore(Tables):
     def set_cursor(self, source: str, stream: str, value: Any) -> None:
         with self.db.begin() as connection:
             self._set_cursor(connection, source, stream, value)
+
+    def forget_cursor(self, source: str, stream: str) -> None:
+        c = schema.cursors
+        with self.db.begin() as connection:
+            connection.execute(delete(c).where(c.c.source == source, c.c.stream == stream))

@@ -22,7 +22,7 @@ from typing import Any
 
 from leadscore.clock import utcnow
 from leadscore.engine import Engine
-from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError
+from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError, StreamUnavailableError
 from leadscore.people import PeopleScope
 from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
 from leadscore.records import SET_PROPERTIES
@@ -37,6 +37,10 @@ APPLY_BATCH = 10_000
 EARLY_BATCH = 1_000
 """Outbox entries the writer takes at a time while scoring goes on: enough for ten full calls, little memory."""
 INBOX_BATCH = 500
+OFF_PREFIX = "_off:"
+"""Where the store remembers that a source's optional stream was refused (cursor ``_off:<stream>``)."""
+STREAM_RETRY_AFTER = timedelta(days=1)
+"""A refused stream is tried again a day later: a plan upgrade or a granted scope turns it back on by itself."""
 PEOPLE_SCORING = threading.Lock()
 """Sources that share people score one at a time in a process (and, through the store's people lease, across
 replicas): a person scored by two sources' cycles at once could have the older of two results saved last."""
@@ -65,6 +69,8 @@ class CycleReport:
     contacts_scored: int = 0
     scoring_workers: int = 1
     history_pruned: int = 0
+    streams_off: dict[str, str] = field(default_factory=dict)
+    """Optional streams the platform refused for this account (stream -> why), left out of the cycle."""
     """Score-history rows older than the retention (``history_days``) forgotten at the end of the cycle."""
     changes: Counter[str] = field(default_factory=Counter)
     score_changes: int = 0
@@ -97,6 +103,7 @@ class CycleReport:
             "contacts_scored": self.contacts_scored,
             "scoring_workers": self.scoring_workers,
             "history_pruned": self.history_pruned,
+            "streams_off": dict(self.streams_off),
             "changes": dict(self.changes),
             "applied": self.applied,
             "set_aside": self.set_aside,
@@ -232,13 +239,31 @@ class Pipeline:
 
     def _pull_events(self, report: CycleReport) -> None:
         for stream in self.connector.event_streams():
-            for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
-                self._check_stop()
-                page = clean_events(pulled)
-                added, unresolved = self.store.save_event_page(self.source, stream, page)
-                report.events_new += added
-                report.events_unresolved += unresolved
-                report.problems.extend(page.problems)
+            off = self.store.cursor(self.source, OFF_PREFIX + stream)
+            now = self.clock()
+            if isinstance(off, dict) and datetime.fromisoformat(str(off.get("until"))) > now:
+                report.streams_off[stream] = str(off.get("reason", ""))
+                continue
+            try:
+                for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
+                    self._check_stop()
+                    page = clean_events(pulled)
+                    added, unresolved = self.store.save_event_page(self.source, stream, page)
+                    report.events_new += added
+                    report.events_unresolved += unresolved
+                    report.problems.extend(page.problems)
+            except StreamUnavailableError as exc:
+                report.streams_off[stream] = str(exc)
+                if off is None:
+                    log.warning("source %s: %s; the rest of the cycle runs without it", self.source, exc)
+                until = now + STREAM_RETRY_AFTER
+                self.store.set_cursor(
+                    self.source, OFF_PREFIX + stream, {"reason": str(exc), "until": until.isoformat()}
+                )
+                continue
+            if off is not None:
+                log.info("source %s: stream %s is available again", self.source, stream)
+                self.store.forget_cursor(self.source, OFF_PREFIX + stream)
 
     def _drain_inbox(self, report: CycleReport) -> None:
         """Webhook bodies received since the last cycle become events, after contacts are pulled so that

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from hubspot.crm.properties import OptionInput
 
@@ -32,7 +32,7 @@ from leadscore.connectors.hubspot.transform import counter_events, email_event, 
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import token_pages
 from leadscore.connectors.values import parse_time
-from leadscore.errors import BatchRejectedError, ConfigError
+from leadscore.errors import AuthError, BatchRejectedError, ConfigError, StreamUnavailableError
 from leadscore.protocol import (
     ApiUsage,
     ContactPage,
@@ -50,6 +50,7 @@ from leadscore.protocol import (
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Contact, Event
 
 WEB, EMAIL = "web_events", "email_events"
+T = TypeVar("T")
 MERGED_IDS = "hs_merged_object_ids"
 BACKFILL_MARGIN_MS = 60_000
 COMPANY_PREFIX = "company."
@@ -224,7 +225,7 @@ class HubSpotConnector:
     # --- reading events -------------------------------------------------------------------
 
     def event_streams(self) -> Sequence[str]:
-        return (WEB, EMAIL)
+        return tuple(stream for stream in (WEB, EMAIL) if stream not in self.mapping.disabled_streams)
 
     def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         if stream == WEB:
@@ -242,7 +243,7 @@ class HubSpotConnector:
             source=self.source,
             endpoint="GET /events/v3/events",
         )
-        for page in pages:
+        for page in _unless_refused(pages, WEB, self.source):
             events: list[Event] = []
             problems: list[RecordProblem] = []
             for raw in page.records:
@@ -462,3 +463,21 @@ def _highest_id(ids: Iterable[str]) -> str:
     it names that millisecond and the highest id read at it: the next cycle reads only contacts modified later
     (or at that millisecond with a higher id), not the same contacts again."""
     return max(ids, key=lambda record_id: (len(record_id), record_id))
+
+
+def _unless_refused(pages: Iterator[T], stream: str, source: str) -> Iterator[T]:
+    """Pages of an optional stream; a refusal of the stream itself (403: the portal's plan lacks the API, or the
+    app lacks its scope) becomes StreamUnavailableError, which leaves the stream out of the cycle."""
+    try:
+        yield from pages
+    except AuthError as exc:
+        if exc.status != 403:
+            raise
+        raise StreamUnavailableError(
+            stream,
+            str(exc),
+            "the custom behavioral events API needs Marketing Hub Enterprise and the app's "
+            "behavioral_events.event_definitions.read_write scope; or set mapping.disabled_streams: [web_events]",
+            source=source,
+            endpoint=exc.endpoint,
+        ) from None

@@ -61,6 +61,8 @@ class HubSpotMapping(_Data):
     email_events: tuple[EventRule, ...] = ()
     newsletter_campaign_ids: tuple[int, ...] = ()
     counters: tuple[CounterRule, ...] = ()
+    disabled_streams: tuple[Literal["web_events", "email_events"], ...] = ()
+    """Event streams not to read at all (a portal without the API, or events not wanted)."""
     limits: Limits = Limits()
 
     def write_name(self, neutral: str) -> str:
