@@ -46,6 +46,8 @@ class Faults:
     latency_seconds: float = 0.0
     seed: int = 0
     exempt: tuple[str, ...] = ()
+    lose_next: set[str] = field(default_factory=set)
+    """Routes whose next answer is lost after the work is done (the client sees a 502): an ambiguous write."""
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
     def __post_init__(self) -> None:
@@ -196,6 +198,9 @@ class SandboxServer:
                 else:
                     limited = self.before(request, name)
                     response = limited if limited is not None else handler(request)
+                    if name in self.faults.lose_next and limited is None:
+                        self.faults.lose_next.discard(name)
+                        response = self.injected_5xx()
                 self.after(request, name, response)
                 self.log.statuses[response.status] += 1
                 self.log.entries.append((now, endpoint, response.status))

@@ -426,18 +426,16 @@ class BrevoSandbox(SandboxServer):
             return False, None
         kind = found["type"]
         if kind == "float":
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
+            if isinstance(value, bool) or not isinstance(value, int | float):
                 return False, None
-            return True, int(number) if number.is_integer() else number
+            return True, int(value) if float(value).is_integer() else value
         if kind == "date":
-            text = str(value)
+            text = str(value) if isinstance(value, str) else ""
             try:
-                datetime.strptime(text[:10] + "+0000", "%Y-%m-%d%z")
+                datetime.strptime(text + "+0000", "%Y-%m-%d%z")
             except ValueError:
                 return False, None
-            return True, text[:10]
+            return True, text
         return True, value
 
     def _write(self, contact: BrevoContact, item: dict[str, Any]) -> None:

@@ -378,3 +378,37 @@ def test_a_budget_another_integration_spent_pauses_the_cycle_rather_than_sleep_p
     assert "budget has no calls left" in (report.error or "")
     assert "a later cycle carries on" in (report.error or "")
     assert max(slept, default=0.0) <= limit, f"a wait of {max(slept):.0f} s, past max_retry_seconds ({limit} s)"
+
+
+def test_an_attribute_whose_create_answer_was_lost_still_gets_values_of_its_type(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """issue 14, divergence 1: the create of SCORE succeeded but its answer was lost (a 502), the retry said
+    "must be unique", and the cycle then sent SCORE as text and the scored-at date as a timestamp, which Brevo
+    ignores for a float and a date attribute."""
+    rig = make(contacts=30)
+    sandbox = sandbox_of(rig)
+    sandbox.faults.lose_next.add("/v3/contacts/attributes/{category}/{name}")
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert sandbox.attributes["SCORE"]["type"] == "float"
+    scored = [c for c in sandbox.contacts.values() if c.attributes.get("SCORE") is not None]
+    assert len(scored) == len(sandbox.contacts), "every contact's SCORE was kept: it was sent as a number"
+    assert all(isinstance(c.attributes["SCORE"], int | float) for c in scored)
+    dates = [name for name, found in sandbox.attributes.items() if found["type"] == "date" and "LEADSCORE" in name]
+    for name in dates:
+        assert all(c.attributes.get(name) for c in sandbox.contacts.values()), f"{name} kept on every contact"
+
+
+def test_the_sandbox_ignores_values_of_the_wrong_type_as_brevo_does(make: Callable[..., PlatformRig]) -> None:
+    rig = make(contacts=5)
+    sandbox = sandbox_of(rig)
+    sandbox.add_attribute("AMOUNT", "float")
+    sandbox.add_attribute("SEEN_ON", "date")
+    contact = next(iter(sandbox.contacts.values()))
+    sandbox._write(contact, {"attributes": {"AMOUNT": "25", "SEEN_ON": "2026-11-23T12:00:00+00:00"}})
+    assert "AMOUNT" not in contact.attributes
+    assert "SEEN_ON" not in contact.attributes
+    sandbox._write(contact, {"attributes": {"AMOUNT": 25.5, "SEEN_ON": "2026-11-23"}})
+    assert contact.attributes["AMOUNT"] == 25.5
+    assert contact.attributes["SEEN_ON"] == "2026-11-23"

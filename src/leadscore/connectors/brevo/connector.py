@@ -335,29 +335,51 @@ class BrevoConnector:
         return created
 
     def _ensure_attributes(self, properties: Sequence[TargetProperty]) -> None:
-        response = self.client.call("GET", "/contacts/attributes", "GET /contacts/attributes")
-        self.client.raise_for(response, "GET /contacts/attributes")
-        found = {str(a.get("name", "")).upper(): a for a in response.json().get("attributes") or []}
+        """Create missing attributes and learn every attribute's type: values of the wrong type are dropped by
+        Brevo without a word. A create whose answer was lost (a retry then hears "must be unique") is read back
+        from the attribute list rather than assumed."""
+        found = self._attributes()
+        unsure: list[TargetProperty] = []
         for target in properties:
             name = self.mapping.write_name(target.name)
+            if name in found:
+                self._check_type(target, found[name])
+                continue
+            endpoint = "POST /contacts/attributes/{attributeCategory}/{attributeName}"
             wanted = ATTRIBUTE_TYPES[target.role]
-            existing = found.get(name)
-            if existing is None:
-                endpoint = "POST /contacts/attributes/{attributeCategory}/{attributeName}"
-                answer = self.client.call(
-                    "POST", f"/contacts/attributes/normal/{name}", endpoint, body={"type": wanted}
-                )
-                if answer.status_code == 400 and "unique" in error_fields(answer)[1].lower():
-                    continue
-                self.client.raise_for(answer, endpoint)
-            elif existing.get("type") != wanted:
-                raise ConfigError(
-                    f"Brevo attribute {name} exists with type '{existing.get('type')}', but leadscore writes its "
-                    f"{target.role} there as '{wanted}' (Brevo silently drops values of the wrong type). Fix: delete "
-                    f"{name} under Contacts > Settings > Contact attributes so leadscore recreates it, or map "
-                    f"'{target.name}' to another attribute under mapping.writes in the source's settings"
-                )
+            answer = self.client.call("POST", f"/contacts/attributes/normal/{name}", endpoint, body={"type": wanted})
+            if answer.status_code == 400 and "unique" in error_fields(answer)[1].lower():
+                unsure.append(target)
+                continue
+            self.client.raise_for(answer, endpoint)
             self._attribute_types[name] = wanted
+        if unsure:
+            found = self._attributes()
+            for target in unsure:
+                name = self.mapping.write_name(target.name)
+                if name not in found:
+                    raise ConfigError(
+                        f"Brevo said attribute {name} exists but does not list it; check Contacts > Settings > "
+                        "Contact attributes, and run again"
+                    )
+                self._check_type(target, found[name])
+
+    def _attributes(self) -> dict[str, Mapping[str, Any]]:
+        response = self.client.call("GET", "/contacts/attributes", "GET /contacts/attributes")
+        self.client.raise_for(response, "GET /contacts/attributes")
+        return {str(a.get("name", "")).upper(): a for a in response.json().get("attributes") or []}
+
+    def _check_type(self, target: TargetProperty, existing: Mapping[str, Any]) -> None:
+        name = self.mapping.write_name(target.name)
+        wanted = ATTRIBUTE_TYPES[target.role]
+        if existing.get("type") != wanted:
+            raise ConfigError(
+                f"Brevo attribute {name} exists with type '{existing.get('type')}', but leadscore writes its "
+                f"{target.role} there as '{wanted}' (Brevo silently drops values of the wrong type). Fix: delete "
+                f"{name} under Contacts > Settings > Contact attributes so leadscore recreates it, or map "
+                f"'{target.name}' to another attribute under mapping.writes in the source's settings"
+            )
+        self._attribute_types[name] = wanted
 
     def _ensure_folder(self) -> int:
         if self._folder_id is not None:
