@@ -103,6 +103,8 @@ class HubSpotSandbox(SandboxServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, limits: Limits | None = None) -> None:
         super().__init__(host, port)
         self.limits = limits or Limits()
+        self.index_lag_ms: dict[int, int] = {}
+        """Per contact, how long after a modification search sees it (HubSpot's index lags seconds to minutes)."""
         self.tier = "enterprise"
         """The portal's Marketing Hub tier: below enterprise, the custom behavioral events API is refused (403)."""
         self.contacts: dict[int, Contact] = {}
@@ -388,7 +390,13 @@ class HubSpotSandbox(SandboxServer):
                 errors=[{"message": "paging beyond 10000 results is not supported", "in": "after"}],
             )
         groups = body.get("filterGroups") or [{"filters": []}]
-        matches = [c for c in self.live_contacts() if any(_passes(c, g.get("filters", [])) for g in groups)]
+        now = self.clock_ms()
+        matches = [
+            c
+            for c in self.live_contacts()
+            if (c.id not in self.index_lag_ms or c.updated_ms + self.index_lag_ms[c.id] <= now)
+            and any(_passes(c, g.get("filters", [])) for g in groups)
+        ]
         sorts = body.get("sorts") or [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
         first = sorts[0]
         sort_name = first if isinstance(first, str) else first.get("propertyName", "hs_object_id")

@@ -220,3 +220,32 @@ def test_a_mapping_setting_turns_a_stream_off(make_rig: Callable[..., Rig]) -> N
     assert report.status == "ok"
     assert rig.sandbox.log.calls["GET /events/v3/events"] == 0
     assert report.streams_off == {}
+
+
+def title_of(rig: Rig, contact_id: int) -> Any:
+    return rig.store.records_of("hubspot", str(contact_id))[0].record.profile.get("job_title")
+
+
+def test_a_contact_indexed_late_by_search_is_still_read(make_rig: Callable[..., Rig]) -> None:
+    """issue 14, divergence 2: search's index lags; a contact modified before one already read, but indexed after
+    it, fell behind the cursor and was never read."""
+    rig = make_rig(contacts=40)
+    moment = [NOW_MS]
+    rig.sandbox.clock_ms = lambda: moment[0]
+    assert rig.pipeline.run_cycle().status == "ok"
+    late, prompt = 3, 4
+    moment[0] += 60_000
+    rig.sandbox.touch(late, jobtitle="Chief Executive Officer")
+    rig.sandbox.index_lag_ms[late] = 90_000
+    moment[0] += 1_000
+    rig.sandbox.touch(prompt, jobtitle="Chief Financial Officer")
+    moment[0] += 2_000
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert title_of(rig, prompt) == "Chief Financial Officer"
+    assert title_of(rig, late) != "Chief Executive Officer"
+    moment[0] += 120_000
+    for _ in range(3):
+        assert rig.pipeline.run_cycle().status == "ok"
+    assert title_of(rig, late) == "Chief Executive Officer"
+    idle = rig.pipeline.run_cycle()
+    assert idle.contacts_read == 0, "records re-read in the look-back window are not handed on again"

@@ -152,7 +152,7 @@ class HubSpotConnector:
         self._companies = {}
         position = contacts_cursor(cursor)
         if isinstance(position, Modified):
-            yield from self._incremental(position.ts, position.after_id)
+            yield from self._incremental(position)
             return
         yield from self._backfill(position or Backfill(self._clock_ms()))
 
@@ -173,12 +173,18 @@ class HubSpotConnector:
             )
             yield self._page(page.records, cursor)
 
-    def _incremental(self, ts: int, after_id: str | None) -> Iterator[ContactPage]:
+    def _incremental(self, position: Modified) -> Iterator[ContactPage]:
         """Keyset pages: each is a fresh query from the last timestamp seen, so no query pages past the cap
-        and a record modified mid-pull cannot shift another out of an offset page."""
+        and a record modified mid-pull cannot shift another out of an offset page. The read starts a look-back
+        window before the cursor (search's index lags), and what the window held when last read is skipped."""
+        lookback = int(self.mapping.limits.search_lookback_seconds * 1000)
+        window = _Window(dict(position.recent), lookback, self.mapping.limits.recent_kept)
+        ts, after_id = position.ts, position.after_id
         seen_at_ts: set[str] = set()
+        if lookback:
+            ts, after_id = max(0, ts - lookback), None
         if after_id is not None:
-            yield from self._tie_pass(ts, after_id, seen_at_ts)
+            yield from self._tie_pass(ts, after_id, seen_at_ts, window)
             ts += 1
         page_size = self.mapping.limits.search_page
         while True:
@@ -187,7 +193,7 @@ class HubSpotConnector:
             )
             records = page.records
             if records and all(_modified_ms(r) == ts for r in records) and len(records) == page_size:
-                yield from self._tie_pass(ts, None, seen_at_ts)
+                yield from self._tie_pass(ts, None, seen_at_ts, window)
                 ts, seen_at_ts = ts + 1, set()
                 continue
             fresh = [r for r in records if not (_modified_ms(r) == ts and r["id"] in seen_at_ts)]
@@ -197,14 +203,13 @@ class HubSpotConnector:
             at_last = {r["id"] for r in fresh if _modified_ms(r) == last_ts}
             seen_at_ts = at_last | (seen_at_ts if last_ts == ts else set())
             if len(records) < page_size:
-                yield self._page(
-                    fresh, Modified(last_ts, _highest_id(r["id"] for r in records if _modified_ms(r) == last_ts))
-                )
+                highest = _highest_id(r["id"] for r in records if _modified_ms(r) == last_ts)
+                yield window.page(self, fresh, last_ts, highest)
                 return
-            yield self._page(fresh, Modified(last_ts))
+            yield window.page(self, fresh, last_ts, None)
             ts = last_ts
 
-    def _tie_pass(self, ts: int, after_id: str | None, skip: set[str]) -> Iterator[ContactPage]:
+    def _tie_pass(self, ts: int, after_id: str | None, skip: set[str], window: _Window) -> Iterator[ContactPage]:
         """Every contact modified exactly at ``ts``, by ascending id, one keyset page at a time."""
         floor = after_id or "0"
         while True:
@@ -218,7 +223,7 @@ class HubSpotConnector:
                 return
             floor = page.records[-1]["id"]
             fresh = [r for r in page.records if r["id"] not in skip]
-            yield self._page(fresh, Modified(ts, floor))
+            yield window.page(self, fresh, ts, floor)
             if len(page.records) < self.mapping.limits.search_page:
                 return
 
@@ -481,3 +486,27 @@ def _unless_refused(pages: Iterator[T], stream: str, source: str) -> Iterator[T]
             source=source,
             endpoint=exc.endpoint,
         ) from None
+
+
+class _Window:
+    """The records of the look-back window read so far, (id -> modified ms): a page hands on only records not
+    read before at the same modification time, and its cursor remembers the window's records (the newest
+    ``kept`` of them; any beyond are read again, which is harmless)."""
+
+    def __init__(self, recent: dict[str, int], lookback_ms: int, kept: int) -> None:
+        self.recent = recent
+        self.lookback_ms = lookback_ms
+        self.kept = kept
+
+    def page(
+        self, reader: HubSpotConnector, records: list[dict[str, Any]], ts: int, after_id: str | None
+    ) -> ContactPage:
+        new = [r for r in records if self.recent.get(str(r["id"])) != _modified_ms(r)]
+        for record in records:
+            self.recent[str(record["id"])] = _modified_ms(record)
+        if not self.lookback_ms:
+            self.recent = {}
+        oldest = ts - self.lookback_ms
+        kept = sorted(((i, m) for i, m in self.recent.items() if m >= oldest), key=lambda pair: -pair[1])
+        self.recent = dict(kept[: self.kept])
+        return reader._page(new, Modified(ts, after_id, tuple(sorted(self.recent.items()))))

@@ -21,13 +21,16 @@ class Backfill:
 
 @dataclass(frozen=True, slots=True)
 class Modified:
-    """Everything modified before ``ts`` (epoch ms), and everything at ``ts`` with an id up to ``after_id``, is read."""
+    """Everything modified before ``ts`` (epoch ms), and everything at ``ts`` with an id up to ``after_id``, is read;
+    ``recent`` holds (id, modified ms) of the records read in the look-back window before ``ts``, so re-reading the
+    window (search's index lags) hands on only what was not read yet."""
 
     ts: int
     after_id: str | None = None
+    recent: tuple[tuple[str, int], ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {"ts": self.ts, "after_id": self.after_id}
+        return {"ts": self.ts, "after_id": self.after_id, "recent": [list(pair) for pair in self.recent]}
 
 
 ContactsCursor = Backfill | Modified
@@ -37,7 +40,8 @@ def contacts_cursor(saved: SavedCursor | None) -> ContactsCursor | None:
     if not saved:
         return None
     if "ts" in saved:
-        return Modified(int(saved["ts"]), _text(saved.get("after_id")))
+        recent = tuple((str(pair[0]), int(pair[1])) for pair in saved.get("recent") or () if len(pair) == 2)
+        return Modified(int(saved["ts"]), _text(saved.get("after_id")), recent)
     backfill = saved.get("backfill") or {}
     if "started_ms" not in backfill:
         return None

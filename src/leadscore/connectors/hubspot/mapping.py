@@ -37,6 +37,11 @@ class Limits(_Data):
     daily_reserve_share: float = Field(0.05, ge=0, lt=1)
     search_per_second: int = Field(5, gt=0)
     search_page: int = Field(200, gt=0, le=200)
+    search_lookback_seconds: float = Field(300, ge=0)
+    """Each incremental read re-reads this window before its cursor: search indexes a change seconds to minutes
+    after it is made, so a record can appear behind one already read."""
+    recent_kept: int = Field(5_000, gt=0)
+    """Records of the look-back window the cursor remembers, so that re-reading the window skips them."""
     list_page: int = Field(100, gt=0, le=100)
     batch_update: int = Field(100, gt=0, le=100)
     list_membership: int = Field(10_000, gt=0)
