@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from leadscore.records import ensure_utc
 from leadscore.store import schema
@@ -191,27 +191,22 @@ class InsightsStore(Tables):
             return {int(days): int(count) for days, count in connection.execute(query) if count}
 
     def find_records(self, query: str, sources: Sequence[str], limit: int = 20) -> list[RecordRef]:
-        """Records of ``sources`` whose id is ``query`` or whose email is it (any case); each source is one
-        indexed lookup."""
+        """Records of ``sources`` whose id is ``query`` or whose email is it (any case): per source, one lookup by
+        the primary key and one by the email index (an OR of the two, or an ORDER BY, makes SQLite scan the table
+        in key order instead)."""
         c = schema.contacts
         text = query.strip()
-        found: list[RecordRef] = []
+        columns = (c.c.source, c.c.contact_id, c.c.email, c.c.deleted, c.c.merged_into)
+        found: dict[tuple[str, str], RecordRef] = {}
         with self.db.connect() as connection:
             for source in sources:
-                rows = connection.execute(
-                    select(c.c.source, c.c.contact_id, c.c.email, c.c.deleted, c.c.merged_into)
-                    .where(
-                        c.c.source == source,
-                        or_(c.c.contact_id == text, c.c.email == text.lower(), c.c.email == text),
-                    )
-                    .order_by(c.c.contact_id)
-                    .limit(limit)
-                )
-                found.extend(
-                    RecordRef(row_source, contact_id, email, not deleted and merged_into is None)
-                    for row_source, contact_id, email, deleted, merged_into in rows
-                )
-        return found[:limit]
+                for condition in (c.c.contact_id == text, c.c.email.in_(sorted({text, text.lower()}))):
+                    rows = connection.execute(select(*columns).where(c.c.source == source, condition).limit(limit))
+                    for row_source, contact_id, email, deleted, merged_into in rows:
+                        found[(row_source, contact_id)] = RecordRef(
+                            row_source, contact_id, email, not deleted and merged_into is None
+                        )
+        return sorted(found.values(), key=lambda r: (r.source, r.contact_id))[:limit]
 
     def band_counts(self, model: str, source: str | None = None) -> dict[str, int]:
         counts: dict[str, int] = {}
