@@ -234,3 +234,14 @@ def test_every_request_and_every_429_the_portal_saw_is_in_the_report(make_rig: C
         rig.sandbox.log.total(),
         rig.sandbox.log.statuses[429],
     )
+
+
+def test_a_lost_answer_to_a_list_create_is_not_a_failed_cycle(make_rig: Callable[..., Rig]) -> None:
+    """issue 13, low: the list was created but its answer lost; the retry's 409 failed the cycle."""
+    rig = make_rig(contacts=20)
+    rig.sandbox.faults.lose_next.add("/crm/v3/lists")
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    names = sorted(found.name for found in rig.sandbox.lists.values())
+    assert len(names) == len(set(names)), "each band's list exists once"
+    assert portal_state(rig.sandbox)["lists"], "members were added to the lists"

@@ -398,11 +398,18 @@ class HubSpotClient:
         return str(answer.list.list_id)
 
     def create_list(self, name: str) -> str:
-        answer = self.call(
-            "POST /crm/v3/lists",
-            "crm.lists.lists_api.create_with_http_info",
-            list_create_request=ListCreateRequest(name=name, object_type_id="0-1", processing_type="MANUAL"),
-        )
+        """A 409 means the list exists (a create whose answer was lost, or another replica's): it is looked up."""
+        try:
+            answer = self.call(
+                "POST /crm/v3/lists",
+                "crm.lists.lists_api.create_with_http_info",
+                list_create_request=ListCreateRequest(name=name, object_type_id="0-1", processing_type="MANUAL"),
+            )
+        except PlatformError as exc:
+            found = self.list_id(name) if exc.status == 409 else None
+            if found is None:
+                raise
+            return found
         return str(answer.list.list_id)
 
     def add_and_remove(self, list_id: str, add: Sequence[str], remove: Sequence[str]) -> set[str]:
