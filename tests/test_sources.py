@@ -70,3 +70,44 @@ def test_config_show_reports_a_salesforce_login_source_as_ready(tmp_path: Path) 
     assert completed.returncode == 0, completed.stderr
     assert "source salesforce-main" in completed.stdout
     assert "missing" not in completed.stdout
+
+
+def test_a_cron_out_of_range_or_a_base_url_that_is_not_one_is_refused_at_load(tmp_path: Path) -> None:
+    """issue 13, low: cron '99 * * * *' was accepted, and 'not a url' was retried as a connection failure for
+    68 s instead of failing at once."""
+    bad = {
+        "name": "hs",
+        "platform": "hubspot",
+        "token": "x",
+        "base_url": "not a url",
+        "schedule": {"cron": "99 * * * *"},
+    }
+    with pytest.raises(ConfigError) as raised:
+        load_sources(written(tmp_path, bad))
+    message = str(raised.value)
+    assert "sources[0]: base_url" in message
+    assert "'not a url' is not an http(s) URL" in message
+    assert "cron '99 * * * *' is not a schedule" in message
+    assert "59" in message
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("garbage", "'garbage' is not a store URL"),
+        ("mysql://u@h/db", "not mysql"),
+        ("postgresql://nobody@127.0.0.1:1/none", "cannot open the state store"),
+    ],
+)
+def test_a_store_url_that_cannot_serve_is_one_line_and_exit_2(tmp_path: Path, url: str, said: str) -> None:
+    sources = written(tmp_path, {"name": "hs", "platform": "hubspot", "token": "x"})
+    done = subprocess.run(
+        [sys.executable, "-m", "leadscore", "sync", "--once", "--sources", str(sources), "--state", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert "LEADSCORE_STATE_URL" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from leadscore.cli import app
+from leadscore.cli import main
 
-app()
+main()

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+from datetime import UTC
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from leadscore.errors import ConfigError
 
@@ -33,6 +36,10 @@ class Schedule(BaseModel):
             fields = self.cron.split()
             if len(fields) != 5:
                 raise ValueError(f"cron '{self.cron}' needs 5 fields (minute hour day month weekday)")
+            try:
+                CronTrigger.from_crontab(self.cron, timezone=UTC)
+            except ValueError as exc:
+                raise ValueError(f"cron '{self.cron}' is not a schedule: {exc}") from None
         return self
 
 
@@ -54,6 +61,17 @@ class SourceSettings(BaseModel):
     webhook_token: SecretStr | None = None
     """Bearer token the platform's webhooks must present at /webhooks/<name>; without it webhooks are refused."""
     webhook_token_env: str | None = None
+
+    @field_validator("base_url")
+    @classmethod
+    def _an_http_url(cls, value: str | None) -> str | None:
+        """A typo here would be retried as a connection failure for a minute; it is a setting to fix."""
+        if value is None:
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or " " in value:
+            raise ValueError(f"'{value}' is not an http(s) URL such as https://api.hubapi.com")
+        return value
 
     def resolved_webhook_token(self) -> str | None:
         if self.webhook_token is not None:

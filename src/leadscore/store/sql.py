@@ -18,8 +18,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, create_engine, event, func, select, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Connection, create_engine, event, func, make_url, select, text
+from sqlalchemy.exc import ArgumentError, OperationalError
 
 from leadscore.errors import StoreError
 from leadscore.store import schema
@@ -97,6 +97,13 @@ class SQLStore(
     ) -> SQLStore:
         """Connect, and bring the schema to the version this code expects."""
         url = normalize_url(url)
+        fix = "set LEADSCORE_STATE_URL (or --state) to sqlite:///path/to/leadscore.db or postgresql://user@host/db"
+        try:
+            backend = make_url(url).get_backend_name()
+        except ArgumentError:
+            raise StoreError(f"'{url}' is not a store URL", fix) from None
+        if backend not in ("sqlite", "postgresql"):
+            raise StoreError(f"leadscore keeps its state in SQLite or PostgreSQL, not {backend}", fix)
         engine = create_engine(url, future=True)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_memory))
