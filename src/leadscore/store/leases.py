@@ -76,19 +76,8 @@ class LeasesStore(Tables):
     @contextmanager
     def source_lease(self, source: str) -> Iterator[Lease]:
         """Yields the lease, held when this replica may sync ``source`` now; never blocks."""
-        if self._dialect != "postgresql":
-            yield Lease(source, True)
-            return
-        with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), source)
-            held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
-            lease = Lease(source, held, connection, key)
-            try:
-                yield lease
-            finally:
-                if lease.held:
-                    with contextlib.suppress(Exception):
-                        connection.execute(text("select pg_advisory_unlock(:key)"), {"key": key})
+        with self._advisory(source, lambda: False, wait=False) as lease:
+            yield lease
 
     @contextmanager
     def people_lease(
@@ -100,17 +89,27 @@ class LeasesStore(Tables):
         older of the two results could be saved last. SQLite serves one daemon, whose threads a process lock
         orders, so there the lease is granted at once. ``should_stop`` ends the wait (CycleInterruptedError).
         """
-        group = "people:" + ",".join(sorted(sources))
+        with self._advisory("people:" + ",".join(sorted(sources)), should_stop, True, poll_seconds) as lease:
+            yield lease
+
+    @contextmanager
+    def _advisory(
+        self, name: str, should_stop: Callable[[], bool], wait: bool, poll_seconds: float = 0.2
+    ) -> Iterator[Lease]:
+        """A session-level advisory lock named ``name`` on a connection of its own, released on the way out;
+        with ``wait``, tried again every ``poll_seconds`` until held or ``should_stop``."""
         if self._dialect != "postgresql":
-            yield Lease(group, True)
+            yield Lease(name, True)
             return
         with self.db.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), group)
-            while not connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar():
+            key = lock_key(str(connection.execute(text("select current_schema()")).scalar()), name)
+            held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            while wait and not held:
                 if should_stop():
-                    raise CycleInterruptedError(f"people group {group}: stopped while another replica scored it")
+                    raise CycleInterruptedError(f"{name}: stopped while another replica held it")
                 time.sleep(poll_seconds)
-            lease = Lease(group, True, connection, key)
+                held = bool(connection.execute(text("select pg_try_advisory_lock(:key)"), {"key": key}).scalar())
+            lease = Lease(name, held, connection, key)
             try:
                 yield lease
             finally:
