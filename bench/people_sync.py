@@ -33,7 +33,7 @@ from _sync_run import free_port, start_sandbox
 from leadscore.engine import engines, load_model_file
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platform
-from leadscore.protocol import Connector, Outcome, PendingChange, WriteWork
+from leadscore.protocol import Connector, Outcome, PendingChange, Progress, WriteWork
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
@@ -69,10 +69,10 @@ class Counted:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
         before = sum(self._inner.usage().calls.values())
         started = time.monotonic()
-        outcomes = self._inner.apply(entries)
+        outcomes = self._inner.apply(entries, progress)
         with self._writes.lock:
             self._writes.seconds += time.monotonic() - started
             self._writes.calls += sum(self._inner.usage().calls.values()) - before

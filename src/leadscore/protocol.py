@@ -10,7 +10,7 @@ earlier call having run: a dry run and a real run read exactly the same.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -140,6 +140,10 @@ class ApiUsage:
     daily_remaining: int | None = None
 
 
+Progress = Callable[[Sequence[Outcome]], None]
+"""Hears the outcomes of one platform call of an ``apply``, before the next call is sent."""
+
+
 class Connector(Protocol):
     """Read pages, ensure write targets, apply changes; everything platform-specific stays behind these."""
 
@@ -156,7 +160,11 @@ class Connector(Protocol):
         """Create missing properties and lists; return the keys of lists created empty (members are re-added)."""
         ...
 
-    def apply(self, changes: Sequence[PendingChange]) -> list[Outcome]: ...
+    def apply(self, changes: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
+        """Send the changes; one outcome per change. ``progress``, when given, hears the final outcomes of each
+        platform call as soon as it is answered, so that the caller saves them before the next call and an
+        interruption re-sends only what no call answered; the returned list still holds every outcome."""
+        ...
 
     def usage(self) -> ApiUsage: ...
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.client import OAuthApp
-from leadscore.errors import AuthError, ConfigError
+from leadscore.errors import AuthError, ConfigError, RetryableError
 from leadscore_sandbox.hubspot import Limits
 from tests.conftest import TARGETS
 from tests.sync.conftest import NOW, NOW_MS, Rig, portal_state
@@ -245,3 +246,28 @@ def test_a_lost_answer_to_a_list_create_is_not_a_failed_cycle(make_rig: Callable
     names = sorted(found.name for found in rig.sandbox.lists.values())
     assert len(names) == len(set(names)), "each band's list exists once"
     assert portal_state(rig.sandbox)["lists"], "members were added to the lists"
+
+
+def test_a_failure_mid_apply_keeps_what_earlier_batches_applied(make_rig: Callable[..., Rig]) -> None:
+    """issue 13, item 11, on HubSpot: the batches answered before a failure stay acknowledged."""
+    rig = make_rig(contacts=350)
+    client = rig.connector.client
+    sent = client.batch_update
+    batches = [0]
+
+    def failing(updates: Any) -> Any:
+        batches[0] += 1
+        if batches[0] == 3:
+            raise RetryableError("HubSpot answered 503", status=503, endpoint="batch update")
+        return sent(updates)
+
+    client.batch_update = failing  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    left = [e for e in rig.store.pending("hubspot", 10_000) if e.change.kind == "set_properties"]
+    assert len(left) == 350 - 2 * 100, "the two batches HubSpot answered are not sent again"
+    client.batch_update = sent  # type: ignore[method-assign]
+    again = rig.pipeline.run_cycle()
+    assert again.status == "ok"
+    assert again.api_calls["POST /crm/v3/objects/contacts/batch/update"] == 2
+    assert rig.store.outbox_depth("hubspot") == 0

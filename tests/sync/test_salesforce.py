@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials
 from leadscore.engine import engines, load_model_file
-from leadscore.errors import AuthError, ConfigError
+from leadscore.errors import AuthError, ConfigError, RetryableError
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.salesforce import SalesforceSandbox
@@ -357,3 +357,40 @@ def test_leads_and_contacts_changed_in_one_cycle_share_composite_calls(make: Cal
         stored = rig.store.visible_scores("salesforce", [record])[(record, "lead")]
         assert shown["score"] is not None
         assert int(float(shown["score"])) == stored.score
+
+
+def test_a_failure_mid_apply_keeps_what_earlier_calls_applied(make: Callable[..., PlatformRig]) -> None:
+    """issue 13, item 11: acks were saved only when a whole apply ended; a 503 on the 5th of 9 Composite calls
+    left every change pending, and the next cycle sent them all again."""
+    rig = make(people=60, limits={"collection_size": 5, "collections_per_call": 1})
+    connector = rig.connector
+    assert isinstance(connector, SalesforceConnector)
+    sent = connector._rest
+    composite_calls = [0]
+
+    def failing(endpoint: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
+        if endpoint == "POST composite (PATCH collections)":
+            composite_calls[0] += 1
+            if composite_calls[0] == 5:
+                raise RetryableError("Salesforce answered 503", status=503, endpoint=endpoint)
+        return sent(endpoint, path, method, **kwargs)
+
+    connector._rest = failing  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    updates = [e for e in rig.store.pending("salesforce", 10_000) if e.change.kind == "set_properties"]
+    written = [
+        r
+        for kind in ("Lead", "Contact")
+        for r in org(rig).records[kind].values()
+        if r.get("Leadscore_Score__c") is not None
+    ]
+    assert len(written) == 4 * 5, "four calls of five went through"
+    left = len(rig.platform.contact_ids()) - len(written)
+    assert len(updates) == left, "only what no call answered is still pending"
+    connector._rest = sent  # type: ignore[method-assign]
+    again = rig.pipeline.run_cycle()
+    assert again.status == "ok"
+    resent = again.api_calls["POST composite (PATCH collections)"]
+    assert resent == -(-len(updates) // 5), "the next cycle sends what was left, not everything again"
+    assert rig.store.outbox_depth("salesforce") == 0

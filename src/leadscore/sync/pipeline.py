@@ -362,8 +362,7 @@ class Pipeline:
                     if done.wait(0.05):
                         return
                     continue
-                batch = entries[:whole]
-                self._settle(batch, self._apply(batch), report)
+                self._send(entries[:whole], report)
         except BaseException as exc:
             failures.append(exc)
 
@@ -374,12 +373,28 @@ class Pipeline:
             entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.policy.order)
             if not entries:
                 return
-            self._settle(entries, self._apply(entries), report)
+            self._send(entries, report)
 
-    def _apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def _send(self, entries: Sequence[PendingChange], report: CycleReport) -> None:
+        """Apply ``entries``, saving each platform call's outcomes as it is answered (an interruption re-sends
+        only what no call answered); with a lease, its loss stops the apply before the next call."""
         if self._lease is not None:
             self._lease.check()
-        return self.connector.apply(entries)
+        saved: set[int] = set()
+        by_key = {entry.key: entry for entry in entries}
+
+        def progress(outcomes: Sequence[Outcome]) -> None:
+            fresh = [o for o in outcomes if o.key not in saved and o.key in by_key]
+            if fresh:
+                self._settle([by_key[o.key] for o in fresh], fresh, report)
+                saved.update(o.key for o in fresh)
+            if self._lease is not None:
+                self._lease.check()
+
+        outcomes = self.connector.apply(entries, progress)
+        self._settle(
+            [entry for entry in entries if entry.key not in saved], [o for o in outcomes if o.key not in saved], report
+        )
 
     def _settle(self, entries: Sequence[PendingChange], outcomes: list[Outcome], report: CycleReport) -> None:
         """Save what one apply answered, in one transaction: a rejected change waits out a growing backoff."""

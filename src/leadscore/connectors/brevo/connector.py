@@ -47,6 +47,7 @@ from leadscore.protocol import (
     EventPage,
     Outcome,
     PendingChange,
+    Progress,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -462,7 +463,9 @@ class BrevoConnector:
 
     # --- writing --------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
+        """Imports, batches and list calls each hand their outcomes to ``progress`` as they are answered."""
+        report = progress or (lambda _: None)
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         moves = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
         with_update = {e.change.contact_id for e in updates}
@@ -481,13 +484,17 @@ class BrevoConnector:
             if any(e.change.kind == LIST_ADD for e in items) and any(e.email for e in items)
         }
         if len(importable) >= self.mapping.limits.import_threshold:
-            outcomes += self._import(importable)
+            imported = self._import(importable)
+            report(imported)
+            outcomes += imported
             grouped = {c: items for c, items in grouped.items() if c not in importable}
         contact_ids = list(grouped)
         size = self.mapping.limits.batch_update
         for start in range(0, len(contact_ids), size):
-            outcomes += self._batch({c: grouped[c] for c in contact_ids[start : start + size]})
-        outcomes += self._list_moves(alone)
+            answered = self._batch({c: grouped[c] for c in contact_ids[start : start + size]})
+            report(answered)
+            outcomes += answered
+        outcomes += self._list_moves(alone, report)
         return outcomes
 
     def _item(self, contact_id: str, entries: Sequence[PendingChange]) -> dict[str, Any]:
@@ -560,7 +567,7 @@ class BrevoConnector:
         self.client.raise_for(response, endpoint)
         return []
 
-    def _list_moves(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def _list_moves(self, entries: Sequence[PendingChange], report: Progress) -> list[Outcome]:
         """Adds and removes by list, 150 ids per call; "already in list" and "already removed" are success."""
         by_target: dict[tuple[str, str], list[PendingChange]] = defaultdict(list)
         for entry in entries:
@@ -577,14 +584,16 @@ class BrevoConnector:
                 response = self.client.call("POST", f"/contacts/lists/{list_id}/contacts/{verb}", endpoint, body=body)
                 code, _ = error_fields(response) if response.status_code >= 400 else ("", "")
                 if response.status_code < 300 or (response.status_code == 400 and code == "invalid_parameter"):
-                    outcomes += [Outcome(e.key, "ok") for e in chunk]
+                    answered = [Outcome(e.key, "ok") for e in chunk]
                 elif response.status_code == 404:
-                    outcomes += [
+                    answered = [
                         Outcome(e.key, "rejected", f"Brevo list {list_id} is gone; re-created next cycle")
                         for e in chunk
                     ]
                 else:
                     self.client.raise_for(response, endpoint)
+                report(answered)
+                outcomes += answered
         return outcomes
 
     def _import(self, grouped: dict[str, list[PendingChange]]) -> list[Outcome]:
@@ -620,7 +629,7 @@ class BrevoConnector:
                 response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
                 self.client.raise_for(response, "POST /contacts/import")
                 outcomes += [Outcome(e.key, "ok") for _, items in chunk for e in items if e.change.kind != LIST_REMOVE]
-        return outcomes + self._list_moves(removes)
+        return outcomes + self._list_moves(removes, lambda _: None)
 
     def usage(self) -> ApiUsage:
         return self.client.usage

@@ -40,6 +40,7 @@ from leadscore.protocol import (
     EventPage,
     Outcome,
     PendingChange,
+    Progress,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -336,14 +337,18 @@ class HubSpotConnector:
 
     # --- writing --------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
+        """Each batch's outcomes go to ``progress`` as it is answered, but for records HubSpot no longer finds:
+        those are followed to a merge survivor at the end, and reported with the returned list."""
         outcomes: list[Outcome] = []
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         memberships = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
         size = self.mapping.limits.batch_update
         for start in range(0, len(updates), size):
-            outcomes += self._update(updates[start : start + size])
-        outcomes += self._memberships(memberships)
+            answered = self._update(updates[start : start + size])
+            _final(progress, answered)
+            outcomes += answered
+        outcomes += self._memberships(memberships, progress)
         return self._follow_missing(outcomes, entries)
 
     def _update(self, entries: Sequence[PendingChange]) -> list[Outcome]:
@@ -372,7 +377,7 @@ class HubSpotConnector:
                 outcomes.append(Outcome(entry.key, "gone", failed.get(contact_id, "not in HubSpot's answer")))
         return outcomes
 
-    def _memberships(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def _memberships(self, entries: Sequence[PendingChange], progress: Progress | None) -> list[Outcome]:
         by_list: dict[str, list[PendingChange]] = defaultdict(list)
         for entry in entries:
             by_list[str(entry.change.payload["list"])].append(entry)
@@ -388,12 +393,14 @@ class HubSpotConnector:
                 add = [e.change.contact_id for e in chunk if e.change.kind == LIST_ADD]
                 remove = [e.change.contact_id for e in chunk if e.change.kind == LIST_REMOVE]
                 missing = self.client.add_and_remove(list_id, add, remove)
-                outcomes += [
+                answered = [
                     Outcome(e.key, "gone", "OBJECT_NOT_FOUND: not a HubSpot contact any more")
                     if e.change.contact_id in missing
                     else Outcome(e.key, "ok")
                     for e in chunk
                 ]
+                _final(progress, answered)
+                outcomes += answered
         return outcomes
 
     def _follow_missing(self, outcomes: list[Outcome], entries: Sequence[PendingChange]) -> list[Outcome]:
@@ -510,3 +517,9 @@ class _Window:
         kept = sorted(((i, m) for i, m in self.recent.items() if m >= oldest), key=lambda pair: -pair[1])
         self.recent = dict(kept[: self.kept])
         return reader._page(new, Modified(ts, after_id, tuple(sorted(self.recent.items()))))
+
+
+def _final(progress: Progress | None, outcomes: Sequence[Outcome]) -> None:
+    """Hand a call's settled outcomes on; "gone" ones wait for the merge follow-up."""
+    if progress is not None:
+        progress([o for o in outcomes if o.status != "gone"])

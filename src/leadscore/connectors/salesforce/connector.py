@@ -49,6 +49,7 @@ from leadscore.protocol import (
     EventPage,
     Outcome,
     PendingChange,
+    Progress,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -297,7 +298,9 @@ class SalesforceConnector:
 
     # --- writing ---------------------------------------------------------------------------
 
-    def apply(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
+        """Each Composite call's, Bulk job's and member deletion's outcomes go to ``progress`` as answered."""
+        report = progress or (lambda _: None)
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         outcomes: list[Outcome] = []
         by_object: dict[str, list[PendingChange]] = defaultdict(list)
@@ -306,13 +309,16 @@ class SalesforceConnector:
         small: dict[str, list[PendingChange]] = {}
         for sobject, items in by_object.items():
             if len(items) >= self.mapping.limits.bulk_threshold:
-                outcomes += self._bulk_update(sobject, items)
+                bulk = self._bulk_update(sobject, items)
+                report(bulk)
+                outcomes += bulk
             else:
                 small[sobject] = items
-        outcomes += self._collection_update(small)
-        outcomes += self._add_members([e for e in entries if e.change.kind == LIST_ADD])
-        outcomes += self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
-        return outcomes
+        outcomes += self._collection_update(small, report)
+        outcomes += self._add_members([e for e in entries if e.change.kind == LIST_ADD], report)
+        removed = self._remove_members([e for e in entries if e.change.kind == LIST_REMOVE])
+        report(removed)
+        return outcomes + removed
 
     def _values(self, entry: PendingChange) -> dict[str, Any]:
         values: dict[str, Any] = {}
@@ -322,10 +328,10 @@ class SalesforceConnector:
             values[name] = float(value) if kind in ("double", "int", "currency", "percent") else str(value)
         return values
 
-    def _collections(self, method: str, chunks: list[list[dict[str, Any]]]) -> list[list[RecordOutcome]]:
+    def _collections(self, method: str, chunks: list[list[dict[str, Any]]]) -> Iterator[list[RecordOutcome]]:
         """Collections of up to 200 records, five to a Composite request (one counted call for up to 1,000
-        records); per chunk, one outcome per record (a chunk refused whole gives each record its error)."""
-        answers: list[list[RecordOutcome]] = []
+        records); per chunk, one outcome per record (a chunk refused whole gives each record its error), yielded
+        as each call is answered."""
         per_call = self.mapping.limits.collections_per_call
         url = f"/services/data/v{self.mapping.api_version}/composite/sobjects"
         for start in range(0, len(chunks), per_call):
@@ -347,12 +353,11 @@ class SalesforceConnector:
                 if int(sub.get("httpStatusCode", 500)) >= 300:
                     error = (sub.get("body") or [{}])[0]
                     refused: RecordOutcome = ("rejected", f"{error.get('errorCode', '')}: {error.get('message', '')}")
-                    answers.append([refused] * len(chunk))
+                    yield [refused] * len(chunk)
                 else:
-                    answers.append([_outcome_of(record) for record in sub["body"]])
-        return answers
+                    yield [_outcome_of(record) for record in sub["body"]]
 
-    def _collection_update(self, by_object: Mapping[str, Sequence[PendingChange]]) -> list[Outcome]:
+    def _collection_update(self, by_object: Mapping[str, Sequence[PendingChange]], report: Progress) -> list[Outcome]:
         """Every object's updates as collections of one object each, packed together five to a Composite call
         (leads and contacts changed in one cycle share calls)."""
         size = self.mapping.limits.collection_size
@@ -363,11 +368,20 @@ class SalesforceConnector:
                 merged[entry.change.contact_id].update(self._values(entry))
             records = [{"attributes": {"type": sobject}, "id": cid, **values} for cid, values in merged.items()]
             chunks += [records[start : start + size] for start in range(0, len(records), size)]
-        by_id: dict[str, RecordOutcome] = {}
+        by_contact: dict[str, list[PendingChange]] = defaultdict(list)
+        for entries in by_object.values():
+            for entry in entries:
+                by_contact[entry.change.contact_id].append(entry)
+        outcomes: list[Outcome] = []
         for chunk, answer in zip(chunks, self._collections("PATCH", chunks), strict=True):
-            for record, outcome in zip(chunk, answer, strict=True):
-                by_id[record["id"]] = outcome
-        return [Outcome(e.key, *by_id[e.change.contact_id]) for entries in by_object.values() for e in entries]
+            answered = [
+                Outcome(entry.key, *outcome)
+                for record, outcome in zip(chunk, answer, strict=True)
+                for entry in by_contact[record["id"]]
+            ]
+            report(answered)
+            outcomes += answered
+        return outcomes
 
     def _bulk_update(self, sobject: str, entries: Sequence[PendingChange]) -> list[Outcome]:
         """A Bulk API 2.0 update job; its failed results come back record by record."""
@@ -421,7 +435,7 @@ class SalesforceConnector:
         record = {"attributes": {"type": "CampaignMember"}, "CampaignId": campaign_id, key: person}
         return record | {"Status": self.mapping.member_status}
 
-    def _add_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
+    def _add_members(self, entries: Sequence[PendingChange], report: Progress) -> list[Outcome]:
         outcomes: list[Outcome] = []
         ready = [e for e in entries if str(e.change.payload["list"]) in self._campaign_ids]
         ready_ids = {e.key for e in ready}
@@ -435,10 +449,12 @@ class SalesforceConnector:
             for chunk in chunks
         ]
         for chunk, answer in zip(chunks, self._collections("POST", records), strict=True):
-            for entry, (status, reason) in zip(chunk, answer, strict=True):
-                if reason.startswith("DUPLICATE_VALUE"):
-                    status, reason = "ok", ""
-                outcomes.append(Outcome(entry.key, status, reason))
+            answered = [
+                Outcome(entry.key, "ok") if reason.startswith("DUPLICATE_VALUE") else Outcome(entry.key, status, reason)
+                for entry, (status, reason) in zip(chunk, answer, strict=True)
+            ]
+            report(answered)
+            outcomes += answered
         return outcomes
 
     def _remove_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
