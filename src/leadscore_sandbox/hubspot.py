@@ -69,6 +69,8 @@ class Limits:
     """HubSpot's budgets for a private app on Professional (connectors/hubspot.md, "Limits"); all adjustable."""
 
     per_ten_seconds: int = 190
+    window_seconds: float = 10.0
+    """The length of the "ten-secondly" window (shorter in tests, so that pacing is seen in a second)."""
     daily: int = 625_000
     search_per_second: int = 5
     search_page_max: int = 200
@@ -276,7 +278,7 @@ class HubSpotSandbox(SandboxServer):
         if endpoint.endswith("/search") and endpoint.startswith(CONTACTS):
             if _full(self._search_window, 1.0, self.limits.search_per_second, now):
                 return rate_limited("You have reached your secondly limit.")
-        elif _full(self._general_window, 10.0, self.limits.per_ten_seconds, now):
+        elif _full(self._general_window, self.limits.window_seconds, self.limits.per_ten_seconds, now):
             return rate_limited(
                 "You have reached your ten_secondly_rolling limit.",
                 policyName="TEN_SECONDLY_ROLLING",
@@ -296,7 +298,9 @@ class HubSpotSandbox(SandboxServer):
             "X-HubSpot-RateLimit-Daily-Remaining", str(max(0, self.limits.daily - self._daily_used))
         )
         if not endpoint.endswith("/search"):
-            response.headers.setdefault("X-HubSpot-RateLimit-Interval-Milliseconds", "10000")
+            response.headers.setdefault(
+                "X-HubSpot-RateLimit-Interval-Milliseconds", str(int(self.limits.window_seconds * 1000))
+            )
             response.headers.setdefault("X-HubSpot-RateLimit-Max", str(self.limits.per_ten_seconds))
             response.headers.setdefault(
                 "X-HubSpot-RateLimit-Remaining", str(max(0, self.limits.per_ten_seconds - len(self._general_window)))

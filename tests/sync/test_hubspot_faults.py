@@ -271,3 +271,29 @@ def test_a_failure_mid_apply_keeps_what_earlier_batches_applied(make_rig: Callab
     assert again.status == "ok"
     assert again.api_calls["POST /crm/v3/objects/contacts/batch/update"] == 2
     assert rig.store.outbox_depth("hubspot") == 0
+
+
+def test_a_portal_with_a_lower_limit_than_the_mapping_is_paced_from_its_headers(make_rig: Callable[..., Rig]) -> None:
+    """issue 13, item 9: a Free/Starter portal allows 100 calls per 10 s where the mapping says 190; leadscore
+    burst past it and 2 of 5 cycles failed. The X-HubSpot-RateLimit-* headers say the real window."""
+    limits = Limits(per_ten_seconds=6, window_seconds=1.0, search_per_second=100_000)
+    rig = make_rig(contacts=300, limits=limits)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert report.rate_limited <= 1, "paced from the headers, not the mapping's 190"
+    window = rig.connector.client.budget.windows["general"]
+    assert window.limit == 6
+
+
+def test_a_restart_does_not_burst_past_what_the_portal_has_left(make_rig: Callable[..., Rig]) -> None:
+    limits = Limits(per_ten_seconds=6, window_seconds=1.0, search_per_second=100_000)
+    rig = make_rig(contacts=300, limits=limits)
+    assert rig.pipeline.run_cycle().status == "ok"
+    again = HubSpotConnector("hubspot", rig.sandbox.url, "sandbox-token", TARGETS, {"newsletter_campaign_ids": []})
+    try:
+        rig.sandbox.touch(1, jobtitle="CEO")
+        second = rig.pipeline.__class__(rig.store, again, rig.pipeline.engines, clock=lambda: NOW).run_cycle()
+        assert second.status == "ok", second.error
+        assert second.rate_limited <= 1, "a fresh process learns from the first answer how much the window has left"
+    finally:
+        again.close()

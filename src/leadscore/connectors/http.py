@@ -76,6 +76,22 @@ class CallBudget:
         now = self.clock()
         return max(0.0, window.held_until - now, window.wait_needed(now))
 
+    def learn(self, name: str, limit: int, seconds: float, remaining: int) -> None:
+        """The platform's rate-limit headers: its window is ``limit`` calls per ``seconds`` with ``remaining``
+        left. A window slower than the configured one is adopted (a configured slower one is kept), and calls
+        the platform counted that this process did not send (another process, or this one before a restart)
+        are counted too, so pacing never bursts past it."""
+        window = self.windows[name]
+        now = self.clock()
+        if limit / seconds < window.limit / window.seconds:
+            window.limit, window.seconds = limit, seconds
+        window.wait_needed(now)
+        used = max(0, limit - remaining)
+        while len(window.sent) < min(used, window.limit):
+            window.sent.appendleft(now)
+        if remaining <= 0:
+            self.hold(name, seconds)
+
     def hold(self, name: str, seconds: float) -> None:
         """The platform's rate-limit headers say this window has no calls left for ``seconds``: hold it, so the
         next call waits for the platform's reset instead of meeting a 429."""

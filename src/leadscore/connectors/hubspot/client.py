@@ -210,6 +210,11 @@ class HubSpotClient:
         if daily is not None and str(daily).isdigit():
             self.usage.daily_remaining = int(daily)
             self._daily_seen_at = time.monotonic()
+        most = str(headers.get("X-HubSpot-RateLimit-Max") or "")
+        left = str(headers.get("X-HubSpot-RateLimit-Remaining") or "")
+        interval = str(headers.get("X-HubSpot-RateLimit-Interval-Milliseconds") or "")
+        if most.isdigit() and left.isdigit() and interval.isdigit() and int(most) > 0:
+            self.budget.learn(GENERAL, int(most), int(interval) / 1000 + PACE_MARGIN_SECONDS, int(left))
 
     def _classify(self, endpoint: str, status: int, body: str, headers: Any) -> PlatformError:
         """HubSpot's answer as the error its resolution row calls for (resolution.py)."""
