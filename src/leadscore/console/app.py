@@ -168,8 +168,11 @@ def create_console(config: ConsoleConfig) -> Starlette:
                         else "",
                         "average_chart": charts.weekly_lines(
                             weeks,
-                            {"average new score": [f.average_new_score for f in flows]},
-                            "scores moved to",
+                            {
+                                "live records, end of week": [f.average_score for f in flows],
+                                "records whose score changed": [f.average_new_score for f in flows],
+                            },
+                            "average score",
                             "score",
                         )
                         if flows

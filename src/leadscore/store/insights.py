@@ -52,6 +52,8 @@ class WeekFlow:
     entered: dict[str, int]
     left: dict[str, int]
     average_new_score: float | None
+    average_score: float | None = None
+    """The average score of the live records at the week's end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,13 +155,26 @@ class InsightsStore(Tables):
             .group_by(f.c.week, f.c.band)
         )
         scores = (
-            select(w.c.week, func.sum(w.c.moves), func.sum(w.c.score_sum))
+            select(
+                w.c.week,
+                func.sum(w.c.moves),
+                func.sum(w.c.score_sum),
+                func.sum(w.c.score_delta),
+                func.sum(w.c.records_delta),
+            )
             .where(w.c.model == model, w.c.week >= first)
             .group_by(w.c.week)
         )
+        t = schema.score_counts
+        totals = select(func.sum(t.c.records), func.sum(t.c.score_sum)).where(t.c.model == model)
         if source is not None:
-            flows, scores = flows.where(f.c.source == source), scores.where(w.c.source == source)
+            flows, scores, totals = (
+                flows.where(f.c.source == source),
+                scores.where(w.c.source == source),
+                totals.where(t.c.source == source),
+            )
         weeks: dict[int, tuple[dict[str, int], dict[str, int], list[float | None]]] = {}
+        changes: dict[int, tuple[int, int]] = {}
         with self.db.connect() as connection:
             for week, band, entered, exited in connection.execute(flows):
                 entry = weeks.setdefault(int(week), ({}, {}, [None]))
@@ -167,12 +182,25 @@ class InsightsStore(Tables):
                     entry[0][band] = int(entered)
                 if exited:
                     entry[1][band] = int(exited)
-            for week, moves, total in connection.execute(scores):
+            for week, moves, total, score_delta, records_delta in connection.execute(scores):
                 weeks.setdefault(int(week), ({}, {}, [None]))[2][0] = float(total) / float(moves) if moves else None
-        return [
-            WeekFlow(datetime.fromtimestamp(week_start(week), tz=UTC), entered, left, average[0])
-            for week, (entered, left, average) in sorted(weeks.items())
-        ]
+                changes[int(week)] = (int(score_delta or 0), int(records_delta or 0))
+            records, score_sum = connection.execute(totals).one()
+        records, score_sum = int(records or 0), int(score_sum or 0)
+        shown: list[WeekFlow] = []
+        for week, (entered, left, average) in sorted(weeks.items(), reverse=True):
+            shown.append(
+                WeekFlow(
+                    datetime.fromtimestamp(week_start(week), tz=UTC),
+                    entered,
+                    left,
+                    average[0],
+                    score_sum / records if records > 0 else None,
+                )
+            )
+            score_change, record_change = changes.get(week, (0, 0))
+            score_sum, records = score_sum - score_change, records - record_change
+        return list(reversed(shown))
 
     def days_to_band(
         self, model: str, bands: Sequence[str], since: datetime, source: str | None = None

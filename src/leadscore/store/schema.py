@@ -187,6 +187,7 @@ score_counts = Table(
     Column("grade", String(8), primary_key=True),
     Column("band", String(32), primary_key=True),
     Column("records", BigInteger, nullable=False),
+    Column("score_sum", BigInteger, nullable=False),
 )
 band_flows = Table(
     "band_flows",
@@ -206,6 +207,8 @@ week_scores = Table(
     Column("week", Integer, primary_key=True),
     Column("moves", BigInteger, nullable=False),
     Column("score_sum", BigInteger, nullable=False),
+    Column("score_delta", BigInteger, nullable=False),
+    Column("records_delta", BigInteger, nullable=False),
 )
 band_entry_days = Table(
     "band_entry_days",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,7 @@ from leadscore.store.statements import (
     page_ends,
     score_columns,
 )
-from leadscore.store.tallies import ScoreKey, add_counts, add_history, bucket_of
+from leadscore.store.tallies import ScoreKey, add_counts, add_history, bucket_of, count_delta
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +189,7 @@ class ScoresStore(Tables):
 
     def _history_rows(
         self, connection: Connection, source: str, scores: Sequence[StoredScore]
-    ) -> tuple[list[dict[str, Any]], Counter[ScoreKey]]:
+    ) -> tuple[list[dict[str, Any]], dict[ScoreKey, tuple[int, int]]]:
         """A history row for each saved score whose score, grade or band differs from the one it replaces (a
         record's first score too; a change of reasons alone is not history), and what the saved scores move in
         the score tallies."""
@@ -209,13 +208,15 @@ class ScoresStore(Tables):
                 for contact_id, model, score_value, grade, band in rows:
                     before[(record_source, contact_id, model)] = (score_value, grade, band)
         history = []
-        deltas: Counter[ScoreKey] = Counter()
+        deltas: dict[ScoreKey, tuple[int, int]] = {}
         for score in scores:
             record_source = score.source or source
             old = before.get((record_source, score.contact_id, score.model))
             if old is not None:
-                deltas[(record_source, score.model, bucket_of(old[0]), old[1], old[2])] -= 1
-            deltas[(record_source, score.model, bucket_of(score.score), score.grade, score.band)] += 1
+                count_delta(deltas, (record_source, score.model, bucket_of(old[0]), old[1], old[2]), -1, -old[0])
+            count_delta(
+                deltas, (record_source, score.model, bucket_of(score.score), score.grade, score.band), 1, score.score
+            )
             if old == (score.score, score.grade, score.band):
                 continue
             history.append(

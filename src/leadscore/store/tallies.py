@@ -1,9 +1,11 @@
 """Tallies of scores and their changes, kept in the transaction that changes them, so the console's figures are
 lookups of a few rows whatever the size of the account (and agree with the scores at every commit).
 
-``score_counts``: live records per (source, model, score bucket, grade, band). ``band_flows``: per week, records
-that entered and left each band. ``week_scores``: per week, how many visible changes and the sum of the scores
-moved to. ``band_entry_days``: per week and band, records that entered the band by whole days since their first
+``score_counts``: live records and the sum of their scores per (source, model, score bucket, grade, band).
+``band_flows``: per week, records that entered and left each band (a record deleted or merged away leaves its
+band). ``week_scores``: per week, how many visible changes, the sum of the scores moved to, and what the week
+changed in the live records' count and score sum (so that each past week's average can be taken back from
+today's). ``band_entry_days``: per week and band, records that entered the band by whole days since their first
 event. A week is a Monday-starting UTC week, counted from the Monday before the epoch.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select
 
+from leadscore.clock import utcnow
 from leadscore.store import schema
 from leadscore.store.statements import insert_for
 
@@ -43,14 +46,21 @@ ScoreKey = tuple[str, str, int, str, str]
 """(source, model, bucket, grade, band)."""
 
 
-def add_counts(connection: Connection, dialect: str, deltas: Mapping[ScoreKey, int]) -> None:
-    """Move ``score_counts`` by ``deltas``, in key order (two transactions then lock rows in the same order)."""
+def add_counts(connection: Connection, dialect: str, deltas: Mapping[ScoreKey, tuple[int, int]]) -> None:
+    """Move ``score_counts`` by ``deltas`` (records, score sum), in key order (two transactions then lock rows
+    in the same order)."""
     rows = [
-        {"source": k[0], "model": k[1], "bucket": k[2], "grade": k[3], "band": k[4], "records": n}
-        for k, n in sorted(deltas.items())
-        if n
+        {"source": k[0], "model": k[1], "bucket": k[2], "grade": k[3], "band": k[4], "records": n, "score_sum": total}
+        for k, (n, total) in sorted(deltas.items())
+        if n or total
     ]
-    _add(connection, dialect, schema.score_counts, ["source", "model", "bucket", "grade", "band"], ("records",), rows)
+    keys = ["source", "model", "bucket", "grade", "band"]
+    _add(connection, dialect, schema.score_counts, keys, ("records", "score_sum"), rows)
+
+
+def count_delta(deltas: dict[ScoreKey, tuple[int, int]], key: ScoreKey, records: int, score: int) -> None:
+    held = deltas.get(key, (0, 0))
+    deltas[key] = (held[0] + records, held[1] + score)
 
 
 def add_history(connection: Connection, dialect: str, history: Sequence[Mapping[str, Any]]) -> None:
@@ -58,12 +68,16 @@ def add_history(connection: Connection, dialect: str, history: Sequence[Mapping[
     flows: Counter[tuple[str, str, int, str, str]] = Counter()
     moves: Counter[tuple[str, str, int]] = Counter()
     sums: Counter[tuple[str, str, int]] = Counter()
+    score_delta: Counter[tuple[str, str, int]] = Counter()
+    records_delta: Counter[tuple[str, str, int]] = Counter()
     days: Counter[tuple[str, str, int, str, int]] = Counter()
     for row in history:
         week = week_of(row["changed_at"])
         key = (row["source"], row["model"], week)
         moves[key] += 1
         sums[key] += int(row["new_score"])
+        score_delta[key] += int(row["new_score"]) - int(row["old_score"] or 0)
+        records_delta[key] += 1 if row["old_score"] is None else 0
         if row["old_band"] == row["new_band"]:
             continue
         flows[(*key, row["new_band"], "entered")] += 1
@@ -82,13 +96,21 @@ def add_history(connection: Connection, dialect: str, history: Sequence[Mapping[
         entry[side] += count
     keys = ["source", "model", "week", "band"]
     _add(connection, dialect, schema.band_flows, keys, ("entered", "exited"), [flow_rows[k] for k in sorted(flow_rows)])
-    _add(
+    _add_week_scores(
         connection,
         dialect,
-        schema.week_scores,
-        ["source", "model", "week"],
-        ("moves", "score_sum"),
-        [{"source": k[0], "model": k[1], "week": k[2], "moves": moves[k], "score_sum": sums[k]} for k in sorted(moves)],
+        [
+            {
+                "source": k[0],
+                "model": k[1],
+                "week": k[2],
+                "moves": moves[k],
+                "score_sum": sums[k],
+                "score_delta": score_delta[k],
+                "records_delta": records_delta[k],
+            }
+            for k in sorted(moves)
+        ],
     )
     _add(
         connection,
@@ -109,15 +131,54 @@ def forget_scores(connection: Connection, dialect: str, source: str, contact_ids
     ids = list(contact_ids)
     if not ids:
         return
-    deltas: Counter[ScoreKey] = Counter()
+    deltas: dict[ScoreKey, tuple[int, int]] = {}
+    exits: Counter[tuple[str, str]] = Counter()
+    week_change: dict[str, list[int]] = {}
     for start in range(0, len(ids), 1000):
         chunk = ids[start : start + 1000]
         for model, score, grade, band in connection.execute(
             select(s.c.model, s.c.score, s.c.grade, s.c.band).where(s.c.source == source, s.c.contact_id.in_(chunk))
         ):
-            deltas[(source, model, bucket_of(score), grade, band)] -= 1
+            count_delta(deltas, (source, model, bucket_of(score), grade, band), -1, -score)
+            exits[(model, band)] += 1
+            change = week_change.setdefault(model, [0, 0])
+            change[0] -= score
+            change[1] -= 1
         connection.execute(delete(s).where(s.c.source == source, s.c.contact_id.in_(chunk)))
     add_counts(connection, dialect, deltas)
+    week = week_of(utcnow())
+    _add(
+        connection,
+        dialect,
+        schema.band_flows,
+        ["source", "model", "week", "band"],
+        ("entered", "exited"),
+        [
+            {"source": source, "model": model, "week": week, "band": band, "entered": 0, "exited": n}
+            for (model, band), n in sorted(exits.items())
+        ],
+    )
+    _add_week_scores(
+        connection,
+        dialect,
+        [
+            {
+                "source": source,
+                "model": m,
+                "week": week,
+                "moves": 0,
+                "score_sum": 0,
+                "score_delta": d,
+                "records_delta": r,
+            }
+            for m, (d, r) in sorted(week_change.items())
+        ],
+    )
+
+
+def _add_week_scores(connection: Connection, dialect: str, rows: list[dict[str, Any]]) -> None:
+    amounts = ("moves", "score_sum", "score_delta", "records_delta")
+    _add(connection, dialect, schema.week_scores, ["source", "model", "week"], amounts, rows)
 
 
 def prune_tallies(connection: Connection, source: str, before: datetime) -> None:

@@ -55,6 +55,7 @@ def upgrade() -> None:
         sa.Column("grade", sa.String(8), primary_key=True),
         sa.Column("band", sa.String(32), primary_key=True),
         sa.Column("records", sa.BigInteger, nullable=False),
+        sa.Column("score_sum", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "band_flows",
@@ -70,6 +71,8 @@ def upgrade() -> None:
         sa.Column("week", sa.Integer, primary_key=True),
         sa.Column("moves", sa.BigInteger, nullable=False),
         sa.Column("score_sum", sa.BigInteger, nullable=False),
+        sa.Column("score_delta", sa.BigInteger, nullable=False),
+        sa.Column("records_delta", sa.BigInteger, nullable=False),
     )
     op.create_table(
         "band_entry_days",
@@ -84,9 +87,9 @@ def upgrade() -> None:
         "and c.contact_id = scores.contact_id and (c.deleted or c.merged_into is not null))"
     )
     op.execute(
-        "insert into score_counts (source, model, bucket, grade, band, records) "
+        "insert into score_counts (source, model, bucket, grade, band, records, score_sum) "
         "select s.source, s.model, (case when s.score > 99 then 99 else s.score end) / 5 * 5, s.grade, s.band, "
-        "count(*) from scores s group by 1, 2, 3, 4, 5"
+        "count(*), sum(s.score) from scores s group by 1, 2, 3, 4, 5"
     )
 
 
