@@ -66,6 +66,7 @@ def configure(log_format: str, level: str, secrets: Iterable[str], log_emails: b
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("apscheduler", "urllib3", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet = logging.DEBUG if level == "DEBUG" else logging.WARNING
+    for noisy in ("apscheduler", "urllib3", "alembic", "httpx", "httpcore", "uvicorn", "uvicorn.error"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if noisy in ("apscheduler", "alembic") else quiet)
     return redact
