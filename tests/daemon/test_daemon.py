@@ -197,3 +197,23 @@ def test_signal_handler_is_installed_for_sigint_too(tmp_path: Path, sandbox: Hub
     daemon.process.send_signal(signal.SIGINT)
     assert daemon.wait(timeout=15) == 0
     assert "signal SIGINT" in daemon.output()
+
+
+def test_config_show_says_which_values_came_from_the_env_file(tmp_path: Path) -> None:
+    """issue 14, logs and settings: a value read from .env was labelled "default"."""
+    sources = write_sources(tmp_path / "s.yaml", "http://127.0.0.1:9")
+    env = daemon_env(tmp_path, sources, f"sqlite:///{tmp_path / 'state.db'}", token=SECRET)
+    (tmp_path / ".env").write_text("LEADSCORE_HISTORY_DAYS=30\nLEADSCORE_CONSOLE_TOKEN=console-secret-1\n")
+    completed = subprocess.run(
+        [sys.executable, "-m", "leadscore", "config", "show"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    [row] = [line for line in completed.stdout.splitlines() if "LEADSCORE_HISTORY_DAYS" in line]
+    assert "30" in row
+    assert ".env" in row
+    assert "console-secret-1" not in completed.stdout, "a secret setting is masked"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
+from dotenv import dotenv_values
 from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
@@ -57,10 +59,13 @@ def config_show() -> None:
     import os
 
     settings, sources = _load()
+    from_file = dotenv_values(".env") if Path(".env").is_file() else {}
     table = Table("setting", "value", "from")
     for name in Settings.model_fields:
         variable = f"{ENV_PREFIX}{name.upper()}"
-        table.add_row(variable, str(getattr(settings, name)), "environment" if variable in os.environ else "default")
+        origin = "environment" if variable in os.environ else ".env" if variable in from_file else "default"
+        value = getattr(settings, name)
+        table.add_row(variable, "***" if isinstance(value, SecretStr) else str(value), origin)
     out.print(table)
     for source in sources:
         shown: dict[str, Any] = {
