@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from leadscore.cli import console, daemon, demo, evaluate, history, offline, people, preview, sync
+from leadscore.cli import console, daemon, demo, evaluate, history, offline, operate, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -44,6 +44,8 @@ app.command("calibrate")(evaluate.calibrate)
 app.command("plan")(preview.plan)
 app.command("person")(people.person)
 app.command("history")(history.history)
+app.command("runs")(operate.runs)
+app.add_typer(operate.state_app, name="state")
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)
 app.command("demo")(demo.demo)

@@ -13,6 +13,7 @@ from leadscore.people.identity import identity_key
 from leadscore.protocol import ContactPage
 from leadscore.records import (
     Contact,
+    ensure_utc,
 )
 from leadscore.store import schema
 from leadscore.store.base import Tables, last_per_id
@@ -137,6 +138,15 @@ class ContactsStore(Tables):
     def set_cursor(self, source: str, stream: str, value: Any) -> None:
         with self.db.begin() as connection:
             self._set_cursor(connection, source, stream, value)
+
+    def cursors(self, source: str) -> list[tuple[str, Any, datetime]]:
+        """(stream, saved value, when it last moved) of every stream of the source."""
+        c = schema.cursors
+        with self.db.connect() as connection:
+            rows = connection.execute(
+                select(c.c.stream, c.c.value, c.c.updated_at).where(c.c.source == source).order_by(c.c.stream)
+            ).all()
+        return [(stream, value, ensure_utc(moved)) for stream, value, moved in rows]
 
     def forget_cursor(self, source: str, stream: str) -> None:
         c = schema.cursors

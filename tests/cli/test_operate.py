@@ -1,0 +1,55 @@
+"""issue 14, operator commands: ``leadscore runs`` shows the run history; ``leadscore state show|reset`` shows and
+forgets where a source's streams stand, after which the next cycle reads them again from the start."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from leadscore.cli.main import app
+from leadscore.store import SQLStore
+from leadscore.sync.pipeline import Pipeline
+from tests.sync.platforms import NOW, HubSpotPlatform
+from tests.sync.test_commit_boundaries import default_engines
+
+
+def test_runs_and_state_show_and_reset(store: SQLStore) -> None:
+    platform = HubSpotPlatform()
+    try:
+        platform.seed(20, 3)
+
+        def cycle() -> int:
+            connector = platform.connector()
+            try:
+                report = Pipeline(store, connector, default_engines(), clock=lambda: NOW).run_cycle()
+            finally:
+                connector.close()
+            assert report.status == "ok"
+            return report.contacts_read
+
+        assert cycle() == 20
+        cycle()
+        assert cycle() == 0, "the records leadscore wrote were read back once"
+        url = store.db.url.render_as_string(hide_password=False)
+        runner = CliRunner()
+        listed = runner.invoke(app, ["runs", "--state", url, "--json"])
+        assert listed.exit_code == 0, listed.output
+        runs = [json.loads(line) for line in listed.output.splitlines()]
+        assert [r["status"] for r in runs] == ["ok", "ok", "ok"]
+        assert runs[0]["report"]["contacts_read"] == 0, "newest first"
+        assert runs[-1]["report"]["contacts_read"] == 20
+        shown = runner.invoke(app, ["state", "show", "--source", "hubspot", "--state", url])
+        assert shown.exit_code == 0, shown.output
+        assert "contacts" in shown.output
+        assert "web_events" in shown.output
+        wrong = runner.invoke(app, ["state", "reset", "--source", "hubspot", "--stream", "nope", "--state", url])
+        assert wrong.exit_code == 2
+        assert "it has: " in wrong.output
+        reset = runner.invoke(app, ["state", "reset", "--source", "hubspot", "--stream", "contacts", "--state", url])
+        assert reset.exit_code == 0, reset.output
+        assert store.cursor("hubspot", "contacts") is None
+        assert store.cursor("hubspot", "web_events") is not None, "other streams keep their place"
+        assert cycle() == 20, "the next cycle reads the contacts from the start"
+    finally:
+        platform.sandbox.stop()
