@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from leadscore.cli import progress
 from leadscore.cli.offline import fail, parse_now
 from leadscore.clock import utcnow
 from leadscore.daemon.leases import SingleDaemonLock
@@ -27,6 +28,7 @@ from leadscore.sync.pipeline import CycleReport, Pipeline
 from leadscore.sync.plan import write_targets
 
 out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def load_engines(model: Path) -> list[Engine]:
@@ -136,7 +138,8 @@ def _run(
                 people=people,
                 history_days=history_days,
             )
-            return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=held)
+            with progress.shown(pipeline, err):
+                return pipeline.run_cycle(dry_run=dry_run, full_rescore=full, lease=held)
         except ConfigError as exc:
             raise fail(str(exc), 2) from None
         except LeadscoreError as exc:

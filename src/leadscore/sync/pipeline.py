@@ -152,6 +152,8 @@ class Pipeline:
         self.page_size = page_size
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
         self._lease: Lease | None = None
+        self.scoring: RescoreReport[PlanTally] = RescoreReport()
+        """The rescore in flight (or last), read while it runs to show progress."""
 
     def run_cycle(
         self, *, dry_run: bool = False, full_rescore: bool = False, lease: Lease | None = None
@@ -298,6 +300,7 @@ class Pipeline:
         if early:
             applier.start()
         outcome: RescoreReport[PlanTally] = RescoreReport()
+        self.scoring = outcome
         try:
             with contextlib.ExitStack() as held:
                 should_stop = self.stop.is_set
