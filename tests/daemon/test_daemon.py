@@ -217,3 +217,17 @@ def test_config_show_says_which_values_came_from_the_env_file(tmp_path: Path) ->
     assert "30" in row
     assert ".env" in row
     assert "console-secret-1" not in completed.stdout, "a secret setting is masked"
+
+
+def test_sigterm_while_the_daemon_starts_exits_0(tmp_path: Path, sandbox: HubSpotSandbox) -> None:
+    """issue 13, low: a SIGTERM in the first 0.7 s (imports, migrations) killed the daemon with -15."""
+    env = daemon_env(
+        tmp_path, write_sources(tmp_path / "s.yaml", sandbox.url, interval=3600), f"sqlite:///{tmp_path / 'state.db'}"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "leadscore", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    time.sleep(0.15)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output.decode()[-2000:]

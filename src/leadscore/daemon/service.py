@@ -37,6 +37,7 @@ from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector
 from leadscore.protocol import WebhookReceiver
 from leadscore.settings import Settings
+from leadscore.signals import early_signals
 from leadscore.sources import SourceSettings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import CycleReport, Pipeline
@@ -251,6 +252,8 @@ class Daemon:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
+        if early_signals:
+            self._on_signal(early_signals[0], None)
         self.http = HttpServer(create_app(self, self.console), self.settings.http_host, self.settings.http_port)
         try:
             port = self.http.start()
