@@ -236,12 +236,6 @@ class InsightsStore(Tables):
                         )
         return sorted(found.values(), key=lambda r: (r.source, r.contact_id))[:limit]
 
-    def band_counts(self, model: str, source: str | None = None) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for (_, band), count in self.grade_band_counts(model, source).items():
-            counts[band] = counts.get(band, 0) + count
-        return counts
-
     def written_record(self, source: str, contact_id: str) -> WrittenRecord:
         w, o = schema.written, schema.outbox
         with self.db.connect() as connection:

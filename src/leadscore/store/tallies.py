@@ -94,8 +94,7 @@ def add_history(connection: Connection, dialect: str, history: Sequence[Mapping[
             {"source": source, "model": model, "week": week, "band": band, "entered": 0, "exited": 0},
         )
         entry[side] += count
-    keys = ["source", "model", "week", "band"]
-    _add(connection, dialect, schema.band_flows, keys, ("entered", "exited"), [flow_rows[k] for k in sorted(flow_rows)])
+    _add_flows(connection, dialect, [flow_rows[k] for k in sorted(flow_rows)])
     _add_week_scores(
         connection,
         dialect,
@@ -147,12 +146,9 @@ def forget_scores(connection: Connection, dialect: str, source: str, contact_ids
         connection.execute(delete(s).where(s.c.source == source, s.c.contact_id.in_(chunk)))
     add_counts(connection, dialect, deltas)
     week = week_of(utcnow())
-    _add(
+    _add_flows(
         connection,
         dialect,
-        schema.band_flows,
-        ["source", "model", "week", "band"],
-        ("entered", "exited"),
         [
             {"source": source, "model": model, "week": week, "band": band, "entered": 0, "exited": n}
             for (model, band), n in sorted(exits.items())
@@ -174,6 +170,10 @@ def forget_scores(connection: Connection, dialect: str, source: str, contact_ids
             for m, (d, r) in sorted(week_change.items())
         ],
     )
+
+
+def _add_flows(connection: Connection, dialect: str, rows: list[dict[str, Any]]) -> None:
+    _add(connection, dialect, schema.band_flows, ["source", "model", "week", "band"], ("entered", "exited"), rows)
 
 
 def _add_week_scores(connection: Connection, dialect: str, rows: list[dict[str, Any]]) -> None:
