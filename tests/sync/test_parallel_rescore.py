@@ -111,9 +111,9 @@ class CountingHook:
     fail_from: str | None = None
 
     def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> tuple[int, int]:
-        if self.fail_from is not None and page[0][0].id >= self.fail_from:
+        if self.fail_from is not None and page[0].contact.id >= self.fail_from:
             raise ValueError("this page's hook refuses")
-        return (len(page), sum(results[0].score for _, results in page))
+        return (len(page), sum(scored.results[0].score for scored in page))
 
 
 @dataclass(frozen=True)
@@ -332,7 +332,7 @@ class DyingHook:
     die_at: str
 
     def __call__(self, store: SQLStore, page: ScoredPage, outbox: list[Change]) -> int:
-        if page[0][0].id == self.die_at:
+        if page[0].contact.id == self.die_at:
             os._exit(9)
         return len(page)
 

@@ -8,7 +8,7 @@ import pytest
 
 from leadscore.engine import Engine, engines, load_model_file
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event, WrittenState
-from leadscore.sync.plan import Desired, desired_state, plan_contact, write_targets
+from leadscore.sync.plan import Desired, desired_state, plan_contact, rendered_reasons, write_targets
 from tests.conftest import DEFAULT_MODEL, NOW
 
 ENGINES = engines(load_model_file(DEFAULT_MODEL))
@@ -17,7 +17,8 @@ VP = Contact("hs", "1", "ana@acme.example", {"seniority": "vp", "company_size": 
 
 
 def scored(*events: Event) -> Desired:
-    return desired_state(ENGINES, [LEAD.score(VP, events, NOW)], NOW)
+    results = [LEAD.score(VP, events, NOW)]
+    return desired_state(ENGINES, results, rendered_reasons(ENGINES, results, NOW))
 
 
 def pricing(number: int, days_ago: float) -> Event:
@@ -99,3 +100,13 @@ def test_a_band_move_adds_the_new_list_and_removes_the_old_one_but_no_foreign_li
     shown = WrittenState(dict(desired.properties), frozenset({other, "someone-elses:list"}))
     changes = plan_contact("hs", "1", desired, shown, NOW)
     assert [(c.kind, c.payload["list"]) for c in changes] == [(LIST_ADD, band_list), (LIST_REMOVE, other)]
+
+
+def test_reasons_edited_on_the_platform_are_written_again() -> None:
+    """A salesperson who strips the points ('pricing page · VP') edited the text; the labels alone are the same."""
+    desired = scored(pricing(1, 1))
+    text = desired.properties["leadscore_reasons"]
+    labels = [part.split(" ", 1)[1].rsplit(" (", 1)[0] for part in text.split(" · ")]
+    shown = WrittenState(dict(desired.properties) | {"leadscore_reasons": " · ".join(labels)}, desired.lists)
+    [update] = plan_contact("hs", "1", desired, shown, NOW)
+    assert update.payload["leadscore_reasons"] == text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from leadscore.engine.explain import reasons_text, top_contributions
+from leadscore.engine.explain import Reasons, reasons_text, render_reasons, top_contributions
 from leadscore.engine.loader import load_model_file, parse_model_text
 from leadscore.engine.model import ModelFile, ScoringModel
 from leadscore.engine.score import Engine
@@ -10,11 +10,13 @@ from leadscore.engine.score import Engine
 __all__ = [
     "Engine",
     "ModelFile",
+    "Reasons",
     "ScoringModel",
     "engines",
     "load_model_file",
     "parse_model_text",
     "reasons_text",
+    "render_reasons",
     "top_contributions",
 ]
 

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
-from leadscore.engine import Engine, reasons_text, top_contributions
+from leadscore.engine import Engine, Reasons, render_reasons, top_contributions
 from leadscore.errors import CycleInterruptedError
 from leadscore.people import LinkedRecord, PeopleScope, PersonView, assemble, score_person
 from leadscore.records import Change, Contact, EventRow, FieldProblem, ScoreResult
@@ -24,7 +24,17 @@ from leadscore.store import Store, StoredScore, VisibleScore
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
-ScoredPage = list[tuple[Contact, list[ScoreResult]]]
+
+
+class ScoredContact(NamedTuple):
+    """A contact's result per model, with each result's reasons text rendered once for the store and the planner."""
+
+    contact: Contact
+    results: list[ScoreResult]
+    reasons: list[Reasons]
+
+
+ScoredPage = list[ScoredContact]
 IdRange = tuple[str, str | None]
 """Contact ids above the first, up to the second (None: no upper end)."""
 FEWER_GC_PASSES = 200_000
@@ -93,7 +103,12 @@ HISTORY_CONTRIBUTIONS = 5
 
 
 def to_stored(
-    result: ScoreResult, now: datetime, engine: Engine, source: str = "", first_event_ms: int | None = None
+    result: ScoreResult,
+    reasons: Reasons,
+    now: datetime,
+    engine: Engine,
+    source: str = "",
+    first_event_ms: int | None = None,
 ) -> StoredScore:
     return StoredScore(
         contact_id=result.contact_id,
@@ -104,7 +119,7 @@ def to_stored(
         grade=result.grade,
         band=result.band,
         label=result.label,
-        reasons=reasons_text(result, now, engine.model.top_reasons),
+        reasons=reasons.text,
         scored_at=now,
         source=source,
         model_version=engine.version,
@@ -161,13 +176,14 @@ def score_range(
         )
         stored: list[StoredScore] = []
         scored_page: ScoredPage = []
-        elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult], int | None]] = {}
+        elsewhere: dict[tuple[str, str], tuple[LinkedRecord, ScoredContact, int | None]] = {}
         for contact, events in page:
             report.contacts += 1
             report.events += len(events)
             view = views.get(contact.id)
             first = first_event_ms(view.rows if view is not None else events)
             results = []
+            texts = []
             for engine in job.engines:
                 last = previous.get((contact.id, engine.name))
                 band = last.band if last else None
@@ -179,13 +195,16 @@ def score_range(
                     report.unmatched_actions.update(result.unmatched_actions)
                 if result.problems and len(report.unreadable) < PROBLEMS_KEPT and engine is job.engines[0]:
                     report.unreadable.extend((contact.id, problem) for problem in result.problems)
+                rendered = render_reasons(result, job.now, engine.model.top_reasons)
                 results.append(result)
-                fresh = to_stored(result, job.now, engine, first_event_ms=first)
+                texts.append(rendered)
+                fresh = to_stored(result, rendered, job.now, engine, first_event_ms=first)
                 if last is None or last != _visible(fresh):
                     stored.append(fresh)
-            scored_page.append((contact, results))
+            scored = ScoredContact(contact, results, texts)
+            scored_page.append(scored)
             for record in others.get(contact.id, ()):
-                elsewhere.setdefault((record.source, record.contact_id), (record, results, first))
+                elsewhere.setdefault((record.source, record.contact_id), (record, scored, first))
         stored.extend(_fan_out(store, job, elsewhere, scored_page, report))
         outbox: list[Change] = []
         if job.on_page is not None:
@@ -226,7 +245,7 @@ def _person_views(
 def _fan_out(
     store: Store,
     job: Job[T],
-    elsewhere: dict[tuple[str, str], tuple[LinkedRecord, list[ScoreResult], int | None]],
+    elsewhere: dict[tuple[str, str], tuple[LinkedRecord, ScoredContact, int | None]],
     scored_page: ScoredPage,
     report: RescoreReport[T],
 ) -> list[StoredScore]:
@@ -241,13 +260,15 @@ def _fan_out(
         for (contact_id, model), visible in store.visible_scores(source, ids).items()
     }
     stored: list[StoredScore] = []
-    for (source, contact_id), (record, results, first) in elsewhere.items():
-        given = [replace(result, contact_id=contact_id) for result in results]
-        for engine, result in zip(job.engines, given, strict=True):
-            fresh = to_stored(result, job.now, engine, source, first)
+    for (source, contact_id), (record, scored, first) in elsewhere.items():
+        given = [replace(result, contact_id=contact_id) for result in scored.results]
+        for engine, result, rendered in zip(job.engines, given, scored.reasons, strict=True):
+            fresh = to_stored(result, rendered, job.now, engine, source, first)
             last = previous.get((source, contact_id, engine.name))
             if last is None or last != _visible(fresh):
                 stored.append(fresh)
-        scored_page.append((Contact(source, contact_id, record.email, record.profile), given))
+        scored_page.append(
+            ScoredContact(Contact(source, contact_id, record.email, record.profile), given, scored.reasons)
+        )
         report.linked += 1
     return stored

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from leadscore.engine import Engine, reasons_text
-from leadscore.engine.explain import SEPARATOR
+from leadscore.engine import Engine, Reasons, render_reasons
 from leadscore.protocol import TargetProperty, WriteTargets, list_key
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult, WrittenState
 
@@ -17,6 +16,8 @@ class Desired:
     properties: Mapping[str, str]
     lists: frozenset[str]
     managed_lists: frozenset[str]
+    reasons: Mapping[str, Reasons] = field(default_factory=dict)
+    """Each reasons property's text with its shape, to tell an aged text from another one."""
 
 
 def write_targets(engines: Sequence[Engine]) -> WriteTargets:
@@ -40,13 +41,15 @@ def write_targets(engines: Sequence[Engine]) -> WriteTargets:
     return WriteTargets(tuple(properties), tuple(lists))
 
 
-def desired_state(engines: Sequence[Engine], results: Sequence[ScoreResult], now: datetime) -> Desired:
+def desired_state(engines: Sequence[Engine], results: Sequence[ScoreResult], reasons: Sequence[Reasons]) -> Desired:
+    """``reasons`` is each result's rendered text, made once by the score step for the store and the platform."""
     values: dict[str, str] = {}
     lists: set[str] = set()
     managed: set[str] = set()
-    by_model = {result.model: result for result in results}
+    texts: dict[str, Reasons] = {}
+    by_model = {result.model: (result, text) for result, text in zip(results, reasons, strict=True)}
     for engine in engines:
-        result = by_model[engine.name]
+        result, rendered = by_model[engine.name]
         writes = engine.model.writes
         values[writes.score] = str(result.score)
         values[writes.grade] = result.grade
@@ -54,10 +57,18 @@ def desired_state(engines: Sequence[Engine], results: Sequence[ScoreResult], now
         if writes.label is not None:
             values[writes.label] = result.label
         if writes.reasons is not None:
-            values[writes.reasons] = reasons_text(result, now, engine.model.top_reasons)
+            values[writes.reasons] = rendered.text
+            texts[writes.reasons] = rendered
         lists.add(list_key(engine.name, result.band))
         managed.update(list_key(engine.name, band) for band in engine.band_names)
-    return Desired(values, frozenset(lists), frozenset(managed))
+    return Desired(values, frozenset(lists), frozenset(managed), texts)
+
+
+def rendered_reasons(engines: Sequence[Engine], results: Sequence[ScoreResult], now: datetime) -> list[Reasons]:
+    """Each result's reasons as its model writes them, for callers that score outside a rescore."""
+    return [
+        render_reasons(result, now, engine.model.top_reasons) for engine, result in zip(engines, results, strict=True)
+    ]
 
 
 def plan_contact(
@@ -80,7 +91,7 @@ def plan_contact(
         name: value for name, value in desired.properties.items() if _text(current_properties.get(name)) != value
     }
     changes: list[Change] = []
-    if changed and not _only_ageing(changed, current_properties):
+    if changed and not _only_ageing(changed, current_properties, desired.reasons):
         stamp = now.strftime("%Y-%m-%dT%H:%M:%S.000Z")
         payload = dict(changed) | {name: stamp for name in scored_at_names}
         changes.append(Change(source, contact_id, SET_PROPERTIES, payload))
@@ -91,24 +102,14 @@ def plan_contact(
     return changes
 
 
-def _only_ageing(changed: Mapping[str, str], current: Mapping[str, object]) -> bool:
+def _only_ageing(changed: Mapping[str, str], current: Mapping[str, object], reasons: Mapping[str, Reasons]) -> bool:
     """True when the only difference is a reasons text that names the same rules with faded points or older ages."""
     if len(changed) != 1:
         return False
-    ((name, value),) = changed.items()
+    (name,) = changed
     old = _text(current.get(name))
-    return bool(old) and _reason_labels(old) == _reason_labels(value)
-
-
-def _reason_labels(text: str) -> list[str]:
-    """``+28.5 pricing page (3d) · +15 VP`` -> ``['pricing page', 'VP']``."""
-    labels = []
-    for part in text.split(SEPARATOR):
-        points, _, rest = part.partition(" ")
-        label = rest if points[:1] in "+-" and rest else part
-        head, _, tail = label.rpartition(" (")
-        labels.append(head if head and tail.endswith("d)") else label)
-    return labels
+    rendered = reasons.get(name)
+    return bool(old) and rendered is not None and rendered.same_parts(old)
 
 
 def _text(value: object) -> str:

@@ -59,7 +59,7 @@ class PagePlanner:
     def __call__(self, store: Store, page: ScoredPage, outbox: list[Change]) -> PlanTally:
         tally = PlanTally()
         by_source: dict[str, list[str]] = {}
-        for contact, _ in page:
+        for contact, *_ in page:
             by_source.setdefault(contact.source, []).append(contact.id)
         known = {
             (source, contact_id): state
@@ -67,8 +67,8 @@ class PagePlanner:
             for contact_id, state in store.expected_state(source, ids).items()
         }
         changes: list[Change] = []
-        for contact, results in page:
-            desired = desired_state(self.engines, results, self.now)
+        for contact, results, reasons in page:
+            desired = desired_state(self.engines, results, reasons)
             current = known.get((contact.source, contact.id))
             planned = plan_contact(contact.source, contact.id, desired, current, self.now, self.scored_at_names)
             if not planned:

@@ -23,7 +23,7 @@ from leadscore.engine.explain import format_points
 from leadscore.protocol import WriteWork
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, ScoreResult
 from leadscore.store import Store
-from leadscore.sync.plan import desired_state, plan_contact
+from leadscore.sync.plan import desired_state, plan_contact, rendered_reasons
 
 SAMPLES_PER_MOVE = 3
 NONE = "(none)"
@@ -106,7 +106,7 @@ def preview_source(
                 (current, old, preview.decay_only, None),
             ):
                 _tally(outcome, engines, results, before, record, baseline)
-                desired = desired_state(engines, results, now)
+                desired = desired_state(engines, results, rendered_reasons(engines, results, now))
                 for change in plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names):
                     outcome.writes[change.kind] += 1
                     if change.kind == LIST_ADD:
