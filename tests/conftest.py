@@ -103,3 +103,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLStore]:
             yield opened
         finally:
             opened.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The PostgreSQL tests run one at a time on one worker: each opens pools and scoring workers of its own, and
+    several at once can pass the server's connection limit. The rest spread over the other workers."""
+    for item in items:
+        if item.get_closest_marker("postgres") is not None or "postgres" in item.nodeid.lower():
+            item.add_marker(pytest.mark.xdist_group("postgres"))

@@ -51,9 +51,14 @@ KNOWN_ACTIONS: frozenset[str] = frozenset(
         "demo_request",
         "unsubscribe",
         "hard_bounce",
+        "converted",
     }
 )
 """The action vocabulary. Other actions are accepted but earn nothing unless a rule names them."""
+
+CONVERTED = "converted"
+"""The action a connector records when the platform says a lead became a customer (a lifecycle date, a converted
+lead, a won deal); a backtest of a store reads its earliest one as the contact's outcome."""
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

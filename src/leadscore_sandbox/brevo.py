@@ -40,6 +40,10 @@ RECIPIENT_TYPES = (
 )
 
 
+DEFAULT_STAGES = ("New", "Qualified", "Proposal", "Won", "Lost")
+"""The stages of the sandbox's one pipeline; an account names its own."""
+
+
 def iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
@@ -67,6 +71,7 @@ class Limits:
     batch_max: int = 100
     campaigns_page_max: int = 100
     companies_page_max: int = 100
+    deals_page_max: int = 100
     smtp_events_page_max: int = 5000
     import_body_max_bytes: int = 10 * 1024 * 1024
     process_polls_until_done: int = 1
@@ -170,6 +175,16 @@ class BrevoSandbox(SandboxServer):
         self.campaigns: dict[int, Campaign] = {}
         self.companies: dict[str, dict[str, Any]] = {}
         """Company id -> {"attributes": {...}, "linkedContactsIds": [...]}, as the companies API shows them."""
+        self.crm = True
+        """False: an account without the sales CRM, whose deal and pipeline calls are refused."""
+        self.pipelines: dict[str, dict[str, Any]] = {
+            "5ea675e3da0dd085acaea610": {
+                "pipeline_name": "Sales Pipeline",
+                "stages": [{"id": f"stage-{n}", "name": name} for n, name in enumerate(DEFAULT_STAGES)],
+            }
+        }
+        self.deals: dict[str, dict[str, Any]] = {}
+        """Deal id -> {"attributes": {...}, "linkedContactsIds": [...], "linkedCompaniesIds": [...]}."""
         self.smtp_events: list[dict[str, Any]] = []
         self.processes: dict[int, Process] = {}
         self.exports: dict[str, bytes] = {}
@@ -222,6 +237,22 @@ class BrevoSandbox(SandboxServer):
         company_id = f"{next(self._ids):024x}"
         self.companies[company_id] = {"attributes": dict(attributes), "linkedContactsIds": list(linked_contacts)}
         return company_id
+
+    def add_deal(self, name: str, stage: str, linked_contacts: list[int], stage_ms: int | None = None) -> str:
+        """A deal in the default pipeline at the stage named ``stage``, entered at ``stage_ms``."""
+        pipeline_id, pipeline = next(iter(self.pipelines.items()))
+        stage_id = next(s["id"] for s in pipeline["stages"] if s["name"] == stage)
+        moment = iso(self.clock_ms() if stage_ms is None else stage_ms)
+        deal_id = f"{next(self._ids):024x}"
+        self.deals[deal_id] = {
+            "attributes": {
+                "deal_name": name, "pipeline": pipeline_id, "deal_stage": stage_id, "stage_updated_at": moment,
+                "created_at": moment, "last_updated_date": moment, "number_of_contacts": len(linked_contacts),
+            },
+            "linkedContactsIds": list(linked_contacts),
+            "linkedCompaniesIds": [],
+        }  # fmt: skip
+        return deal_id
 
     def touch(self, contact_id: int, **attributes: Any) -> None:
         """A person edits the contact in Brevo's UI (or a form updates it)."""
@@ -359,6 +390,8 @@ class BrevoSandbox(SandboxServer):
         route("GET", API + "/contacts/{identifier}", API + "/contacts/{identifier}")(self._get_contact)
         route("GET", API + "/emailCampaigns", API + "/emailCampaigns")(self._get_campaigns)
         route("GET", API + "/companies", API + "/companies")(self._get_companies)
+        route("GET", API + "/crm/pipeline/details/all", API + "/crm/pipeline/details/all")(self._get_pipelines)
+        route("GET", API + "/crm/deals", API + "/crm/deals")(self._get_deals)
         route(
             "POST",
             API + "/emailCampaigns/{campaign}/exportRecipients",
@@ -658,6 +691,27 @@ class BrevoSandbox(SandboxServer):
         chosen = ordered[(page - 1) * limit : page * limit]
         items = [{"id": company_id, **company, "linkedDealsIds": []} for company_id, company in chosen]
         return Response(200, {"items": items})
+
+    def _get_pipelines(self, request: Request) -> Response:
+        if not self.crm:
+            return error(403, "permission_denied", "Your account does not have access to the sales CRM")
+        return Response(200, [{"pipeline": pid, **pipeline} for pid, pipeline in self.pipelines.items()])
+
+    def _get_deals(self, request: Request) -> Response:
+        """Pages by ``offset`` and ``limit`` (default 50), newest first unless sort=asc; no total in the answer."""
+        if not self.crm:
+            return error(403, "permission_denied", "Your account does not have access to the sales CRM")
+        try:
+            offset = int(request.arg("offset", "0") or 0)
+            limit = int(request.arg("limit", "50") or 50)
+        except ValueError:
+            return error(400, "invalid_parameter", "offset and limit must be integers")
+        if offset < 0 or not 1 <= limit <= self.limits.deals_page_max:
+            return error(400, "invalid_parameter", f"offset from 0, limit from 1 to {self.limits.deals_page_max}")
+        ordered = list(self.deals.items())
+        if request.arg("sort") != "asc":
+            ordered.reverse()
+        return Response(200, {"items": [{"id": deal_id, **deal} for deal_id, deal in ordered[offset : offset + limit]]})
 
     def _get_campaigns(self, request: Request) -> Response:
         limit = int(request.arg("limit", "50") or 50)

@@ -2,8 +2,8 @@
 
 Brevo holds what a marketing team puts there: free-text job titles and company
 sizes, a few blacklisted (unsubscribed) contacts, campaigns whose openers,
-clickers, unsubscribers and hard bounces are known per campaign, and
-transactional email events.
+clickers, unsubscribers and hard bounces are known per campaign,
+transactional email events, and deals in the sales CRM.
 """
 
 from __future__ import annotations
@@ -89,7 +89,17 @@ def seed_brevo(
         ids.append(contact_id)
         emails.append(email)
     add_campaigns(sandbox, emails, rng, now)
+    add_deals(sandbox, ids, random.Random(f"{seed}:deals"), now)
     return ids
+
+
+def add_deals(sandbox: BrevoSandbox, ids: list[int], rng: random.Random, now_ms: int) -> None:
+    """Deals for some contacts, more for senior ones; the won ones are the conversions a backtest can rank."""
+    for contact_id in ids:
+        senior = sandbox.contacts[contact_id].attributes.get("SENIORITY") in ("vp", "c-level", "director")
+        if rng.random() < (0.25 if senior else 0.04):
+            stage = rng.choices(["Won", "Proposal", "Lost"], [3, 1, 1])[0]
+            sandbox.add_deal(f"Deal {contact_id}", stage, [contact_id], now_ms - rng.randrange(30) * DAY_MS)
 
 
 def add_campaigns(sandbox: BrevoSandbox, emails: list[str], rng: random.Random, now_ms: int, count: int = 4) -> None:

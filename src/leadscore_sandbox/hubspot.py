@@ -99,6 +99,10 @@ class HubSpotList:
     members: set[int] = field(default_factory=set)
 
 
+CUSTOMER_SINCE = "hs_v2_date_entered_customer"
+"""When the contact's lifecycle stage became customer, a calculated property HubSpot keeps per stage."""
+
+
 class HubSpotSandbox(SandboxServer):
     """HubSpot for one portal: contacts, properties, lists, web and email events, OAuth."""
 
@@ -152,6 +156,7 @@ class HubSpotSandbox(SandboxServer):
             "hs_object_id",
         ):
             self.property_defs[name] = _property(name, "string", "text", "contactinformation")
+        self.property_defs[CUSTOMER_SINCE] = _property(CUSTOMER_SINCE, "datetime", "date", "contactinformation")
         self._register()
 
     # --- state helpers used by tests, the seeder and the CLI -------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from leadscore_sandbox.hubspot import HubSpotSandbox
+from leadscore_sandbox.hubspot import CUSTOMER_SINCE, HubSpotSandbox, iso
 from leadscore_sandbox.people import Overlap
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jon", "Kemi", "Lars", "Mia", "Noah"]
@@ -43,6 +43,8 @@ PAGES = ["/blog/lead-scoring-101", "/blog/revops", "/features", "/pricing", "/do
 FORMS = [("ebook-landing", 6), ("newsletter", 3), ("contact-sales", 1), ("quote-request", 1)]
 NEWSLETTER_CAMPAIGN, PROMO_CAMPAIGN = 1001, 1002
 DAY_MS = 86_400_000
+CUSTOMER_SHARE, CUSTOMER_SHARE_MET = 0.03, 0.4
+"""Shares of contacts that became customers, without and with a meeting: outcomes a backtest can rank."""
 
 
 def seed_hubspot(
@@ -51,6 +53,7 @@ def seed_hubspot(
     """Create ``contacts`` contacts with engagement; returns their ids. With ``people``, emails are the shared
     people's, so that other sandboxes seeded alike hold some of the same people."""
     rng = random.Random(seed)
+    outcomes = random.Random(f"{seed}:customers")
     now = now_ms if now_ms is not None else sandbox.clock_ms()
     ids = []
     for number in range(contacts):
@@ -76,6 +79,8 @@ def seed_hubspot(
         }
         if rng.random() < 0.1:
             properties["hs_latest_meeting_activity"] = str(now - rng.randrange(40) * DAY_MS)
+        if outcomes.random() < (CUSTOMER_SHARE_MET if "hs_latest_meeting_activity" in properties else CUSTOMER_SHARE):
+            properties[CUSTOMER_SINCE] = iso(now - outcomes.randrange(30) * DAY_MS)
         contact_id = sandbox.add_contact(properties, modified_ms=now - rng.randrange(90) * DAY_MS)
         ids.append(contact_id)
         add_engagement(sandbox, contact_id, email, rng, now)

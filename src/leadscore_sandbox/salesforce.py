@@ -46,8 +46,8 @@ STANDARD_FIELDS = {
         "Id": "id", "Email": "email", "FirstName": "string", "LastName": "string", "Title": "string",
         "Company": "string", "NumberOfEmployees": "int", "Industry": "picklist", "Country": "string",
         "State": "string", "LeadSource": "picklist", "Status": "picklist", "IsConverted": "boolean",
-        "ConvertedContactId": "reference", "IsDeleted": "boolean", "MasterRecordId": "reference",
-        "CreatedDate": "datetime", "SystemModstamp": "datetime",
+        "ConvertedContactId": "reference", "ConvertedDate": "date", "IsDeleted": "boolean",
+        "MasterRecordId": "reference", "CreatedDate": "datetime", "SystemModstamp": "datetime",
     },
     "Account": {
         "Id": "id", "Name": "string", "Industry": "picklist", "NumberOfEmployees": "int", "IsDeleted": "boolean",
@@ -165,7 +165,12 @@ class SalesforceSandbox(SandboxServer):
         moment = stamp(self.clock_ms() if modified_ms is None else modified_ms)
         defaults: dict[str, Any] = {"IsDeleted": False, "CreatedDate": moment, "SystemModstamp": moment}
         if sobject == "Lead":
-            defaults |= {"IsConverted": False, "ConvertedContactId": None, "MasterRecordId": None}
+            defaults |= {
+                "IsConverted": False,
+                "ConvertedContactId": None,
+                "ConvertedDate": None,
+                "MasterRecordId": None,
+            }
         if sobject == "Contact":
             defaults["MasterRecordId"] = None
         self.records[sobject][record_id] = {"Id": record_id, **defaults, **fields}
@@ -190,7 +195,10 @@ class SalesforceSandbox(SandboxServer):
         """Into the recycle bin: invisible to query, visible to queryAll with IsDeleted = true."""
         self.touch(record_id, IsDeleted=True)
 
-    def convert(self, lead_id: str, contact_fields: dict[str, Any] | None = None) -> str:
+    def convert(
+        self, lead_id: str, contact_fields: dict[str, Any] | None = None, converted_ms: int | None = None
+    ) -> str:
+        """Lead conversion as Salesforce does it: a new contact, and the lead marked converted on a date."""
         lead = self.records["Lead"][lead_id]
         contact_id = self.add(
             "Contact",
@@ -200,7 +208,8 @@ class SalesforceSandbox(SandboxServer):
             Title=lead.get("Title"),
             **(contact_fields or {}),
         )
-        self.touch(lead_id, IsConverted=True, ConvertedContactId=contact_id)
+        day = datetime.fromtimestamp((self.clock_ms() if converted_ms is None else converted_ms) / 1000, UTC).date()
+        self.touch(lead_id, IsConverted=True, ConvertedContactId=contact_id, ConvertedDate=day.isoformat())
         return contact_id
 
     def add_custom_field(self, sobject: str, name: str, kind: str) -> None:

@@ -38,10 +38,14 @@ def seed_salesforce(
     now_ms: int | None = None,
     write_fields: bool = True,
     overlap: Overlap | None = None,
+    convert_share: float = 0.0,
 ) -> list[str]:
     """``people`` records, two thirds leads and one third contacts, with activities and campaign responses
-    (with ``overlap``, under the shared people's emails)."""
+    (with ``overlap``, under the shared people's emails). ``convert_share`` of the leads with a discovery call (a
+    tenth of it of the others) are converted, on a date of the last 30 days: outcomes a backtest can rank."""
     rng = random.Random(seed)
+    outcomes = random.Random(f"{seed}:conversions")
+    converting: list[tuple[str, int]] = []
     now = now_ms if now_ms is not None else sandbox.clock_ms()
     if write_fields:
         add_write_fields(sandbox)
@@ -74,9 +78,12 @@ def seed_salesforce(
             subtype = "Call" if subject == "Call" else "Email"
             sandbox.add("Task", modified_ms=at, WhoId=record_id, Subject=subject, TaskSubtype=subtype,
                         Status="Completed", CreatedDate=_stamp(at), CompletedDateTime=_stamp(at))  # fmt: skip
-        if rng.random() < 0.1:
+        called = rng.random() < 0.1
+        if called:
             at = now - rng.randrange(20 * DAY_MS)
             sandbox.add("Event", modified_ms=at, WhoId=record_id, Subject="Discovery call", StartDateTime=_stamp(at))
+        if record_id.startswith("00Q") and outcomes.random() < convert_share * (1 if called else 0.1):
+            converting.append((record_id, now - outcomes.randrange(30) * DAY_MS))
         if rng.random() < 0.25:
             campaign = rng.choice([webinar, newsletter])
             key = "LeadId" if record_id.startswith("00Q") else "ContactId"
@@ -85,6 +92,8 @@ def seed_salesforce(
             sandbox.add("CampaignMember", modified_ms=at, CampaignId=campaign, Status=status,
                         HasResponded=status != "Registered", FirstRespondedDate=_stamp(at)[:10],
                         **{key: record_id})  # fmt: skip
+    for lead_id, converted_ms in converting:
+        sandbox.convert(lead_id, converted_ms=converted_ms)
     return ids
 
 

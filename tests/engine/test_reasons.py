@@ -19,7 +19,8 @@ def test_the_same_rules_older_and_faded_have_the_same_shape(engine: Engine) -> N
     later = NOW + timedelta(days=9)
     after = render_reasons(engine.score(vp, [event("e1", "page_view", 2, url="https://x/pricing")], later), later)
     assert before.text != after.text
-    assert after.same_parts(before.text) and before.same_parts(after.text)
+    assert after.same_parts(before.text)
+    assert before.same_parts(after.text)
 
 
 def test_a_text_edited_on_the_platform_or_naming_other_rules_does_not_match() -> None:
@@ -49,5 +50,6 @@ def test_disqualified_and_empty_texts_match_only_themselves() -> None:
     student = Contribution("student", "fit", -50.0, "student", 0)
     rendered = render_reasons(result(student, disqualified=True), NOW)
     assert rendered.text == "disqualified: student"
-    assert rendered.same_parts("disqualified: student") and not rendered.same_parts("disqualified: students")
+    assert rendered.same_parts("disqualified: student")
+    assert not rendered.same_parts("disqualified: students")
     assert render_reasons(result(), NOW).same_parts("no scoring activity")

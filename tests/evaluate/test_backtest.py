@@ -244,3 +244,67 @@ def test_the_default_model_ranks_x_education_better_than_chance_without_being_fi
     figures = json.loads((tmp_path / "d.json").read_text())["models"][0]
     assert figures["roc_auc_interval"][0] > 0.52, "the whole 95% interval above chance"
     assert any("rule form_submit: gives +20" in w for w in figures["warnings"]), "and the backtest names what hurts"
+
+
+def test_each_lead_is_judged_at_its_own_as_of_moment_from_the_outcomes_file(tmp_path: Path) -> None:
+    """Leads that arrived over years: each scored from its events before its own moment, its conversion counted
+    within the horizon after it; one that had converted by then is left out."""
+    from leadscore.evaluate.outcomes import read_outcomes
+
+    lines = write_lines(
+        tmp_path / "o.jsonl",
+        [
+            {"contact_id": "c001", "converted_at": (NOW - timedelta(days=300)).isoformat(),
+             "as_of": (NOW - timedelta(days=320)).isoformat()},
+            {"contact_id": "c002", "converted_at": None, "as_of": (NOW - timedelta(days=20)).isoformat()},
+            {"contact_id": "c003", "converted_at": (NOW - timedelta(days=50)).isoformat(),
+             "as_of": (NOW - timedelta(days=40)).isoformat()},
+            {"contact_id": "c004", "converted_at": (NOW - timedelta(days=5)).isoformat()},
+        ],
+    )  # fmt: skip
+    known = read_outcomes(lines, lambda problem: pytest.fail(str(problem)))
+    assert set(known.as_of) == {"c001", "c002", "c003"}
+    history = [
+        (person(1), [demo(1, 330)]),  # the demo before its moment counts, though 330 days ago
+        (person(2), [demo(2, 10)]),  # the demo after its moment does not
+        (person(3), []),
+        (person(4), [demo(4, 10)]),  # no moment of its own: the backtest's now
+    ]
+    scored = {
+        s.contact_id: s
+        for s in score_history(MODEL, history, known.converted, [], NOW, timedelta(days=90), known.as_of)
+    }
+    assert set(scored) == {"c001", "c002", "c004"}, "c003 had converted before its moment"
+    assert scored["c001"].as_of == NOW - timedelta(days=320)
+    assert scored["c001"].score == 40
+    assert scored["c001"].converted
+    assert scored["c002"].score == 0
+    assert not scored["c002"].converted
+    assert scored["c004"].score == 40
+
+
+def test_converted_events_are_outcomes_and_never_score(tmp_path: Path) -> None:
+    scoring = Engine(
+        "lead",
+        parse_model_text(
+            """
+version: 1
+models:
+  lead:
+    writes: {score: s, grade: g, band: b}
+    behaviour:
+      - {id: won, action: converted, points: 50, reason: customer}
+    grades: [{name: D}]
+    bands: [{name: New, min: 0}]
+"""
+        ).models["lead"],
+    )
+    won = Event("file", "w1", "c001", "converted", NOW - timedelta(days=3))
+    history = [(person(1), [won]), (person(2), [])]
+    scored = {s.contact_id: s for s in score_history(scoring, history, None, [], NOW, timedelta(days=90))}
+    assert scored["c001"].converted
+    assert scored["c001"].converted_at == won.occurred_at
+    assert scored["c001"].score == 0, "the outcome is not an input: no leak from the answer"
+    assert not scored["c002"].converted
+    report = evaluate(scoring, list(scored.values()))
+    assert any("scores the 'converted' action, the outcome itself" in w for w in report.warnings)

@@ -135,3 +135,27 @@ def test_real_lead_data_calibrated_reaches_the_regression_on_the_same_rules(
     assert after > 0.6
     model = load_model_file(out).models["lead"]
     assert len(model.fit) + len(model.behaviour) <= 40
+
+
+def test_examples_take_their_outcome_from_converted_events_and_their_events_before_their_own_moment() -> None:
+    from datetime import timedelta
+
+    from leadscore.evaluate.calibrate import examples_from
+    from leadscore.records import Contact, Event
+    from tests.conftest import NOW
+
+    def lead(number: int) -> Contact:
+        return Contact("file", f"c{number}", None, {})
+
+    won = Event("file", "w", "c1", "converted", NOW - timedelta(days=2))
+    early = Event("file", "a", "c1", "page_view", NOW - timedelta(days=20))
+    late = Event("file", "b", "c2", "page_view", NOW - timedelta(days=1))
+    history = [(lead(1), [early, won]), (lead(2), [late]), (lead(3), [won])]
+    from_store = {e.contact.id: e for e in examples_from(history, None)}
+    assert {cid: e.converted for cid, e in from_store.items()} == {"c1": True, "c2": False, "c3": True}
+    assert list(from_store["c1"].events) == [early], "the outcome is never a feature"
+    moments = {"c2": NOW - timedelta(days=5), "c3": NOW - timedelta(days=1)}
+    judged = {e.contact.id: e for e in examples_from(history, {"c2": None, "c3": NOW - timedelta(days=2)}, moments)}
+    assert set(judged) == {"c2"}, "c1 has no known outcome; c3 had converted before its moment"
+    assert list(judged["c2"].events) == []
+    assert judged["c2"].as_of == moments["c2"]

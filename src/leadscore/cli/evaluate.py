@@ -25,8 +25,8 @@ from leadscore.errors import ConfigError
 from leadscore.records import Contact, Event, from_epoch_ms
 
 if TYPE_CHECKING:
-    from leadscore.evaluate.backtest import Backtest
-    from leadscore.evaluate.outcomes import Outcomes
+    from leadscore.evaluate.backtest import Backtest, Scored
+    from leadscore.evaluate.outcomes import OutcomeFile
 
 EXTRA_HINT = "backtest needs the evaluate extra: pip install 'leadscore[evaluate]'"
 
@@ -62,9 +62,10 @@ def _history(
 
 
 def _checked(
-    model: Path, contacts: Path | None, state: str | None, source: str | None, outcomes: Path
-) -> tuple[ModelFile, Outcomes, Problems]:
-    """The model file, the outcomes and the problems met reading them, once the inputs are known to be usable."""
+    model: Path, contacts: Path | None, state: str | None, source: str | None, outcomes: Path | None
+) -> tuple[ModelFile, OutcomeFile | None, Problems]:
+    """The model file, the outcomes (None: read from the store's converted events) and the problems met reading
+    them, once the inputs are known to be usable."""
     from leadscore.evaluate.outcomes import read_outcomes
 
     try:
@@ -75,9 +76,17 @@ def _checked(
         raise fail("give either --contacts (and --events) or --state with --source", 2)
     if state is not None and source is None:
         raise fail("--state needs --source: the source whose contacts to judge", 2)
+    problems = Problems(strict=False)
+    if outcomes is None:
+        if state is None:
+            raise fail(
+                "give --outcomes (a file of conversions), or --state with --source to read the conversions the "
+                "platforms reported (HubSpot's customer date, Salesforce's converted leads, Brevo's won deals)",
+                2,
+            )
+        return model_file, None, problems
     if not outcomes.is_file():
         raise fail(f"{outcomes}: file not found", 2)
-    problems = Problems(strict=False)
     return model_file, read_outcomes(outcomes, problems), problems
 
 
@@ -88,8 +97,14 @@ def _decoded(attributes: object) -> dict[str, object]:
     return dict(attributes) if isinstance(attributes, dict) else {}
 
 
+OUTCOMES_HELP = (
+    'Known results: {"contact_id", "converted_at", "as_of"?} lines. Without it, --state reads the conversions the '
+    "platforms reported."
+)
+
+
 def backtest(
-    outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
+    outcomes: Annotated[Path | None, typer.Option("--outcomes", help=OUTCOMES_HELP)] = None,
     model: Annotated[
         Path, typer.Option("--model", "-m", envvar="LEADSCORE_MODEL", help="Model file; every model in it is judged.")
     ] = DEFAULT_MODEL,
@@ -118,18 +133,25 @@ def backtest(
     moments = [parse_now(text) for text in as_of or []]
     moment = parse_now(now)
     horizon = timedelta(days=horizon_days)
-    converted_at = [at for at in known.values() if at is not None]
-    latest = max(converted_at) if converted_at else None
     results = []
     for engine in engines(model_file):
         with _history(contacts, events, state, source, problems) as history:
-            scored = score_history(engine, history, known, moments, moment, horizon)
+            scored = score_history(
+                engine,
+                history,
+                known.converted if known else None,
+                moments,
+                moment,
+                horizon,
+                known.as_of if known else None,
+            )
+        latest = _latest_outcome(known, scored)
         results.append(
             evaluate(
                 engine,
                 scored,
                 as_of=moments,
-                horizon_days=horizon_days if moments else None,
+                horizon_days=horizon_days if moments or (known and known.as_of) else None,
                 latest_outcome=latest,
                 target_rate=target_rate,
             )
@@ -141,6 +163,13 @@ def backtest(
         json_out.write_text(json.dumps(as_json(results), indent=2), encoding="utf-8")
     if report is not None:
         report.write_text(as_html(results, f"leadscore backtest of {model.name}"), encoding="utf-8")
+
+
+def _latest_outcome(known: OutcomeFile | None, scored: Sequence[Scored]) -> datetime | None:
+    """The latest known conversion: a horizon reaching past it counts conversions still to come as misses."""
+    if known is not None:
+        return max((at for at in known.converted.values() if at is not None), default=None)
+    return max((s.converted_at for s in scored if s.converted_at is not None), default=None)
 
 
 def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
@@ -176,8 +205,8 @@ def _print(results: Sequence[Backtest], moments: Sequence[datetime]) -> None:
 
 
 def calibrate(
-    outcomes: Annotated[Path, typer.Option("--outcomes", help='Known results: {"contact_id", "converted_at"} lines.')],
     out: Annotated[Path, typer.Option("--out", help="Write the calibrated model file here.")],
+    outcomes: Annotated[Path | None, typer.Option("--outcomes", help=OUTCOMES_HELP)] = None,
     model: Annotated[
         Path, typer.Option("--model", "-m", envvar="LEADSCORE_MODEL", help="The model whose points to set.")
     ] = DEFAULT_MODEL,
@@ -193,8 +222,8 @@ def calibrate(
     """Set the model's points from history (a logistic regression over its rules), keeping every rule; writes a new
     model file and prints held-out AUC before and after. Applies nothing."""
     try:
-        from leadscore.evaluate.calibrate import Example
         from leadscore.evaluate.calibrate import calibrate as fit_points
+        from leadscore.evaluate.calibrate import examples_from
     except ImportError:
         raise fail(EXTRA_HINT, 2) from None
     if not 0 < holdout < 1:
@@ -206,7 +235,7 @@ def calibrate(
     moment = parse_now(now)
     engine = next(e for e in engines(model_file) if e.name == chosen)
     with _history(contacts, events, state, source, problems) as history:
-        examples = [Example(c, found, known[c.id] is not None) for c, found in history if c.id in known]
+        examples = examples_from(history, known.converted if known else None, known.as_of if known else None)
     if sum(e.converted for e in examples) < 10 or sum(not e.converted for e in examples) < 10:
         raise fail("calibrate needs at least 10 converted and 10 other contacts with known outcomes", 1)
     raw = yaml.safe_load(model.read_text(encoding="utf-8"))["models"][chosen]

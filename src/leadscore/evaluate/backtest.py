@@ -8,6 +8,11 @@ had already converted is left out. Without an as-of moment (a data set with no
 dates), every contact is scored as of ``now`` and a known conversion at any time
 counts. Profile fields are as they are now, not as they were then: the report
 says so, because a field filled in by sales after a conversion leaks the answer.
+
+Outcomes come from a file, or from the history itself: a store synced from the
+platforms holds a ``converted`` event where a platform dated a conversion (a
+lifecycle stage date, a converted lead, a won deal), and the earliest one is the
+contact's outcome. A ``converted`` event is never an input to the score.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +31,7 @@ from leadscore.engine import Engine
 from leadscore.engine.describe import model_notes
 from leadscore.engine.model import BehaviourRule, FitRule
 from leadscore.evaluate.outcomes import Outcomes
-from leadscore.records import Contact, Event, ScoreResult
+from leadscore.records import CONVERTED, Contact, Event, ScoreResult
 
 MIN_RULE_SUPPORT = 30
 """Hits a rule needs before its sign is judged against its lift."""
@@ -43,6 +48,7 @@ class Scored:
     converted: bool
     rules: frozenset[str]
     clamped: bool
+    converted_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,36 +111,47 @@ class Backtest:
 def score_history(
     engine: Engine,
     history: Iterable[tuple[Contact, Sequence[Event]]],
-    outcomes: Outcomes,
+    outcomes: Outcomes | None,
     as_of: Sequence[datetime],
     now: datetime,
     horizon: timedelta,
+    lead_as_of: Mapping[str, datetime] | None = None,
 ) -> list[Scored]:
-    """Every contact with a known outcome, scored at each as-of moment from the events before it."""
+    """Every contact with a known outcome, scored at each as-of moment (or at its own, from ``lead_as_of``) from
+    the events before it. ``outcomes`` None: every contact counts, its outcome read from its ``converted`` events."""
     moments: Sequence[datetime | None] = as_of or (None,)
+    own = lead_as_of or {}
     scored: list[Scored] = []
     for contact, events in history:
-        if contact.id not in outcomes:
+        outcome_events = [event.occurred_at for event in events if event.action == CONVERTED]
+        inputs = [event for event in events if event.action != CONVERTED] if outcome_events else events
+        if outcomes is None:
+            converted_at = min(outcome_events, default=None)
+        elif contact.id in outcomes:
+            converted_at = outcomes[contact.id]
+        else:
             continue
-        converted_at = outcomes[contact.id]
-        for moment in moments:
+        lead_moment = own.get(contact.id)
+        for moment in (lead_moment,) if lead_moment is not None else moments:
             if moment is None:
-                result, converted, at = engine.score(contact, events, now), converted_at is not None, now
+                result, converted, at = engine.score(contact, inputs, now), converted_at is not None, now
             else:
                 if converted_at is not None and converted_at <= moment:
                     continue
-                earlier = [event for event in events if event.occurred_at < moment]
+                earlier = [event for event in inputs if event.occurred_at < moment]
                 result, at = engine.score(contact, earlier, moment), moment
                 converted = converted_at is not None and converted_at <= moment + horizon
-            scored.append(_scored(result, at, converted))
+            scored.append(_scored(result, at, converted, converted_at))
     return scored
 
 
-def _scored(result: ScoreResult, at: datetime, converted: bool) -> Scored:
+def _scored(result: ScoreResult, at: datetime, converted: bool, converted_at: datetime | None) -> Scored:
     rules = frozenset(c.rule_id for c in result.contributions if c.kind in ("fit", "behaviour") and c.points != 0)
     total = result.fit + result.behaviour
     clamped = not result.disqualified and (total < 0 or total > 100)
-    return Scored(result.contact_id, at, result.score, result.band, result.grade, converted, rules, clamped)
+    return Scored(
+        result.contact_id, at, result.score, result.band, result.grade, converted, rules, clamped, converted_at
+    )
 
 
 def evaluate(
@@ -291,6 +308,12 @@ def _flag(
             report.warnings.append(
                 f"the horizon after {', '.join(m.date().isoformat() for m in immature)} reaches past the latest "
                 f"known outcome ({latest_outcome.date().isoformat()}): conversions still to come count as misses"
+            )
+    for rule in engine.model.behaviour:
+        if rule.action == CONVERTED:
+            report.warnings.append(
+                f"rule {rule.id} scores the '{CONVERTED}' action, the outcome itself: the backtest leaves those events "
+                "out, but live scores include them"
             )
     for check in report.rules:
         if check.warning and check.hits:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 
 from leadscore.engine import Engine
 from leadscore.engine.model import ScoringModel
-from leadscore.records import Contact, Event, ScoreResult
+from leadscore.records import CONVERTED, Contact, Event, ScoreResult
 
 SPAN_QUANTILES = (1.0, 99.0)
 """The training scores between these percentiles are spread over 0-100; the few beyond are clamped."""
@@ -35,6 +36,8 @@ class Example:
     contact: Contact
     events: Sequence[Event]
     converted: bool
+    as_of: datetime | None = None
+    """The moment this lead is judged at (its events are those before it); None: the calibration's ``now``."""
 
 
 @dataclass(slots=True)
@@ -51,6 +54,34 @@ class Calibration:
     """The fitted regression itself on the held-out contacts: the most the rounded rule model can reach."""
     train: int = 0
     holdout: int = 0
+
+
+def examples_from(
+    history: Iterable[tuple[Contact, Sequence[Event]]],
+    outcomes: Mapping[str, datetime | None] | None,
+    lead_as_of: Mapping[str, datetime] | None = None,
+) -> list[Example]:
+    """Contacts with a known outcome (``outcomes`` None: every contact, its outcome its earliest ``converted``
+    event), each with the events before its own as-of moment where it has one; a lead that had converted by then
+    is left out, and a ``converted`` event is never an input."""
+    own = lead_as_of or {}
+    examples = []
+    for contact, events in history:
+        conversions = [event.occurred_at for event in events if event.action == CONVERTED]
+        if outcomes is None:
+            converted_at = min(conversions, default=None)
+        elif contact.id in outcomes:
+            converted_at = outcomes[contact.id]
+        else:
+            continue
+        inputs = [event for event in events if event.action != CONVERTED] if conversions else list(events)
+        moment = own.get(contact.id)
+        if moment is not None:
+            if converted_at is not None and converted_at <= moment:
+                continue
+            inputs = [event for event in inputs if event.occurred_at < moment]
+        examples.append(Example(contact, inputs, converted_at is not None, moment))
+    return examples
 
 
 def split(examples: Sequence[Example], holdout: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -87,7 +118,9 @@ def calibrate(
     rule_points = _points_of(model)
     rule_ids = list(rule_points)
     train, held = split(examples, holdout, seed)
-    x_train = np.array([activations(engine.score(e.contact, e.events, now), rule_ids, rule_points) for e in train])
+    x_train = np.array(
+        [activations(engine.score(e.contact, e.events, e.as_of or now), rule_ids, rule_points) for e in train]
+    )
     y_train = np.array([e.converted for e in train], dtype=int)
     fired = [bool(np.any(x_train[:, j] != 0)) for j in range(len(rule_ids))] if len(train) else []
     used = [j for j, on in enumerate(fired) if on]
@@ -112,7 +145,9 @@ def calibrate(
         labels = [e.converted for e in held]
         result.holdout_auc_before = _auc(engine, held, labels, now)
         result.holdout_auc_after = _auc(calibrated, held, labels, now)
-        x_held = np.array([activations(engine.score(e.contact, e.events, now), rule_ids, rule_points) for e in held])
+        x_held = np.array(
+            [activations(engine.score(e.contact, e.events, e.as_of or now), rule_ids, rule_points) for e in held]
+        )
         result.holdout_auc_regression = float(roc_auc_score(labels, regression.decision_function(x_held[:, used])))
     return result
 
@@ -130,7 +165,7 @@ def _whole(points: float) -> float:
 
 
 def _auc(engine: Engine, examples: Iterable[Example], labels: list[bool], now: Any) -> float:
-    scores = [engine.score(e.contact, e.events, now).score for e in examples]
+    scores = [engine.score(e.contact, e.events, e.as_of or now).score for e in examples]
     return float(roc_auc_score(labels, scores))
 
 
@@ -161,8 +196,8 @@ def _with_grades(
     """Grade thresholds on fit moved so that each keeps the share of training contacts at or above it."""
     if not any(grade.min_fit is not None for grade in model.grades):
         return data
-    old_fit = sorted(before.score(e.contact, e.events, now).fit for e in train)
-    new_fit = sorted(after.score(e.contact, e.events, now).fit for e in train)
+    old_fit = sorted(before.score(e.contact, e.events, e.as_of or now).fit for e in train)
+    new_fit = sorted(after.score(e.contact, e.events, e.as_of or now).fit for e in train)
     grades = []
     for grade in data.get("grades", ()):
         grade = dict(grade)

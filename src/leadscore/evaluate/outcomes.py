@@ -1,13 +1,17 @@
 """Known conversions, one JSON object per line: ``{"contact_id": "...", "converted_at": ISO time or null}``.
 
 A contact missing from the file is not part of a backtest: an outcome file says
-which contacts have a known result, and null says "did not convert".
+which contacts have a known result, and null says "did not convert". A line may
+add ``"as_of"``: the moment to judge that lead at (for data sets whose leads
+arrived over years, e.g. a week after each lead was created), instead of the
+backtest's ``--as-of`` moments.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -22,6 +26,7 @@ class OutcomeLine(BaseModel):
 
     contact_id: str = Field(min_length=1)
     converted_at: datetime | None = None
+    as_of: datetime | None = None
 
     @field_validator("contact_id", mode="before")
     @classmethod
@@ -33,8 +38,16 @@ Outcomes = dict[str, datetime | None]
 """Contact id -> when it converted (None: it did not)."""
 
 
-def read_outcomes(path: Path, on_error: Callable[[InputError], None]) -> Outcomes:
+@dataclass(frozen=True, slots=True)
+class OutcomeFile:
+    converted: Outcomes
+    as_of: dict[str, datetime] = field(default_factory=dict)
+    """Contact id -> the moment to judge that lead at, where its line gives one."""
+
+
+def read_outcomes(path: Path, on_error: Callable[[InputError], None]) -> OutcomeFile:
     outcomes: Outcomes = {}
+    as_of: dict[str, datetime] = {}
     with path.open(encoding="utf-8") as handle:
         for number, raw in enumerate(handle, start=1):
             if not raw.strip():
@@ -50,4 +63,6 @@ def read_outcomes(path: Path, on_error: Callable[[InputError], None]) -> Outcome
                 on_error(InputError(str(path), number, f"{where}: {first['msg']}"))
                 continue
             outcomes[line.contact_id] = ensure_utc(line.converted_at) if line.converted_at else None
-    return outcomes
+            if line.as_of is not None:
+                as_of[line.contact_id] = ensure_utc(line.as_of)
+    return OutcomeFile(outcomes, as_of)

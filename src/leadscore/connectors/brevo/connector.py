@@ -33,14 +33,20 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from leadscore.connectors.brevo.client import OTHER, BrevoClient, error_fields
-from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, ReportDay
+from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, DealsPass, ReportDay
 from leadscore.connectors.brevo.mapping import BrevoMapping
-from leadscore.connectors.brevo.transform import export_events, to_contact, transactional_event, webhook_events
+from leadscore.connectors.brevo.transform import (
+    export_events,
+    to_contact,
+    transactional_event,
+    webhook_events,
+    won_deal_events,
+)
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import offset_pages
 from leadscore.connectors.values import parse_time
-from leadscore.errors import ConfigError, RetryableError
+from leadscore.errors import AuthError, ConfigError, RetryableError, StreamUnavailableError
 from leadscore.protocol import (
     ApiUsage,
     ContactPage,
@@ -57,7 +63,7 @@ from leadscore.protocol import (
 )
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 
-CAMPAIGNS, TRANSACTIONAL = "campaign_exports", "transactional_events"
+CAMPAIGNS, TRANSACTIONAL, DEALS = "campaign_exports", "transactional_events", "won_deals"
 CAMPAIGNS_PAGE, FOLDERS_PAGE = 100, 50
 ATTRIBUTE_TYPES = {
     "score": "float",
@@ -185,13 +191,27 @@ class BrevoConnector:
     # --- reading events -------------------------------------------------------------------
 
     def event_streams(self) -> Sequence[str]:
-        return (TRANSACTIONAL, CAMPAIGNS)
+        return (TRANSACTIONAL, CAMPAIGNS, DEALS) if self.mapping.won_deal_stages else (TRANSACTIONAL, CAMPAIGNS)
 
     def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         if stream == TRANSACTIONAL:
             yield from self._transactional(ReportDay.from_json(cursor))
         elif stream == CAMPAIGNS:
             yield from self._campaign_exports(CampaignExports.from_json(cursor))
+        elif stream == DEALS:
+            try:
+                yield from self._won_deals(DealsPass.from_json(cursor))
+            except AuthError as exc:
+                if exc.status != 403:
+                    raise
+                raise StreamUnavailableError(
+                    DEALS,
+                    str(exc),
+                    "the account has no sales CRM, or the API key lacks its permission; or set "
+                    "mapping.won_deal_stages: [] to stop reading deals",
+                    source=self.source,
+                    endpoint=exc.endpoint,
+                ) from None
 
     def _transactional(self, state: ReportDay) -> Iterator[EventPage]:
         """The event report by day: from the cursor's day (less a look-back) to today, every page. A read
@@ -255,6 +275,37 @@ class BrevoConnector:
                 by_email, problems = export_events(self.source, campaign, action, text, self.mapping)
                 done = done.with_done(key, recipients)
                 yield EventPage((), done, by_email=by_email, problems=problems)
+
+    def _won_deals(self, state: DealsPass) -> Iterator[EventPage]:
+        """Every deal, once a day, oldest first; a deal in a won stage yields a conversion for each linked contact.
+        A read interrupted mid-walk (or stopped because the hourly budget of these endpoints is spent) resumes at
+        its next page."""
+        today = self._clock().date().isoformat()
+        if (state.day == today and not state.reading) or not self.client.has_room(OTHER):
+            return
+        response = self.client.call("GET", "/crm/pipeline/details/all", "GET /crm/pipeline/details/all")
+        self.client.raise_for(response, "GET /crm/pipeline/details/all")
+        wanted = {name.casefold() for name in self.mapping.won_deal_stages}
+        won = {
+            str(stage.get("id"))
+            for pipeline in response.json() or ()
+            for stage in pipeline.get("stages") or ()
+            if str(stage.get("name", "")).casefold() in wanted
+        }
+        limit = self.mapping.limits.deals_page
+
+        def fetch(offset: int) -> list[dict[str, Any]]:
+            params = {"offset": offset, "limit": limit, "sort": "asc"}
+            answer = self.client.call("GET", "/crm/deals", "GET /crm/deals", params=params)
+            self.client.raise_for(answer, "GET /crm/deals")
+            return list(answer.json().get("items") or [])
+
+        for page in offset_pages(fetch, limit, state.offset if state.reading else 0):
+            events = [event for deal in page.records for event in won_deal_events(self.source, deal, won)]
+            cursor = DealsPass(today) if page.last else DealsPass(state.day, page.next_offset, reading=True)
+            yield EventPage(events, cursor)
+            if not page.last and not self.client.has_room(OTHER):
+                return
 
     def _sent_campaigns(self) -> Iterator[dict[str, Any] | None]:
         """Sent classic campaigns, then None if the hourly budget of these endpoints ran out before the end."""

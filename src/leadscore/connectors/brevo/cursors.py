@@ -75,3 +75,24 @@ class CampaignExports:
     def from_json(cls, saved: SavedCursor | None) -> CampaignExports:
         done = (saved or {}).get("done") or {}
         return cls(tuple((str(k), tuple(str(t) for t in v)) for k, v in done.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class DealsPass:
+    """The won deals were read through this ISO day; mid-read, ``offset`` is the next page's offset. Deals are
+    re-read whole (a deal moves stage without a modified-since filter to find it), at most once a day."""
+
+    day: str | None = None
+    offset: int = 0
+    reading: bool = False
+
+    def to_json(self) -> JsonObject:
+        if self.reading:
+            return {"day": self.day, "offset": self.offset, "reading": True}
+        return {"day": self.day} if self.day else {}
+
+    @classmethod
+    def from_json(cls, saved: SavedCursor | None) -> DealsPass:
+        saved = saved or {}
+        day = saved.get("day")
+        return cls(None if day is None else str(day), int(saved.get("offset") or 0), bool(saved.get("reading")))

@@ -19,6 +19,7 @@ class Limits(_Data):
     contacts_page: int = Field(1000, gt=0, le=1000)
     lists_page: int = Field(50, gt=0, le=50)
     companies_page: int = Field(50, gt=0, le=100)
+    deals_page: int = Field(100, gt=0, le=100)
     batch_update: int = Field(100, gt=0)
     list_members: int = Field(150, gt=0, le=150)
     import_threshold: int = Field(2000, gt=0)
@@ -48,6 +49,9 @@ class BrevoMapping(_Data):
     transactional_events: dict[str, str] = {}
     webhook_events: dict[str, str] = {}
     custom_events: dict[str, str] = {}
+    won_deal_stages: tuple[str, ...] = ()
+    """Names of the deal stages that mean won: a deal entering one is a conversion of its linked contacts (the
+    outcome a backtest of the store reads). Empty: deals are not read."""
     limits: Limits = Limits()
 
     def write_name(self, neutral: str) -> str:

@@ -1,4 +1,4 @@
-"""Brevo payloads to canonical records: contacts, export rows, event reports, webhooks. No I/O.
+"""Brevo payloads to canonical records: contacts, export rows, event reports, webhooks, won deals. No I/O.
 
 Event ids are derived from what identifies the engagement, so a repeat (a
 re-read report page, a webhook Brevo retries, the same open seen in an export
@@ -11,14 +11,14 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.values import parse_time, profile_values
 from leadscore.protocol import RecordProblem
-from leadscore.records import Contact, Event, normalize_email
+from leadscore.records import CONVERTED, Contact, Event, normalize_email
 
 
 def digest(*parts: object) -> str:
@@ -172,3 +172,24 @@ def _webhook_time(item: Mapping[str, Any]) -> datetime | None:
         if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
             return datetime.fromtimestamp(value / 1000 if value > MILLISECONDS_FROM else value, UTC)
     return parse_time(item.get("occurred_at") or item.get("date"))
+
+
+def won_deal_events(source: str, deal: Mapping[str, Any], won_stages: Collection[str]) -> list[Event]:
+    """A deal in a won stage: one conversion for each linked contact, dated when the deal entered the stage."""
+    attributes: Mapping[str, Any] = deal.get("attributes") or {}
+    if str(attributes.get("deal_stage")) not in won_stages:
+        return []
+    moment = parse_time(attributes.get("stage_updated_at")) or parse_time(attributes.get("last_updated_date"))
+    if moment is None:
+        return []
+    return [
+        Event(
+            source,
+            f"deal:{deal.get('id')}:{contact_id}",
+            str(contact_id),
+            CONVERTED,
+            moment,
+            {"deal": str(deal.get("id"))},
+        )
+        for contact_id in deal.get("linkedContactsIds") or ()
+    ]

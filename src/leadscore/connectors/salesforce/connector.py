@@ -37,6 +37,7 @@ from leadscore.connectors.salesforce.mapping import SalesforceMapping
 from leadscore.connectors.salesforce.transform import (
     LEAD_PREFIX,
     calendar_event,
+    conversion_event,
     member_event,
     object_of,
     task_event,
@@ -163,7 +164,7 @@ class SalesforceConnector:
                 set(self.mapping.profile.get(sobject, {}).values())
                 | set(self._written_names.values())
                 | {"Id", "IsDeleted", "MasterRecordId", "SystemModstamp"}
-                | ({"IsConverted", "ConvertedContactId"} if sobject == "Lead" else set())
+                | ({"IsConverted", "ConvertedContactId", "ConvertedDate"} if sobject == "Lead" else set())
             )
             soql = (
                 f"SELECT {', '.join(fields)} FROM {sobject} WHERE {keyset(state.of(sobject), lookback)} "
@@ -180,6 +181,7 @@ class SalesforceConnector:
         problems: list[RecordProblem] = []
         merged: list[tuple[str, str]] = []
         deleted: list[str] = []
+        outcomes: list[Event] = []
         for record in records:
             if record.get("IsDeleted"):
                 survivor = record.get("MasterRecordId")
@@ -189,6 +191,8 @@ class SalesforceConnector:
                     deleted.append(str(record["Id"]))
                 continue
             if record.get("IsConverted"):
+                if (outcome := conversion_event(self.source, record)) is not None:
+                    outcomes.append(outcome)
                 if record.get("ConvertedContactId"):
                     merged.append((str(record["Id"]), str(record["ConvertedContactId"])))
                 else:
@@ -197,7 +201,7 @@ class SalesforceConnector:
             contact, found = to_contact(self.source, sobject, record, self.mapping, self._written_names)
             contacts.append(contact)
             problems.extend(found)
-        return ContactPage(contacts, cursor, problems=problems, merged=merged, deleted=deleted)
+        return ContactPage(contacts, cursor, outcomes, problems=problems, merged=merged, deleted=deleted)
 
     def event_streams(self) -> Sequence[str]:
         return tuple(STREAMS)

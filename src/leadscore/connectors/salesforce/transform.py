@@ -1,4 +1,4 @@
-"""Salesforce records to canonical ones: leads and contacts, tasks, events, campaign members. No I/O."""
+"""Salesforce records to canonical ones: leads and contacts, tasks, events, campaign members, conversions. No I/O."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 from leadscore.connectors.salesforce.mapping import ActivityRule, SalesforceMapping
 from leadscore.connectors.values import parse_time, profile_values
 from leadscore.protocol import RecordProblem
-from leadscore.records import Contact, Event, normalize_email
+from leadscore.records import CONVERTED, Contact, Event, normalize_email
 
 LEAD_PREFIX, CONTACT_PREFIX = "00Q", "003"
 
@@ -104,3 +104,12 @@ def member_event(source: str, record: Mapping[str, Any], mapping: SalesforceMapp
         attributes["campaign_type"] = "newsletter"
     event_id = f"member:{record['Id']}:{record.get('Status')}"
     return Event(source, event_id, str(who), action, occurred, attributes)
+
+
+def conversion_event(source: str, lead: Mapping[str, Any]) -> Event | None:
+    """A converted lead's outcome, on the contact it became: a conversion on the day Salesforce dates it."""
+    survivor = lead.get("ConvertedContactId")
+    converted_on = parse_time(lead.get("ConvertedDate"))
+    if not survivor or converted_on is None:
+        return None
+    return Event(source, f"converted:{lead['Id']}", str(survivor), CONVERTED, converted_on, {"lead": str(lead["Id"])})
