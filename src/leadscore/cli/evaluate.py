@@ -81,7 +81,7 @@ def _checked(
         if state is None:
             raise fail(
                 "give --outcomes (a file of conversions), or --state with --source to read the conversions the "
-                "platforms reported (HubSpot's customer date, Salesforce's converted leads, Brevo's won deals)",
+                "platforms reported (README, 'Judging a model')",
                 2,
             )
         return model_file, None, problems
@@ -218,16 +218,33 @@ def calibrate(
     holdout: Annotated[float, typer.Option("--holdout", help="Share of contacts held out to measure.")] = 0.3,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the train/held-out split.")] = 0,
     now: Annotated[str | None, typer.Option("--now", help="Score as of this ISO time.")] = None,
+    propose: Annotated[
+        bool, typer.Option("--propose", help="Also propose rules for fields and actions the model does not use.")
+    ] = False,
+    max_rules: Annotated[int, typer.Option("--max-rules", help="With --propose: the most rules to end with.")] = 40,
+    band: Annotated[str, typer.Option("--band", help="The band whose threshold --band-share/--band-rate set.")] = "MQL",
+    band_share: Annotated[
+        float | None, typer.Option("--band-share", help="Put the band's threshold where this share of leads reach.")
+    ] = None,
+    band_rate: Annotated[
+        float | None, typer.Option("--band-rate", help="Put it at the lowest score whose leads convert at this rate.")
+    ] = None,
 ) -> None:
     """Set the model's points from history (a logistic regression over its rules), keeping every rule; writes a new
     model file and prints held-out AUC before and after. Applies nothing."""
     try:
+        from leadscore.evaluate.calibrate import BandTarget, examples_from
         from leadscore.evaluate.calibrate import calibrate as fit_points
-        from leadscore.evaluate.calibrate import examples_from
     except ImportError:
         raise fail(EXTRA_HINT, 2) from None
     if not 0 < holdout < 1:
         raise fail("--holdout must be between 0 and 1, e.g. 0.3", 2)
+    if band_share is not None and band_rate is not None:
+        raise fail("give --band-share or --band-rate, not both", 2)
+    for name_of, value in (("--band-share", band_share), ("--band-rate", band_rate)):
+        if value is not None and not 0 < value <= 1:
+            raise fail(f"{name_of} must be above 0 and at most 1, e.g. 0.2", 2)
+    target = BandTarget(band, band_share, band_rate) if band_share is not None or band_rate is not None else None
     model_file, known, problems = _checked(model, contacts, state, source, outcomes)
     chosen = name or next(iter(model_file.models))
     if chosen not in model_file.models:
@@ -239,19 +256,41 @@ def calibrate(
     if sum(e.converted for e in examples) < 10 or sum(not e.converted for e in examples) < 10:
         raise fail("calibrate needs at least 10 converted and 10 other contacts with known outcomes", 1)
     raw = yaml.safe_load(model.read_text(encoding="utf-8"))["models"][chosen]
-    result = fit_points(engine, raw, examples, moment, holdout=holdout, seed=seed)
+    try:
+        result = fit_points(
+            engine, raw, examples, moment, holdout=holdout, seed=seed, propose=propose, max_rules=max_rules,
+            band_target=target,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise fail(f"{model}: {exc}", 2) from None
     header = (
         f"# Calibrated from {model.name} on {result.train:,} contacts ({result.holdout:,} held out, seed {seed}).\n"
         "# Points and base set by a logistic regression over the rules; review with leadscore plan and backtest.\n"
+        + (f"# Proposed rules kept: {', '.join(result.proposed)}.\n" if result.proposed else "")
     )
     out.write_text(header + yaml.safe_dump({"version": 1, "models": {chosen: result.model}}, sort_keys=False))
     console = Console()
     table = Table("rule", "points before", "points after")
     for rule_id, (before, after) in result.points.items():
-        table.add_row(
-            rule_id, f"{before:+g}", f"{after:+g}" + (" (no evidence: kept)" if rule_id in result.no_evidence else "")
-        )
+        was = "(proposed)" if rule_id in result.proposed else f"{before:+g}"
+        note = " (no evidence: kept)" if rule_id in result.no_evidence else ""
+        table.add_row(rule_id, was, f"{after:+g}{note}")
     console.print(table)
+    if propose:
+        console.print(
+            f"proposed: {len(result.proposed)} rules kept (ids start proposed_), {len(result.dropped)} dropped",
+            highlight=False,
+        )
+        for rule_id, why in result.dropped[:30]:
+            console.print(f"  dropped {rule_id}: {why}", highlight=False)
+    for move in result.band_moves:
+        console.print(f"band {move}", highlight=False)
+    if result.holdout_auc_all_inputs is not None:
+        console.print(
+            f"a plain regression over the rules and every candidate: held-out ROC AUC "
+            f"{result.holdout_auc_all_inputs:.3f}",
+            highlight=False,
+        )
     if result.holdout_auc_before is not None:
         console.print(
             f"held-out ROC AUC: {result.holdout_auc_before:.3f} before, {result.holdout_auc_after:.3f} after "

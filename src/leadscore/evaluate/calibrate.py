@@ -8,6 +8,13 @@ span 0-100 and rounded to whole points, with a base (intercept) that puts the
 lowest training score at 0. Caps keep their ceiling in events (scaled with the
 points); grade thresholds keep the share of contacts at or above each one.
 Nothing is applied: the result is a new model file for ``plan`` and ``backtest``.
+
+With proposals, candidate rules for the fields and actions the model does not use
+(see proposals.py) join the user's rules in an L1-regularised regression first;
+the candidates it gives no weight are dropped and listed, the strongest others
+kept up to the rule budget, and the user's rules with the kept candidates are
+then calibrated as above. A band target moves one band's threshold to a share of
+contacts at or above it, or to the lowest score whose leads convert at a rate.
 """
 
 from __future__ import annotations
@@ -20,15 +27,31 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
 from sklearn.metrics import roc_auc_score
 
 from leadscore.engine import Engine
 from leadscore.engine.model import ScoringModel
+from leadscore.evaluate.proposals import Candidate, candidates, with_candidates
 from leadscore.records import CONVERTED, Contact, Event, ScoreResult
 
 SPAN_QUANTILES = (1.0, 99.0)
 """The training scores between these percentiles are spread over 0-100; the few beyond are clamped."""
+SELECTION_STRENGTHS = tuple(float(c) for c in np.logspace(-3, 1, 13))
+"""Inverse strengths of the L1 penalty tried by cross-validation when choosing proposals: the one that ranks the
+held-back folds best decides which candidates earn a weight."""
+MAX_RULES = 40
+"""The most rules a calibration with proposals ends with: beyond that a model stops being one a person reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class BandTarget:
+    """Where to put one band's threshold: at the score ``share`` of contacts reach, or at the lowest score whose
+    leads at or above it convert at ``rate``."""
+
+    band: str
+    share: float | None = None
+    rate: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +77,14 @@ class Calibration:
     """The fitted regression itself on the held-out contacts: the most the rounded rule model can reach."""
     train: int = 0
     holdout: int = 0
+    proposed: list[str] = field(default_factory=list)
+    """Candidate rules kept: they are in the new model."""
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    """(candidate rule id, why it was not kept)."""
+    holdout_auc_all_inputs: float | None = None
+    """A plain regression over the user's rules and every candidate: the reference a rule model is held to."""
+    band_moves: list[str] = field(default_factory=list)
+    """What a band target changed, in words."""
 
 
 def examples_from(
@@ -112,8 +143,146 @@ def calibrate(
     holdout: float = 0.3,
     seed: int = 0,
     regularisation: float = 1.0,
+    propose: bool = False,
+    max_rules: int = MAX_RULES,
+    band_target: BandTarget | None = None,
 ) -> Calibration:
-    """Fit the points of ``engine``'s rules on a training split; measure both models on the held-out split."""
+    """Fit the points of ``engine``'s rules (and, with ``propose``, of the candidate rules worth keeping) on a
+    training split; measure the model before and after on the held-out split."""
+    fitted_engine, fitted_raw = engine, raw_model
+    kept: list[Candidate] = []
+    dropped: list[tuple[str, str]] = []
+    reference = None
+    if propose:
+        train, held = split(examples, holdout, seed)
+        found = candidates(raw_model, ((e.contact, e.events) for e in train))
+        budget = max(0, max_rules - len(engine.model.fit) - len(engine.model.behaviour))
+        kept, dropped, reference = _select(engine, raw_model, found, train, held, now, budget, regularisation)
+        fitted_raw = with_candidates(raw_model, kept)
+        fitted_engine = Engine(engine.name, ScoringModel.model_validate(fitted_raw))
+    result = _fit(fitted_engine, fitted_raw, examples, now, holdout, seed, regularisation)
+    result.proposed = [c.rule["id"] for c in kept]
+    result.dropped = dropped
+    result.holdout_auc_all_inputs = reference
+    if propose:
+        _, held = split(examples, holdout, seed)
+        if held and 0 < sum(e.converted for e in held) < len(held):
+            result.holdout_auc_before = _auc(engine, held, [e.converted for e in held], now)
+    if band_target is not None:
+        train, _ = split(examples, holdout, seed)
+        calibrated = Engine(engine.name, ScoringModel.model_validate(result.model))
+        result.model, result.band_moves = _with_band(result.model, calibrated, train, now, band_target)
+    return result
+
+
+def _select(
+    engine: Engine,
+    raw_model: dict[str, Any],
+    found: Sequence[Candidate],
+    train: Sequence[Example],
+    held: Sequence[Example],
+    now: Any,
+    budget: int,
+    regularisation: float,
+) -> tuple[list[Candidate], list[tuple[str, str]], float | None]:
+    """The candidates an L1 regression over every rule weighs, the strongest up to ``budget``; the others with
+    why; and the held-out AUC of a plain (L2) regression over every rule and candidate, for reference."""
+    if not found or not train:
+        return [], [], None
+    wide = Engine(engine.name, ScoringModel.model_validate(with_candidates(raw_model, found)))
+    points = _points_of(wide.model)
+    rule_ids = list(points)
+    x_train = np.array([activations(wide.score(e.contact, e.events, e.as_of or now), rule_ids, points) for e in train])
+    y_train = np.array([e.converted for e in train], dtype=int)
+    sparse = LogisticRegressionCV(
+        Cs=SELECTION_STRENGTHS,
+        l1_ratios=(1.0,),
+        solver="liblinear",
+        scoring="roc_auc",
+        cv=5,
+        max_iter=2000,
+        use_legacy_attributes=False,
+    )
+    sparse.fit(x_train, y_train)
+    spread = x_train.std(axis=0)
+    strength = {
+        rule_id: abs(float(w)) * float(sd) for rule_id, w, sd in zip(rule_ids, sparse.coef_[0], spread, strict=True)
+    }
+    ranked = sorted(found, key=lambda c: -strength[c.rule["id"]])
+    kept = [c for c in ranked if strength[c.rule["id"]] > 0][:budget]
+    chosen = {c.rule["id"] for c in kept}
+    dropped = [
+        (
+            c.rule["id"],
+            "no weight in the regression" if strength[c.rule["id"]] == 0 else f"past the {budget}-rule budget",
+        )
+        for c in found
+        if c.rule["id"] not in chosen
+    ]
+    reference = None
+    if held and 0 < sum(e.converted for e in held) < len(held):
+        plain = LogisticRegression(C=regularisation, max_iter=2000).fit(x_train, y_train)
+        x_held = np.array(
+            [activations(wide.score(e.contact, e.events, e.as_of or now), rule_ids, points) for e in held]
+        )
+        reference = float(roc_auc_score([e.converted for e in held], plain.decision_function(x_held)))
+    return kept, dropped, reference
+
+
+def _with_band(
+    data: dict[str, Any], engine: Engine, train: Sequence[Example], now: Any, target: BandTarget
+) -> tuple[dict[str, Any], list[str]]:
+    """``target.band``'s threshold set from the calibrated training scores; later bands pushed up if they would
+    no longer rise."""
+    names = [band.name for band in engine.model.bands]
+    if target.band not in names:
+        raise ValueError(f"no band named '{target.band}'; bands: {', '.join(names)}")
+    position = names.index(target.band)
+    if position == 0:
+        raise ValueError(f"'{target.band}' is the first band: it starts at 0 and has no threshold to move")
+    scored = sorted(
+        ((engine.score(e.contact, e.events, e.as_of or now).score, e.converted) for e in train), reverse=True
+    )
+    if not scored:
+        return data, []
+    threshold: int | None = None
+    if target.share is not None:
+        threshold = scored[max(0, math.ceil(len(scored) * target.share) - 1)][0]
+        why = f"{target.share:.0%} of contacts at or above it"
+    elif target.rate is not None:
+        hits = 0
+        for count, (score, converted) in enumerate(scored, start=1):
+            hits += converted
+            at_end = count == len(scored) or scored[count][0] != score
+            if at_end and hits / count >= target.rate:
+                threshold = score
+        why = f"leads at or above it convert at {target.rate:.0%} or better"
+    if threshold is None:
+        return data, [f"{target.band}: no score reaches the target ({why}); threshold kept"]
+    bands = [dict(band) for band in data.get("bands", ())]
+    floor = int(bands[position - 1]["min"]) + 1
+    moves = [f"{target.band}: {bands[position]['min']} -> {max(threshold, floor)} ({why})"]
+    bands[position]["min"] = max(threshold, floor)
+    for later in range(position + 1, len(bands)):
+        below = bands[later - 1]
+        if bands[later]["min"] <= below["min"]:
+            raised = int(below["min"]) + 1
+            moves.append(f"{bands[later]['name']}: {bands[later]['min']} -> {raised} (kept above {below['name']})")
+            bands[later]["min"] = raised
+    return {**data, "bands": bands}, moves
+
+
+def _fit(
+    engine: Engine,
+    raw_model: dict[str, Any],
+    examples: Sequence[Example],
+    now: Any,
+    holdout: float,
+    seed: int,
+    regularisation: float,
+) -> Calibration:
+    """The points of ``engine``'s rules from a regression on the training split, the held-out AUC before and
+    after."""
     model = engine.model
     rule_points = _points_of(model)
     rule_ids = list(rule_points)
