@@ -117,3 +117,27 @@ def test_a_stored_webhook_answers_200_and_keeps_the_body(served: tuple[FakeDaemo
     assert answer.status_code == 200
     assert answer.json() == {"stored": True}
     assert daemon.stored == [b'{"event": "click"}']
+
+
+def test_a_body_that_trickles_in_gets_408_and_the_daemon_keeps_answering() -> None:
+    """A client that sends its headers and then its body a byte at a time (or never) holds no connection for
+    long: it gets 408 once the body's time is up, and other requests are answered meanwhile."""
+    daemon = FakeDaemon()
+    server = HttpServer(create_app(daemon, body_seconds=0.5), "127.0.0.1", 0)
+    port = server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(
+                f"POST /webhooks/brevo HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                "Content-Length: 100\r\n\r\n{".encode()
+            )
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            received = b""
+            while chunk := slow.recv(65536):
+                received += chunk
+            answer = received.decode(errors="replace")
+        assert answer.startswith("HTTP/1.1 408"), answer[:80]
+        assert "did not arrive within 0.5 s" in answer
+        assert daemon.stored == []
+    finally:
+        server.stop()

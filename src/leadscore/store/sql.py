@@ -19,6 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, create_engine, event, func, make_url, select, text
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from leadscore.errors import StoreError
@@ -56,6 +57,31 @@ flat as the account grows: a first sync cycle peaked at 130 MB for 10,000 contac
 SCORING_MEMORY = SQLiteMemory(page_cache_kib=16 * 1024, heap_limit_bytes=24 * 2**20)
 """A scoring worker (a fixed number of them) reads each queued contact's rows at random: a larger cache keeps the
 index pages of a large store hot."""
+
+
+RESUMES = "what was saved is kept, and the next cycle resumes from the last page saved"
+FULL_DISK_SQLSTATES = frozenset({"53100", "53200"})
+"""PostgreSQL's disk_full and out_of_memory."""
+
+
+def _store_failure(context: ExceptionContext) -> None:
+    """The store failing under a running command (a full disk, a database restart) becomes one StoreError that says
+    what happened and what to do, instead of a driver error carrying the SQL; other errors pass as they are.
+
+    A failure of the first connection is left to ``open``, which names the URL."""
+    if context.connection is None:
+        return
+    original = context.original_exception
+    first = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    if "database or disk is full" in first or "disk I/O error" in first or (
+        getattr(original, "sqlstate", None) in FULL_DISK_SQLSTATES
+    ):
+        raise StoreError(f"the state store could not be written: {first}", f"free space where it lives; {RESUMES}")
+    if context.is_disconnect:
+        raise StoreError(
+            f"the state store's connection was lost: {first}",
+            f"the database restarted or went away; run again once it answers: {RESUMES}",
+        )
 
 
 def _sqlite_pragmas(memory: SQLiteMemory, dbapi_connection: Any, _record: Any) -> None:
@@ -104,7 +130,9 @@ class SQLStore(
             raise StoreError(f"'{url}' is not a store URL", fix) from None
         if backend not in ("sqlite", "postgresql"):
             raise StoreError(f"leadscore keeps its state in SQLite or PostgreSQL, not {backend}", fix)
-        engine = create_engine(url, future=True)
+        postgres = backend == "postgresql"
+        engine = create_engine(url, future=True, hide_parameters=True, pool_pre_ping=postgres)
+        event.listen(engine, "handle_error", _store_failure)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_memory))
         store = cls(engine)

@@ -213,6 +213,10 @@ class Pipeline:
                 report.status = "failed"
             try:
                 self.store.finish_run(run_id, report.status, report.as_dict())
+            except LeadscoreError as exc:
+                log.error(
+                    "source %s: the run's outcome could not be saved (the next run closes it): %s", self.source, exc
+                )
             except Exception:
                 log.exception("source %s: the run's outcome could not be saved; the next run closes it", self.source)
         return report

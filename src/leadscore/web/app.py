@@ -1,12 +1,14 @@
 """The daemon's HTTP face: ``/healthz``, ``/readyz``, ``/metrics``, ``POST /webhooks/<source>``, and the console
 mounted under ``/`` when it is on.
 
-A webhook's token is checked before its body is read, and the body is read only up to its limit, so neither a
-stranger nor a huge or lying Content-Length costs the daemon memory. Store work runs in a thread, off the loop.
+A webhook's token is checked before its body is read, and the body is read only up to its limit and within a
+time limit, so neither a stranger, a huge or lying Content-Length nor a client that sends its body a byte at a time
+holds the daemon's memory or a connection. Store work runs in a thread, off the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any, Protocol
 
@@ -18,6 +20,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 MAX_WEBHOOK_BYTES = 5 * 1024 * 1024
+WEBHOOK_BODY_SECONDS = 10.0
+"""How long a webhook's body may take to arrive; platforms send a few kilobytes at once."""
 
 
 class JSONAnswer(JSONResponse):
@@ -42,7 +46,9 @@ class HealthService(Protocol):
     def store_webhook(self, name: str, raw: bytes) -> tuple[int, dict[str, Any]]: ...
 
 
-def create_app(service: HealthService, console: Starlette | None = None) -> Starlette:
+def create_app(
+    service: HealthService, console: Starlette | None = None, body_seconds: float = WEBHOOK_BODY_SECONDS
+) -> Starlette:
     async def healthz(request: Request) -> Response:
         alive = service.alive()
         return PlainTextResponse("ok\n" if alive else "stopping\n", 200 if alive else 503)
@@ -64,7 +70,11 @@ def create_app(service: HealthService, console: Starlette | None = None) -> Star
             return JSONAnswer({"error": "Content-Length is not a number"}, 400)
         if declared is not None and int(declared) > MAX_WEBHOOK_BYTES:
             return JSONAnswer({"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, 413)
-        raw = await _read_up_to(request, MAX_WEBHOOK_BYTES)
+        try:
+            raw = await asyncio.wait_for(_read_up_to(request, MAX_WEBHOOK_BYTES), body_seconds)
+        except TimeoutError:
+            answer = {"error": f"the body did not arrive within {body_seconds:g} s"}
+            return JSONAnswer(answer, 408, headers={"connection": "close"})
         if raw is None:
             return JSONAnswer({"error": f"body larger than {MAX_WEBHOOK_BYTES} bytes"}, 413)
         status, answer = await run_in_threadpool(service.store_webhook, name, raw)
