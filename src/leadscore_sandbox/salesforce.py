@@ -37,6 +37,7 @@ PREFIXES = {
     "Event": "00U",
     "CampaignMember": "00v",
     "Campaign": "701",
+    "Opportunity": "006",
 }
 QUERY_PAGE = 2000
 COLLECTION_MAX = 200
@@ -135,6 +136,9 @@ class SalesforceSandbox(SandboxServer):
         super().__init__(host, port)
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in PREFIXES}
         self.custom_fields: dict[str, dict[str, str]] = {"Lead": {}, "Contact": {}}
+        self.hidden_objects: set[str] = set()
+        """Objects this org does not offer (queries of them answer INVALID_TYPE), e.g. Opportunity without Sales
+        Cloud."""
         self.not_updateable: set[tuple[str, str]] = set()
         """(object, field) pairs the integration user's profile cannot edit (field-level security)."""
         self.fls_denied_ids: set[str] = set()
@@ -354,7 +358,7 @@ class SalesforceSandbox(SandboxServer):
             query = parse(text)
         except SoqlError as exc:
             return errors(400, "MALFORMED_QUERY", str(exc))
-        if query.sobject not in self.records:
+        if query.sobject not in self.records or query.sobject in self.hidden_objects:
             return errors(400, "INVALID_TYPE", f"sObject type '{query.sobject}' is not supported.")
         rows = [
             r

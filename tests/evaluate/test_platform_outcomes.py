@@ -73,6 +73,10 @@ def test_salesforce_converted_leads_are_outcomes_on_the_contact_they_became(tmp_
     leads = sorted(platform.sandbox.records["Lead"])[:5]
     converted_on = {lead: NOW_MS - (10 + n) * DAY_MS for n, lead in enumerate(leads)}
     became = {platform.sandbox.convert(lead, converted_ms=at): lead for lead, at in converted_on.items()}
+    contacts = sorted(platform.sandbox.records["Contact"])
+    won, lost = contacts[0], contacts[1]
+    platform.sandbox.add("Opportunity", ContactId=won, IsWon=True, StageName="Closed Won", CloseDate="2026-11-10")
+    platform.sandbox.add("Opportunity", ContactId=lost, IsWon=False, StageName="Closed Lost", CloseDate="2026-11-11")
     try:
         assert rig.pipeline.run_cycle().status == "ok"
     finally:
@@ -80,16 +84,34 @@ def test_salesforce_converted_leads_are_outcomes_on_the_contact_they_became(tmp_
         rig.connector.close()
         platform.sandbox.stop()
     stored = stored_conversions(tmp_path / "state.db", "salesforce")
-    assert set(stored) == set(became), "each outcome sits on the contact the lead became"
+    assert won in stored, "a won opportunity is its primary contact's conversion"
+    assert lost not in stored
+    del stored[won]
+    assert set(stored) == set(became), "each converted lead's outcome sits on the contact the lead became"
     day = (NOW - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
     first = next(contact for contact, lead in became.items() if lead == leads[0])
     assert int(stored[first]) == int(day.timestamp() * 1000), "dated by ConvertedDate, a day"
     figures = backtest_store(tmp_path / "state.db", "salesforce", tmp_path)
-    assert figures["converted"] == len(became)
+    assert figures["converted"] == len(became) + 1
     later = backtest_store(
         tmp_path / "state.db", "salesforce", tmp_path, "--as-of", (NOW - timedelta(days=30)).isoformat()
     )
-    assert later["converted"] == len(became), "converted within 90 days of the as-of moment"
+    assert later["converted"] == len(became) + 1, "converted within 90 days of the as-of moment"
+
+
+def test_an_org_without_opportunities_syncs_without_them_and_says_so(tmp_path: Path) -> None:
+    platform = SalesforcePlatform()
+    rig = build_rig(platform, tmp_path, "state.db", 30, 2)
+    platform.sandbox.hidden_objects.add("Opportunity")
+    try:
+        report = rig.pipeline.run_cycle()
+        assert report.status == "ok", report.error
+        assert "cannot read Opportunity" in report.streams_off["won_opportunities"]
+        assert report.contacts_scored == 30
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
 
 
 def test_a_backtest_of_files_without_outcomes_says_where_outcomes_come_from(tmp_path: Path) -> None:

@@ -73,8 +73,10 @@ def _store_failure(context: ExceptionContext) -> None:
         return
     original = context.original_exception
     first = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
-    if "database or disk is full" in first or "disk I/O error" in first or (
-        getattr(original, "sqlstate", None) in FULL_DISK_SQLSTATES
+    if (
+        "database or disk is full" in first
+        or "disk I/O error" in first
+        or (getattr(original, "sqlstate", None) in FULL_DISK_SQLSTATES)
     ):
         raise StoreError(f"the state store could not be written: {first}", f"free space where it lives; {RESUMES}")
     if context.is_disconnect:

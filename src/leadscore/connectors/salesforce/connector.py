@@ -31,7 +31,12 @@ from simple_salesforce.api import Salesforce
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import token_pages
-from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials, SalesforceClient
+from leadscore.connectors.salesforce.client import (
+    LoginCredentials,
+    RefreshCredentials,
+    SalesforceApiError,
+    SalesforceClient,
+)
 from leadscore.connectors.salesforce.cursors import Keyset, PerObject
 from leadscore.connectors.salesforce.mapping import SalesforceMapping
 from leadscore.connectors.salesforce.transform import (
@@ -42,8 +47,9 @@ from leadscore.connectors.salesforce.transform import (
     object_of,
     task_event,
     to_contact,
+    won_opportunity_event,
 )
-from leadscore.errors import ConfigError, RetryableError
+from leadscore.errors import ConfigError, RetryableError, StreamUnavailableError
 from leadscore.protocol import (
     ApiUsage,
     ContactPage,
@@ -75,13 +81,16 @@ ACCEPTED_TYPES = {"score": {"double", "int", "currency", "percent"}, "grade": {"
                   "band": {"picklist", "string"}, "label": {"string", "picklist"},
                   "reasons": {"textarea", "string"}, "scored_at": {"datetime"}}  # fmt: skip
 GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "CANNOT_UPDATE_CONVERTED_LEAD"}
-STREAMS = {"tasks": "Task", "events": "Event", "campaign_members": "CampaignMember"}
+STREAMS = {"tasks": "Task", "events": "Event", "campaign_members": "CampaignMember", "won_opportunities": "Opportunity"}
 STREAM_FIELDS = {
     "Task": "Id, WhoId, Subject, Type, TaskSubtype, Status, CompletedDateTime, CreatedDate, IsDeleted, SystemModstamp",
     "Event": "Id, WhoId, Subject, Type, EventSubtype, StartDateTime, IsDeleted, SystemModstamp",
     "CampaignMember": "Id, CampaignId, LeadId, ContactId, Status, HasResponded, FirstRespondedDate, CreatedDate, "
     "IsDeleted, SystemModstamp, Campaign.Type",
+    "Opportunity": "Id, ContactId, IsWon, CloseDate, IsDeleted, SystemModstamp",
 }
+OPTIONAL_OBJECTS = frozenset({"Opportunity"})
+"""Objects an org may not have or not let the integration user read: their stream is left out, the cycle runs."""
 
 
 def soql_quote(value: str) -> str:
@@ -207,11 +216,27 @@ class SalesforceConnector:
         return tuple(STREAMS)
 
     def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
+        try:
+            yield from self._activity(stream, cursor)
+        except SalesforceApiError as exc:
+            if STREAMS[stream] not in OPTIONAL_OBJECTS or exc.code not in ("INVALID_TYPE", "INSUFFICIENT_ACCESS"):
+                raise
+            raise StreamUnavailableError(
+                stream,
+                str(exc),
+                f"the integration user cannot read {STREAMS[stream]} (an org without Sales Cloud, or no read "
+                "permission on the object); grant it to read the won deals a backtest of the store needs",
+                source=self.source,
+                endpoint=exc.endpoint,
+            ) from None
+
+    def _activity(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         sobject = STREAMS[stream]
         convert: Callable[[str, dict[str, Any], SalesforceMapping], Event | RecordProblem | None] = {
             "Task": task_event,
             "Event": calendar_event,
             "CampaignMember": member_event,
+            "Opportunity": won_opportunity_event,
         }[sobject]
         state = Keyset.from_json(cursor)
         where = keyset(state, self.mapping.limits.lookback_seconds)

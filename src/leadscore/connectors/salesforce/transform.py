@@ -113,3 +113,13 @@ def conversion_event(source: str, lead: Mapping[str, Any]) -> Event | None:
     if not survivor or converted_on is None:
         return None
     return Event(source, f"converted:{lead['Id']}", str(survivor), CONVERTED, converted_on, {"lead": str(lead["Id"])})
+
+
+def won_opportunity_event(source: str, record: Mapping[str, Any], mapping: SalesforceMapping) -> Event | None:
+    """A won opportunity's outcome, on its primary contact (``ContactId``), dated by its close date."""
+    closed = parse_time(record.get("CloseDate"))
+    if record.get("IsDeleted") or not record.get("IsWon") or not record.get("ContactId") or closed is None:
+        return None
+    return Event(
+        source, f"won:{record['Id']}", str(record["ContactId"]), CONVERTED, closed, {"opportunity": str(record["Id"])}
+    )
