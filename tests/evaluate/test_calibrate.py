@@ -44,6 +44,15 @@ def held_out(printed: str) -> tuple[float, float, float]:
     return before, after, regression
 
 
+def written(tmp_path: Path, *rows: list[dict[str, object]]) -> list[str]:
+    """The model and the contacts, events and outcomes files, as calibrate's arguments."""
+    (tmp_path / "m.yaml").write_text(MODEL)
+    for name, lines in zip(("c", "e", "o"), rows, strict=True):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    return ["--contacts", str(tmp_path / "c.jsonl"), "--events", str(tmp_path / "e.jsonl"),
+            "--outcomes", str(tmp_path / "o.jsonl"), "--now", NOW.isoformat()]  # fmt: skip
+
+
 def synthetic(tmp_path: Path, people: int = 600) -> list[str]:
     """Enterprise plans and demos convert; students do not, whatever the model says; visits are noise."""
     rng = random.Random(4)
@@ -60,11 +69,7 @@ def synthetic(tmp_path: Path, people: int = 600) -> list[str]:
             events.append({"id": f"v{n}-{v}", "contact_id": f"c{n}", "action": "page_view",
                            "occurred_at": (NOW - timedelta(days=3)).isoformat()})  # fmt: skip
         outcomes.append({"contact_id": f"c{n}", "converted_at": NOW.isoformat() if rng.random() < odds else None})
-    (tmp_path / "m.yaml").write_text(MODEL)
-    for name, rows in (("c", contacts), ("e", events), ("o", outcomes)):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return ["--contacts", str(tmp_path / "c.jsonl"), "--events", str(tmp_path / "e.jsonl"),
-            "--outcomes", str(tmp_path / "o.jsonl"), "--now", NOW.isoformat()]  # fmt: skip
+    return written(tmp_path, contacts, events, outcomes)
 
 
 def test_calibration_turns_a_wrong_sign_around_keeps_every_rule_and_ranks_better_held_out(tmp_path: Path) -> None:
@@ -177,11 +182,7 @@ def proposal_data(tmp_path: Path, people: int = 900) -> list[str]:
                 events.append({"id": f"{action}{n}", "contact_id": f"c{n}", "action": action,
                                "occurred_at": (NOW - timedelta(days=2)).isoformat()})  # fmt: skip
         outcomes.append({"contact_id": f"c{n}", "converted_at": NOW.isoformat() if rng.random() < odds else None})
-    (tmp_path / "m.yaml").write_text(MODEL)
-    for name, rows in (("c", contacts), ("e", events), ("o", outcomes)):
-        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return ["--contacts", str(tmp_path / "c.jsonl"), "--events", str(tmp_path / "e.jsonl"),
-            "--outcomes", str(tmp_path / "o.jsonl"), "--now", NOW.isoformat()]  # fmt: skip
+    return written(tmp_path, contacts, events, outcomes)
 
 
 def test_proposals_add_the_rules_the_data_supports_drop_the_noise_and_keep_the_users_rules(tmp_path: Path) -> None:

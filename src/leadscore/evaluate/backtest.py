@@ -30,7 +30,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 from leadscore.engine import Engine
 from leadscore.engine.describe import model_notes
 from leadscore.engine.model import BehaviourRule, FitRule
-from leadscore.evaluate.outcomes import Outcomes
+from leadscore.evaluate.outcomes import Outcomes, known_outcome
 from leadscore.records import CONVERTED, Contact, Event, ScoreResult
 
 MIN_RULE_SUPPORT = 30
@@ -123,13 +123,8 @@ def score_history(
     own = lead_as_of or {}
     scored: list[Scored] = []
     for contact, events in history:
-        outcome_events = [event.occurred_at for event in events if event.action == CONVERTED]
-        inputs = [event for event in events if event.action != CONVERTED] if outcome_events else events
-        if outcomes is None:
-            converted_at = min(outcome_events, default=None)
-        elif contact.id in outcomes:
-            converted_at = outcomes[contact.id]
-        else:
+        known, converted_at, inputs = known_outcome(contact.id, events, outcomes)
+        if not known:
             continue
         lead_moment = own.get(contact.id)
         for moment in (lead_moment,) if lead_moment is not None else moments:

@@ -32,8 +32,9 @@ from sklearn.metrics import roc_auc_score
 
 from leadscore.engine import Engine
 from leadscore.engine.model import ScoringModel
+from leadscore.evaluate.outcomes import known_outcome
 from leadscore.evaluate.proposals import Candidate, candidates, with_candidates
-from leadscore.records import CONVERTED, Contact, Event, ScoreResult
+from leadscore.records import Contact, Event, ScoreResult
 
 SPAN_QUANTILES = (1.0, 99.0)
 """The training scores between these percentiles are spread over 0-100; the few beyond are clamped."""
@@ -98,14 +99,9 @@ def examples_from(
     own = lead_as_of or {}
     examples = []
     for contact, events in history:
-        conversions = [event.occurred_at for event in events if event.action == CONVERTED]
-        if outcomes is None:
-            converted_at = min(conversions, default=None)
-        elif contact.id in outcomes:
-            converted_at = outcomes[contact.id]
-        else:
+        known, converted_at, inputs = known_outcome(contact.id, events, outcomes)
+        if not known:
             continue
-        inputs = [event for event in events if event.action != CONVERTED] if conversions else list(events)
         moment = own.get(contact.id)
         if moment is not None:
             if converted_at is not None and converted_at <= moment:

@@ -10,7 +10,7 @@ backtest's ``--as-of`` moments.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadscore.errors import InputError
-from leadscore.records import ensure_utc
+from leadscore.records import CONVERTED, Event, ensure_utc
 
 
 class OutcomeLine(BaseModel):
@@ -66,3 +66,17 @@ def read_outcomes(path: Path, on_error: Callable[[InputError], None]) -> Outcome
             if line.as_of is not None:
                 as_of[line.contact_id] = ensure_utc(line.as_of)
     return OutcomeFile(outcomes, as_of)
+
+
+def known_outcome(
+    contact_id: str, events: Sequence[Event], outcomes: Mapping[str, datetime | None] | None
+) -> tuple[bool, datetime | None, Sequence[Event]]:
+    """Whether the contact's outcome is known, when it converted, and its events less the ``converted`` ones (an
+    outcome is never an input). ``outcomes`` None: every outcome is known, the earliest ``converted`` event's."""
+    conversions = [event.occurred_at for event in events if event.action == CONVERTED]
+    inputs = [event for event in events if event.action != CONVERTED] if conversions else events
+    if outcomes is None:
+        return True, min(conversions, default=None), inputs
+    if contact_id not in outcomes:
+        return False, None, inputs
+    return True, outcomes[contact_id], inputs
