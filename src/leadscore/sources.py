@@ -1,7 +1,9 @@
 """What every source in the sources file holds, whatever its platform; each platform's plug-in extends it.
 
 A source's token comes from ``token``, ``token_env`` (a variable's name),
-``token_file``, or the secrets directory (``<secrets>/<source name>_token``).
+``token_file``, or the secrets directory (``<secrets>/<source name>_token``), the
+first that holds one: a compose file that sets ``token_env`` to an empty variable
+and mounts the secret still runs.
 Secrets are SecretStr, so they never print.
 """
 
@@ -84,17 +86,15 @@ class SourceSettings(BaseModel):
     def resolved_token(self) -> str:
         if self.token is not None:
             return self.token.get_secret_value()
-        if self.token_env:
-            value = os.environ.get(self.token_env)
-            if value:
-                return value
-            raise ConfigError(f"source '{self.name}': environment variable {self.token_env} (its API token) is not set")
+        if self.token_env and os.environ.get(self.token_env):
+            return os.environ[self.token_env]
         for path in (self.token_file, SECRETS_DIR / f"{self.name}_token"):
             if path is not None and path.is_file():
                 return path.read_text(encoding="utf-8").strip()
+        unset = f"environment variable {self.token_env} is empty or unset and " if self.token_env else ""
         raise ConfigError(
-            f"source '{self.name}': no API token; set token_env (a variable holding it), token_file, or put it in "
-            f"{SECRETS_DIR / (self.name + '_token')}"
+            f"source '{self.name}': no API token: {unset}no token_file or "
+            f"{SECRETS_DIR / (self.name + '_token')} holds one; set one of them"
         )
 
     def check_credentials(self) -> None:

@@ -157,7 +157,7 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(tmp_path: Path
         ("LEADSCORE_SOURCES_FILE", "/nowhere/sources.yaml", "sources file not found (LEADSCORE_SOURCES_FILE)"),
         ("LEADSCORE_MODEL", "/nowhere/model.yaml", "/nowhere/model.yaml: (file): file not found"),
         ("LEADSCORE_STATE_URL", "postgresql://nobody@127.0.0.1:1/none", "cannot open the state store"),
-        ("HUBSPOT_TOKEN", "", "environment variable HUBSPOT_TOKEN (its API token) is not set"),
+        ("HUBSPOT_TOKEN", "", "environment variable HUBSPOT_TOKEN is empty or unset"),
     ],
 )
 def test_a_missing_or_malformed_setting_fails_at_start_with_its_name(

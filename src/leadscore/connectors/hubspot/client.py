@@ -140,8 +140,10 @@ class HubSpotClient:
         self, endpoint: str, target: str, *args: Any, group: str = GENERAL, raw: bool = False, **kwargs: Any
     ) -> Any:
         """Send one logical request, retrying what is safe; returns the deserialized body. A refused token is
-        renewed once when an OAuth app is configured."""
+        renewed once when an OAuth app is configured; an OAuth app given no access token gets one first."""
         limits = self.limits
+        if not self._token and self.oauth is not None:
+            self._refresh()
         return call_with_retries(
             lambda: self._once(endpoint, group, target, raw, *args, **kwargs),
             RetryLimits(limits.max_attempts, limits.max_wait_seconds, limits.max_retry_seconds),

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from leadscore.errors import ConfigError
 from leadscore.platforms import Platform, Sandbox, Sleep
 from leadscore.protocol import Connector, WriteCost, WriteTargets, WriteWork
 from leadscore.sources import SourceSettings
@@ -27,22 +28,44 @@ class HubSpotSource(SourceSettings):
     def held_secrets(self) -> tuple[SecretStr | None, ...]:
         return (*super().held_secrets(), self.oauth_client_secret, self.oauth_refresh_token)
 
+    def oauth_app(self) -> tuple[str, str, str] | None:
+        """(client id, client secret, refresh token) when the OAuth app is set in full; None when none of it is;
+        a part of it is a setting to fix, named."""
+        secret = self.oauth_client_secret.get_secret_value() if self.oauth_client_secret else ""
+        refresh = self.oauth_refresh_token.get_secret_value() if self.oauth_refresh_token else ""
+        given = {"oauth_client_id": self.oauth_client_id or "", "oauth_client_secret": secret,
+                 "oauth_refresh_token": refresh}  # fmt: skip
+        missing = [name for name, value in given.items() if not value]
+        if len(missing) == len(given):
+            return None
+        if missing:
+            raise ConfigError(f"source '{self.name}': an OAuth app needs {', '.join(missing)} too")
+        return given["oauth_client_id"], secret, refresh
+
+    def check_credentials(self) -> None:
+        if self.oauth_app() is None:
+            self.resolved_token()
+
+    def access_token(self) -> str:
+        """The private app token; with an OAuth app, any token given (refreshed when refused), else none yet."""
+        if self.oauth_app() is None:
+            return self.resolved_token()
+        try:
+            return self.resolved_token()
+        except ConfigError:
+            return ""
+
 
 def connect(source: HubSpotSource, targets: WriteTargets, sleep: Sleep) -> Connector:
     from leadscore.connectors.hubspot.client import OAuthApp
     from leadscore.connectors.hubspot.connector import HubSpotConnector
 
-    oauth = None
-    if source.oauth_client_id and source.oauth_client_secret and source.oauth_refresh_token:
-        oauth = OAuthApp(
-            source.oauth_client_id,
-            source.oauth_client_secret.get_secret_value(),
-            source.oauth_refresh_token.get_secret_value(),
-        )
+    app = source.oauth_app()
+    oauth = OAuthApp(*app) if app is not None else None
     return HubSpotConnector(
         source.name,
         source.base_url or PUBLIC_API,
-        source.resolved_token(),
+        source.access_token(),
         targets,
         source.mapping,
         oauth=oauth,
