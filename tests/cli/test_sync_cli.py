@@ -58,6 +58,9 @@ def test_sync_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         assert "hs: dry-run" in result.stdout
         assert "would write: 25 property updates, 25 list adds" in result.stdout
         assert "sample of the plan:" in result.stdout
+        assert "leadscore_score: (empty) -> '" in result.stdout, "old -> new values, as an operator reads them"
+        assert "join list lead:" in result.stdout
+        assert "{" not in result.stdout.split("sample of the plan:")[1], "no Python dicts"
         assert server.log.calls["POST /crm/v3/objects/contacts/batch/update"] == 0
         assert not server.lists
         result = runner.invoke(app, args)

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from leadscore.engine import Engine
-from leadscore.records import Change, Contact, ScoreResult
+from leadscore.records import LIST_ADD, LIST_REMOVE, Change, Contact, ScoreResult
 from leadscore.rescore import ScoredPage
 from leadscore.store import Store
 from leadscore.sync.plan import desired_state, plan_contact
@@ -79,7 +79,7 @@ class PagePlanner:
                 continue
             self._count(tally, desired.properties, current.properties if current else {})
             if len(tally.sample) < SAMPLE_SIZE:
-                tally.sample.append(_sample(contact, results, planned))
+                tally.sample.append(_sample(contact, results, planned, current.properties if current else {}))
             tally.changes.update(change.kind for change in planned)
         if not self.dry_run:
             outbox.extend(changes)
@@ -93,12 +93,33 @@ class PagePlanner:
             tally.band_changes += current.get(writes.band) != desired[writes.band]
 
 
-def _sample(contact: Contact, results: list[ScoreResult], planned: list[Change]) -> dict[str, Any]:
+def _sample(
+    contact: Contact, results: list[ScoreResult], planned: list[Change], shown: Mapping[str, Any]
+) -> dict[str, Any]:
     first = results[0]
     return {
         "contact": contact.id,
         "score": first.score,
         "grade": first.grade,
         "band": first.band,
-        "changes": [f"{c.kind} {dict(c.payload)}" for c in planned],
+        "changes": [described(change, shown) for change in planned],
     }
+
+
+def described(change: Change, shown: Mapping[str, Any]) -> str:
+    """A planned change as an operator reads it: each property's value on the record and the one it would get,
+    or the list a record joins or leaves."""
+    if change.kind == LIST_ADD:
+        return f"join list {change.payload['list']}"
+    if change.kind == LIST_REMOVE:
+        return f"leave list {change.payload['list']}"
+    return ", ".join(f"{name}: {_value(shown.get(name))} -> {_value(value)}" for name, value in change.payload.items())
+
+
+def _value(value: Any) -> str:
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    return repr(text) if len(text) <= 60 else repr(text[:57] + "...")
