@@ -4,6 +4,7 @@ forgets where a source's streams stand, after which the next cycle reads them ag
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -53,3 +54,33 @@ def test_runs_and_state_show_and_reset(store: SQLStore) -> None:
         assert cycle() == 20, "the next cycle reads the contacts from the start"
     finally:
         platform.sandbox.stop()
+
+
+def test_explain_of_a_live_sources_record_shows_what_its_cycle_wrote(tmp_path: Path) -> None:
+    """issue 14: `explain --state --source --contact` reads the record and its events from the store and scores
+    them as the cycle did; the score and the reasons it shows are the ones on the record."""
+    from tests.sync.platforms import build_rig
+
+    platform = HubSpotPlatform()
+    rig = build_rig(platform, tmp_path, "state.db", 40, 3)
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+        stored = rig.store.visible_scores("hubspot", platform.contact_ids())
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    (contact_id, _), shown = max(stored.items(), key=lambda item: item[1].score)
+    state = f"sqlite:///{tmp_path / 'state.db'}"
+    result = CliRunner().invoke(
+        app,
+        ["explain", "--state", state, "--source", "hubspot", "--contact", contact_id, "--now", NOW.isoformat(),
+         "--sources", str(tmp_path / "none.yaml")],
+        env={"COLUMNS": "250"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"score {shown.score}  grade {shown.grade}  band {shown.band}" in result.stdout
+    assert f"written as: {shown.reasons}" in result.stdout
+    missing = CliRunner().invoke(app, ["explain", "--state", state, "--source", "hubspot", "--contact", "nope"])
+    assert missing.exit_code == 2
+    assert "source hubspot has no live record 'nope' (not in it)" in missing.stderr

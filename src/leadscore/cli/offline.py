@@ -253,21 +253,41 @@ def contributions_table(engine: Engine, result: ScoreResult, moment: datetime) -
 
 def explain(
     contact: Annotated[str, typer.Option("--contact", help="Id of the contact to explain.")],
-    contacts: ContactsOption,
+    contacts: Annotated[
+        Path | None, typer.Option("--contacts", help="Contacts, one JSON object per line (or --state).")
+    ] = None,
     events: EventsOption = None,
+    state: Annotated[
+        str | None, typer.Option("--state", help="Explain a record of this store instead (with --source).")
+    ] = None,
+    source: Annotated[str | None, typer.Option("--source", help="The store's source holding the record.")] = None,
+    sources_file: Annotated[
+        Path | None, typer.Option("--sources", help="With --state: the sources file, for its people group.")
+    ] = None,
     model: ModelOption = DEFAULT_MODEL,
     name: NameOption = None,
     now: NowOption = None,
 ) -> None:
-    """Show, rule by rule, why one contact has its score."""
+    """Show, rule by rule, why one contact has its score: from files, or a live source's record in the store,
+    scored as its cycle scores it."""
     engine = pick_engine(model, name)
     moment = parse_now(now)
-    with spool_files(contacts, events, Problems(strict=False)) as spool:
-        record = spool.one(contact)
-    if record is None:
-        raise fail(f"{contacts}: no contact with id '{contact}'", 2)
-    found, history = record
-    result = engine.score(found, history, moment)
+    if (contacts is None) == (state is None):
+        raise fail("give either --contacts (and --events) or --state with --source", 2)
+    if state is not None:
+        if source is None:
+            raise fail("--state needs --source: the source that holds the record", 2)
+        from leadscore.cli.people import stored_result
+
+        found, result = stored_result(engine, state, source, contact, sources_file, moment)
+    else:
+        assert contacts is not None
+        with spool_files(contacts, events, Problems(strict=False)) as spool:
+            record = spool.one(contact)
+        if record is None:
+            raise fail(f"{contacts}: no contact with id '{contact}'", 2)
+        found, history = record
+        result = engine.score(found, history, moment)
     out = Console()
     out.print(
         f"[bold]{contact}[/] {found.email or ''}  score [bold]{result.score}[/]  grade {result.grade}  "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,10 +14,10 @@ from rich.table import Table
 
 from leadscore.cli.offline import contributions_table, fail, parse_now
 from leadscore.cli.sync import load_engines
-from leadscore.engine import reasons_text
+from leadscore.engine import Engine, reasons_text
 from leadscore.errors import ConfigError
 from leadscore.people import PeopleScope, assemble, score_person
-from leadscore.records import Contact
+from leadscore.records import Contact, ScoreResult
 from leadscore.settings import Settings, load_people_scope, load_sources
 from leadscore.store import SQLStore
 
@@ -133,3 +134,29 @@ def _record_json(found: Any) -> dict[str, Any]:
             model: dict(zip(("score", "grade", "band", "reasons"), v, strict=True)) for model, v in found.scores.items()
         },
     }
+
+
+def stored_result(
+    engine: Engine, state_url: str, source: str, contact_id: str, sources_file: Path | None, moment: datetime
+) -> tuple[Contact, ScoreResult]:
+    """A store's record and its result as its cycle scores it: as its person where its source shares people."""
+    from leadscore.console.figures import explain_person
+
+    path = sources_file or Settings().sources_file
+    try:
+        scope = load_people_scope(path, load_sources(path)) if path.is_file() else None
+    except ConfigError as exc:
+        raise fail(str(exc), 2) from None
+    store = SQLStore.open(state_url, migrate=False)
+    try:
+        records = store.records_of(source, contact_id)
+        where = store.display_url()
+    finally:
+        store.close()
+    records.sort(key=lambda found: (found.source, found.contact_id) != (source, contact_id))
+    if not records or not records[0].live or records[0].source != source:
+        state = "deleted or merged away" if records and records[0].source == source else "not in it"
+        raise fail(f"{where}: source {source} has no live record '{contact_id}' ({state})", 2)
+    [explained] = explain_person([engine], records, scope, moment)
+    first = records[0].record
+    return Contact(first.source, first.contact_id, first.email, first.profile), explained.result
