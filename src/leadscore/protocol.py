@@ -171,6 +171,28 @@ class Connector(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CheckItem:
+    """One finding of ``leadscore check``: ``status`` is ok, warn (works, or will once a sync creates something)
+    or fail (a sync would stop); ``fix`` says what to do about anything but ok."""
+
+    what: str
+    status: str
+    detail: str
+    fix: str = ""
+
+
+OK, WARN, FAIL = "ok", "warn", "fail"
+
+
+@runtime_checkable
+class Checkable(Protocol):
+    """A connector that can say, without writing anything, whether a sync would work: credentials and scopes,
+    each stream, the write targets, and the limits the platform reports."""
+
+    def check(self) -> list[CheckItem]: ...
+
+
 @runtime_checkable
 class WebhookReceiver(Protocol):
     """A connector whose platform pushes engagement: the daemon keeps each body, the next cycle parses it."""

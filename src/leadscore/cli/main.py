@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from leadscore.cli import console, daemon, demo, evaluate, history, offline, operate, people, preview, sync
+from leadscore.cli import check, console, daemon, demo, evaluate, history, offline, operate, people, preview, sync
 
 app = typer.Typer(
     name="leadscore",
@@ -45,6 +45,7 @@ app.command("plan")(preview.plan)
 app.command("person")(people.person)
 app.command("history")(history.history)
 app.command("runs")(operate.runs)
+app.command("check")(check.check)
 app.add_typer(operate.state_app, name="state")
 app.command("sync")(sync.sync)
 app.command("sandbox")(sync.sandbox)

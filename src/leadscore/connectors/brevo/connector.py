@@ -42,13 +42,18 @@ from leadscore.connectors.brevo.transform import (
     webhook_events,
     won_deal_events,
 )
+from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import offset_pages
 from leadscore.connectors.values import parse_time
 from leadscore.errors import AuthError, ConfigError, RetryableError, StreamUnavailableError
 from leadscore.protocol import (
+    FAIL,
+    OK,
+    WARN,
     ApiUsage,
+    CheckItem,
     ContactPage,
     EventPage,
     Outcome,
@@ -64,6 +69,7 @@ from leadscore.protocol import (
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 
 CAMPAIGNS, TRANSACTIONAL, DEALS = "campaign_exports", "transactional_events", "won_deals"
+MISSING = "missing: the first sync creates it"
 CAMPAIGNS_PAGE, FOLDERS_PAGE = 100, 50
 ATTRIBUTE_TYPES = {
     "score": "float",
@@ -508,6 +514,71 @@ class BrevoConnector:
             self._folder_id = None
             return self._folder_lists(self._ensure_folder()) if create_folder else {}
         return lists
+
+    # --- checking -------------------------------------------------------------------------
+
+    def check(self) -> list[CheckItem]:
+        """Reads only: the attributes (credentials), one contact, the folder and band lists, one page of each
+        stream (one call of each hourly budget), the deal stages, and the limits leadscore paces by."""
+        try:
+            found = self._attributes()
+        except AuthError as exc:
+            return [CheckItem("credentials", FAIL, str(exc), "create an API key under SMTP & API > API keys")]
+        items = [CheckItem("credentials", OK, "the API key reads contact attributes")]
+        items.append(checked("contacts", functools.partial(self._probe, "/contacts", {"limit": 1}), "readable"))
+        items.extend(self._check_attribute(target, found) for target in self.targets.properties)
+        folder_id = self._find_folder()
+        lists = self._folder_lists(folder_id, create_folder=False) if folder_id is not None else {}
+        if folder_id is None:
+            items.append(CheckItem(f"folder {self.mapping.folder_name}", WARN, MISSING))
+        for key in self.targets.lists:
+            name = self._list_name(key)
+            there = name in lists
+            items.append(CheckItem(f"list {name}", OK if there else WARN, "exists" if there else MISSING))
+        probes: dict[str, tuple[str, dict[str, Any]]] = {
+            TRANSACTIONAL: ("/smtp/statistics/events", {"limit": 1}),
+            CAMPAIGNS: ("/emailCampaigns", {"limit": 1, "status": "sent"}),
+        }
+        for stream, (path, params) in probes.items():
+            items.append(checked(f"stream {stream}", functools.partial(self._probe, path, params), "readable"))
+        if self.mapping.won_deal_stages:
+            items.append(self._check_deal_stages())
+        limits = self.mapping.limits
+        paced = (
+            f"paced at {limits.contacts_per_second} contact calls a second, {limits.smtp_per_hour} event-report "
+            f"calls and {limits.other_per_hour} other calls an hour"
+        )
+        items.append(CheckItem("limits", OK, paced))
+        return items
+
+    def _check_attribute(self, target: TargetProperty, found: Mapping[str, Mapping[str, Any]]) -> CheckItem:
+        name = self.mapping.write_name(target.name)
+        if name not in found:
+            return CheckItem(f"attribute {name}", WARN, MISSING)
+        try:
+            self._check_type(target, found[name])
+        except ConfigError as exc:
+            return CheckItem(f"attribute {name}", FAIL, str(exc), "see the message")
+        return CheckItem(f"attribute {name}", OK, f"exists ({found[name].get('type')})")
+
+    def _probe(self, path: str, params: dict[str, Any]) -> Any:
+        response = self.client.call("GET", path, f"GET {path}", params=params)
+        self.client.raise_for(response, f"GET {path}")
+        return response.json()
+
+    def _check_deal_stages(self) -> CheckItem:
+        what = f"stream {DEALS}"
+        try:
+            pipelines = self._probe("/crm/pipeline/details/all", {})
+        except AuthError as exc:
+            fix = "without the sales CRM a sync reads no deals; or set mapping.won_deal_stages: []"
+            return CheckItem(what, WARN, f"not available: {exc}", fix)
+        names = {str(stage.get("name", "")) for pipeline in pipelines or () for stage in pipeline.get("stages") or ()}
+        if not {n.casefold() for n in self.mapping.won_deal_stages} & {n.casefold() for n in names}:
+            stages = ", ".join(sorted(names)) or "none"
+            return CheckItem(what, WARN, f"no stage named {', '.join(self.mapping.won_deal_stages)} (stages: {stages})",
+                             "set mapping.won_deal_stages to the stage names that mean won")  # fmt: skip
+        return CheckItem(what, OK, "readable; the won stages exist")
 
     def _list_name(self, key: str) -> str:
         return list_display_name(self.mapping.list_name, key)

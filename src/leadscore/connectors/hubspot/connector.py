@@ -16,16 +16,18 @@ means the first-run backfill is still under way.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from hubspot.crm.properties import OptionInput
 
+from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
-from leadscore.connectors.hubspot.client import HubSpotClient, OAuthApp
+from leadscore.connectors.hubspot.client import GENERAL, HubSpotClient, OAuthApp
 from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified, WebEvents, contacts_cursor
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
@@ -34,7 +36,11 @@ from leadscore.connectors.paging import token_pages
 from leadscore.connectors.values import parse_time
 from leadscore.errors import AuthError, BatchRejectedError, ConfigError, StreamUnavailableError
 from leadscore.protocol import (
+    FAIL,
+    OK,
+    WARN,
     ApiUsage,
+    CheckItem,
     ContactPage,
     Cursor,
     EventPage,
@@ -305,22 +311,11 @@ class HubSpotConnector:
             self.client.create_group(group.name, group.label)
         for target in targets.properties:
             name = self.mapping.write_name(target.name)
-            spec = _property_spec(target, name, group.name)
             found = existing.get(name)
             if found is None:
-                self.client.create_property(spec)
-            elif found["type"] != spec["type"]:
-                raise ConfigError(
-                    f"HubSpot property '{name}' exists with type {found['type']}, but leadscore writes a "
-                    f"{spec['type']} there; delete or rename it in HubSpot, or map '{target.name}' to another "
-                    "property under mapping.writes in the source's settings"
-                )
-            elif found["options"] and set(target.options) - set(found["options"]):
-                missing = sorted(set(target.options) - set(found["options"]))
-                raise ConfigError(
-                    f"HubSpot property '{name}' lacks the options {missing}; add them in HubSpot or remove the "
-                    "property so leadscore recreates it"
-                )
+                self.client.create_property(_property_spec(target, name, group.name))
+            elif (problem := self._target_problem(target, found)) is not None:
+                raise ConfigError(problem)
         created: list[str] = []
         for key in targets.lists:
             name = self._list_name(key)
@@ -334,6 +329,74 @@ class HubSpotConnector:
 
     def _list_name(self, key: str) -> str:
         return list_display_name(self.mapping.list_name, key)
+
+    def _target_problem(self, target: TargetProperty, found: Mapping[str, Any]) -> str | None:
+        """Why an existing property cannot take what leadscore writes there, with the fix; None when it can."""
+        name = self.mapping.write_name(target.name)
+        wanted = _property_spec(target, name, self.mapping.property_group.name)["type"]
+        if found["type"] != wanted:
+            return (
+                f"HubSpot property '{name}' exists with type {found['type']}, but leadscore writes a {wanted} there; "
+                f"delete or rename it in HubSpot, or map '{target.name}' to another property under mapping.writes "
+                "in the source's settings"
+            )
+        if found["options"] and set(target.options) - set(found["options"]):
+            missing = sorted(set(target.options) - set(found["options"]))
+            return (
+                f"HubSpot property '{name}' lacks the options {missing}; add them in HubSpot or remove the property "
+                "so leadscore recreates it"
+            )
+        return None
+
+    # --- checking -------------------------------------------------------------------------
+
+    def check(self) -> list[CheckItem]:
+        """Reads only: the contact properties (credentials and schema scope), one page of contacts, each band list,
+        one page of each event stream, and the limits the portal's headers report."""
+        items: list[CheckItem] = []
+        try:
+            existing = self.client.properties()
+        except AuthError as exc:
+            return [CheckItem("credentials", FAIL, str(exc), SCOPES_FIX)]
+        items.append(CheckItem("credentials", OK, "the token reads contact properties"))
+        items.append(checked("contacts", lambda: self.client.list_contacts(None, ["email"]), "contacts readable"))
+        for target in self.targets.properties:
+            name = self.mapping.write_name(target.name)
+            found = existing.get(name)
+            if found is None:
+                items.append(CheckItem(f"property {name}", WARN, "missing: the first sync creates it",
+                                       "the app needs crm.schemas.contacts.write for that"))  # fmt: skip
+            elif (problem := self._target_problem(target, found)) is not None:
+                items.append(CheckItem(f"property {name}", FAIL, problem, "see the message"))
+            else:
+                items.append(CheckItem(f"property {name}", OK, f"exists ({found['type']})"))
+        for key in self.targets.lists:
+            name = self._list_name(key)
+            lookup = functools.partial(self.client.list_id, name)
+            items.append(checked(f"list {name}", lookup, "exists", "missing: the first sync creates it"))
+        for stream in self.event_streams():
+            items.append(checked(f"stream {stream}", functools.partial(self._first_page, stream), "readable"))
+        for stream in self.mapping.disabled_streams:
+            items.append(CheckItem(f"stream {stream}", WARN, "turned off by mapping.disabled_streams"))
+        items.append(CheckItem("limits", OK, self._limits_seen()))
+        return items
+
+    def _first_page(self, stream: str) -> object:
+        """One page of a stream, from a day ago; a refused optional stream raises StreamUnavailableError."""
+
+        def pages() -> Iterator[object]:
+            if stream == WEB:
+                yield self.client.web_events(None, None)
+            else:
+                yield self.client.email_events(int(self._clock_ms()) - 86_400_000, None)
+
+        return next(_unless_refused(pages(), stream, self.source) if stream == WEB else pages())
+
+    def _limits_seen(self) -> str:
+        usage = self.client.usage
+        window = self.client.budget.windows[GENERAL]
+        daily = f"; {usage.daily_remaining:,} calls left today" if usage.daily_remaining is not None else ""
+        return f"paced at {window.limit} calls per {window.seconds:.0f} s{daily}"
 
     # --- writing --------------------------------------------------------------------------
 
@@ -475,6 +538,12 @@ def _highest_id(ids: Iterable[str]) -> str:
     it names that millisecond and the highest id read at it: the next cycle reads only contacts modified later
     (or at that millisecond with a higher id), not the same contacts again."""
     return max(ids, key=lambda record_id: (len(record_id), record_id))
+
+
+SCOPES_FIX = (
+    "check the private app's token (or the OAuth app) and its scopes: crm.objects.contacts.read and .write, "
+    "crm.schemas.contacts.read and .write, crm.lists.read and .write, content (email events)"
+)
 
 
 def _unless_refused(pages: Iterator[T], stream: str, source: str) -> Iterator[T]:

@@ -19,6 +19,7 @@ deleted after looking up its id.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import time
 from collections import defaultdict
@@ -28,6 +29,7 @@ from typing import Any, Literal
 
 from simple_salesforce.api import Salesforce
 
+from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import token_pages
@@ -49,9 +51,13 @@ from leadscore.connectors.salesforce.transform import (
     to_contact,
     won_opportunity_event,
 )
-from leadscore.errors import ConfigError, RetryableError, StreamUnavailableError
+from leadscore.errors import AuthError, ConfigError, RetryableError, StreamUnavailableError
 from leadscore.protocol import (
+    FAIL,
+    OK,
+    WARN,
     ApiUsage,
+    CheckItem,
     ContactPage,
     EventPage,
     Outcome,
@@ -89,8 +95,25 @@ STREAM_FIELDS = {
     "IsDeleted, SystemModstamp, Campaign.Type",
     "Opportunity": "Id, ContactId, IsWon, CloseDate, IsDeleted, SystemModstamp",
 }
+CREATED_LATER = "missing: the first sync creates it"
 OPTIONAL_OBJECTS = frozenset({"Opportunity"})
 """Objects an org may not have or not let the integration user read: their stream is left out, the cycle runs."""
+
+
+def _field_problem(sobject: str, name: str, target: TargetProperty, found: Mapping[str, Any]) -> str | None:
+    """Why an existing field cannot take what leadscore writes there, with the fix; None when it can."""
+    if found.get("type") not in ACCEPTED_TYPES[target.role]:
+        return (
+            f"Salesforce field {sobject}.{name} is of type {found.get('type')}, but leadscore writes its "
+            f"{target.role} there as {FIELD_TYPES[target.role][0]}; change the field's type or map "
+            f"'{target.name}' to another field under mapping.writes"
+        )
+    if not found.get("updateable", False):
+        return (
+            f"Salesforce field {sobject}.{name} is read-only for the integration user (field-level "
+            "security); give the user's profile or permission set Edit access to it"
+        )
+    return None
 
 
 def soql_quote(value: str) -> str:
@@ -268,17 +291,8 @@ class SalesforceConnector:
                 found = fields.get(name)
                 if found is None:
                     missing += [m for m in [self._missing(sobject, name, target)] if m]
-                elif found.get("type") not in ACCEPTED_TYPES[target.role]:
-                    raise ConfigError(
-                        f"Salesforce field {sobject}.{name} is of type {found.get('type')}, but leadscore writes its "
-                        f"{target.role} there as {FIELD_TYPES[target.role][0]}; change the field's type or map "
-                        f"'{target.name}' to another field under mapping.writes"
-                    )
-                elif not found.get("updateable", False):
-                    raise ConfigError(
-                        f"Salesforce field {sobject}.{name} is read-only for the integration user (field-level "
-                        "security); give the user's profile or permission set Edit access to it"
-                    )
+                elif (problem := _field_problem(sobject, name, target, found)) is not None:
+                    raise ConfigError(problem)
                 else:
                     self._field_kinds[name] = str(found.get("type"))
         if missing:
@@ -288,6 +302,59 @@ class SalesforceConnector:
                 "API:\n  " + "\n  ".join(missing)
             )
         return self._ensure_campaigns(targets.lists)
+
+    # --- checking -------------------------------------------------------------------------
+
+    def check(self) -> list[CheckItem]:
+        """Reads only: describe of each object (credentials and every write field), one page of each stream, the
+        band Campaigns, and the daily allowance Salesforce reports."""
+        items: list[CheckItem] = []
+        for sobject in self.mapping.objects:
+            try:
+                described = self._rest(f"GET describe {sobject}", f"sobjects/{sobject}/describe")
+            except (AuthError, SalesforceApiError) as exc:
+                fix = "check the login and the integration user's object permissions"
+                return [*items, CheckItem(f"describe {sobject}", FAIL, str(exc), fix)]
+            items.append(CheckItem(f"describe {sobject}", OK, "the integration user reads it"))
+            fields = {f["name"]: f for f in described.get("fields", [])}
+            items.extend(self._check_field(sobject, target, fields) for target in self.targets.properties)
+        for stream in self.event_streams():
+            activity = STREAMS[stream]
+            soql = f"SELECT {STREAM_FIELDS[activity]} FROM {activity} ORDER BY SystemModstamp, Id LIMIT 1"
+            items.append(checked(f"stream {stream}", functools.partial(self._first_page, stream, soql), "readable"))
+        names = ", ".join(soql_quote(self._campaign_name(key)) for key in self.targets.lists)
+        soql = f"SELECT Id, Name FROM Campaign WHERE Name IN ({names}) AND IsDeleted = false"
+        existing = {str(r["Name"]) for page in self._pages(soql, "GET query Campaign") for r in page}
+        for key in self.targets.lists:
+            name = self._campaign_name(key)
+            there = name in existing
+            items.append(CheckItem(f"campaign {name}", OK if there else WARN, "exists" if there else CREATED_LATER))
+        remaining = self.client.usage.daily_remaining
+        left = f"{remaining:,} API calls left in the org's 24 hours" if remaining is not None else "none reported"
+        items.append(CheckItem("limits", OK, left))
+        return items
+
+    def _check_field(self, sobject: str, target: TargetProperty, fields: Mapping[str, Any]) -> CheckItem:
+        name = self.mapping.write_name(target.name)
+        found = fields.get(name)
+        what = f"field {sobject}.{name}"
+        if found is None and self.mapping.manage_fields:
+            return CheckItem(what, WARN, CREATED_LATER, "through the Tooling API (mapping.manage_fields)")
+        if found is None:
+            return CheckItem(what, FAIL, "missing", f"create it ({FIELD_TYPES[target.role][1]}), or set manage_fields")
+        if (problem := _field_problem(sobject, name, target, found)) is not None:
+            return CheckItem(what, FAIL, problem, "see the message")
+        return CheckItem(what, OK, f"exists ({found.get('type')}), writable")
+
+    def _first_page(self, stream: str, soql: str) -> object:
+        try:
+            return next(iter(self._pages(soql, f"GET query {STREAMS[stream]}")), None)
+        except SalesforceApiError as exc:
+            if STREAMS[stream] in OPTIONAL_OBJECTS and exc.code in ("INVALID_TYPE", "INSUFFICIENT_ACCESS"):
+                raise StreamUnavailableError(
+                    stream, str(exc), f"grant the integration user read access to {STREAMS[stream]}"
+                ) from None
+            raise
 
     def _missing(self, sobject: str, name: str, target: TargetProperty) -> str:
         _, metadata_type, extra = FIELD_TYPES[target.role]
