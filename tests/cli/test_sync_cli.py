@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,11 @@ from tests.conftest import DEFAULT_MODEL, postgres_schema
 runner = CliRunner()
 
 
-def test_demo_reads_scores_writes_and_shows_the_top_leads() -> None:
-    result = runner.invoke(app, ["demo", "--contacts", "60", "--top", "3", "--model", str(DEFAULT_MODEL)])
+def test_demo_reads_scores_writes_and_shows_the_top_leads(tmp_path: Path) -> None:
+    found = tmp_path / "demo.json"
+    result = runner.invoke(
+        app, ["demo", "--contacts", "60", "--top", "3", "--model", str(DEFAULT_MODEL), "--json", str(found)]
+    )
     assert result.exit_code == 0, result.output
     assert "hubspot-sandbox: ok" in result.stdout
     assert "read 60 contacts" in result.stdout
@@ -29,6 +33,14 @@ def test_demo_reads_scores_writes_and_shows_the_top_leads() -> None:
     assert "one person, one score" in result.stdout
     assert "as one person it is" in result.stdout, "the sandboxes share people; one of them scores higher as one"
     assert "from other platforms' engagement" in result.stdout
+    top = result.stdout.split("top 3 leads (lead):")[1].split("\n")[1:7]
+    assert [line.startswith("    why: ") for line in top] == [False, True] * 3, "piped (80 columns): a line per lead"
+    assert "┃" not in result.stdout.split("one person, one score")[0].split("top 3 leads")[1]
+    shown = json.loads(found.read_text())
+    assert set(shown["sources"]) == {"brevo-sandbox", "hubspot-sandbox", "salesforce-sandbox"}
+    assert len(shown["sources"]["hubspot-sandbox"]["top"]) == 3
+    assert shown["sources"]["hubspot-sandbox"]["report"]["status"] == "ok"
+    assert shown["person"]["together"] > shown["person"]["alone"]
 
 
 def sources_file(tmp_path: Path, url: str) -> Path:

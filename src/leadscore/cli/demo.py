@@ -7,10 +7,11 @@ score on one platform rose because of what they did on another.
 from __future__ import annotations
 
 import contextlib
+import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -31,6 +32,8 @@ from leadscore.sync.plan import write_targets
 
 out = Console(soft_wrap=True)
 PEOPLE_EXAMINED = 2000
+ROOM_FOR_TABLE = 100
+"""Columns the top-leads table needs before its "why" column stops wrapping to a few characters."""
 
 
 def demo(
@@ -40,6 +43,7 @@ def demo(
         Path, typer.Option("--model", envvar="LEADSCORE_MODEL", help="Model file (LEADSCORE_MODEL).")
     ] = DEFAULT_MODEL,
     top: Annotated[int, typer.Option("--top", help="How many leads to list per platform.")] = 5,
+    as_json: Annotated[Path | None, typer.Option("--json", help="Also write what the demo found, as JSON.")] = None,
 ) -> None:
     """Start a seeded sandbox of every installed platform (they share some people), sync each as one people
     group into a fresh SQLite store, and show what happened, with one person scored across platforms."""
@@ -47,6 +51,7 @@ def demo(
     workdir = Path(tempfile.mkdtemp(prefix="leadscore-demo-"))
     store = SQLStore.open(f"sqlite:///{workdir / 'leadscore.db'}")
     out.print(f"store {workdir / 'leadscore.db'}")
+    found: dict[str, Any] = {"store": str(workdir / "leadscore.db"), "sources": {}, "person": None}
     declared = list(platforms().values())
     with contextlib.ExitStack() as running:
         running.callback(store.close)
@@ -66,7 +71,8 @@ def demo(
             report = _cycle(store, compiled, source, people)
             out.print(f"cycle finished in {time.monotonic() - started:.1f}s")
             print_report(report)
-            _top(store, compiled[0], source.name, top)
+            leads = _top(store, compiled[0], source.name, top)
+            found["sources"][source.name] = {"report": report.as_dict(), "top": leads}
         out.rule("a second cycle of each: the writes other platforms' cycles planned for it")
         for source in sources:
             report = _cycle(store, compiled, source, people)
@@ -74,7 +80,9 @@ def demo(
         for item in declared:
             log = sandboxes[item.name].server.log
             out.print(f"{item.title} sandbox saw {log.total()} requests", highlight=False)
-        _one_person(store, compiled[0], people)
+        found["person"] = _one_person(store, compiled[0], people)
+    if as_json is not None:
+        as_json.write_text(json.dumps(found, indent=2, default=str), encoding="utf-8")
 
 
 def _source(declared: Platform, sandbox: Sandbox) -> SourceSettings:
@@ -97,14 +105,36 @@ def _cycle(store: SQLStore, compiled: list[Engine], source: SourceSettings, peop
         connector.close()
 
 
-def _top(store: SQLStore, engine: Engine, source: str, top: int) -> None:
-    table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({engine.name})")
-    for stored, email in store.top_scores(source, engine.name, top):
-        table.add_row(stored.contact_id, email or "", str(stored.score), stored.grade, stored.band, stored.reasons)
-    out.print(table)
+def _top(store: SQLStore, engine: Engine, source: str, top: int) -> list[dict[str, Any]]:
+    """The best-scored leads: a table where the terminal has room for one, else a line per lead and its reasons
+    under it (a table squeezed into a narrow terminal or a pipe wraps every cell to a few characters)."""
+    leads = [
+        {
+            "contact": s.contact_id,
+            "email": email or "",
+            "score": s.score,
+            "grade": s.grade,
+            "band": s.band,
+            "why": s.reasons,
+        }
+        for s, email in store.top_scores(source, engine.name, top)
+    ]
+    if out.width >= ROOM_FOR_TABLE:
+        table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({engine.name})")
+        for lead in leads:
+            table.add_row(*(str(lead[key]) for key in ("contact", "email", "score", "grade", "band", "why")))
+        out.print(table)
+        return leads
+    out.print(f"top {top} leads ({engine.name}):", highlight=False)
+    for lead in leads:
+        out.print(
+            f"  {lead['contact']} {lead['email']}: {lead['score']} {lead['grade']} {lead['band']}", highlight=False
+        )
+        out.print(f"    why: {escape(str(lead['why']))}", highlight=False)
+    return leads
 
 
-def _one_person(store: SQLStore, engine: Engine, people: PeopleScope) -> None:
+def _one_person(store: SQLStore, engine: Engine, people: PeopleScope) -> dict[str, Any] | None:
     """The shared person whose score on one record rose most because of the other platforms' engagement."""
     now = utcnow()
     best: tuple[int, str, str, int, int, str] | None = None
@@ -123,7 +153,7 @@ def _one_person(store: SQLStore, engine: Engine, people: PeopleScope) -> None:
     out.rule("one person, one score")
     if best is None:
         out.print("no person is on two platforms in these sandboxes")
-        return
+        return None
     rise, email, source, alone, together_score, reasons = best
     out.print(
         f"{escape(email)} is on {len(store.person_records(email))} records; on {people.label(source)} alone the "
@@ -131,3 +161,4 @@ def _one_person(store: SQLStore, engine: Engine, people: PeopleScope) -> None:
         highlight=False,
     )
     out.print(f"written on every record: {escape(reasons)}", highlight=False)
+    return {"email": email, "source": source, "alone": alone, "together": together_score, "reasons": reasons}
