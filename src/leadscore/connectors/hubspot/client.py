@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from hubspot import HubSpot
@@ -75,6 +77,15 @@ class SearchPage:
     next_after: int | None
 
 
+def proxy_for(url: str) -> str | None:
+    """The proxy ``HTTP_PROXY``/``HTTPS_PROXY`` name for ``url`` unless ``NO_PROXY`` exempts its host, as httpx and
+    requests (the other platforms' clients) find it; hubspot-api-client's urllib3 pool reads no environment."""
+    parts = urlsplit(url)
+    if not parts.hostname or urllib.request.proxy_bypass(parts.hostname):
+        return None
+    return urllib.request.getproxies().get(parts.scheme or "https")
+
+
 class HubSpotClient:
     """hubspot-api-client behind a budget, a retry policy and a call counter."""
 
@@ -107,7 +118,9 @@ class HubSpotClient:
 
     def _build(self, token: str) -> Any:
         self._apis: dict[str, Any] = {}
-        return HubSpot(access_token=token, host=self.base_url, retry=NO_TRANSPORT_RETRIES)
+        return HubSpot(
+            access_token=token, host=self.base_url, retry=NO_TRANSPORT_RETRIES, proxy=proxy_for(self.base_url)
+        )
 
     def close(self) -> None:
         """Close the connection pool of every API object this client made."""
