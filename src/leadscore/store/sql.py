@@ -149,6 +149,9 @@ class SQLStore(
                 f"cannot open the state store at {engine.url.render_as_string(hide_password=True)}: {exc.orig}",
                 "check LEADSCORE_STATE_URL and that the database is running",
             ) from None
+        except BaseException:
+            engine.dispose()
+            raise
         return store
 
     def close(self) -> None:
