@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -231,3 +232,25 @@ def test_sigterm_while_the_daemon_starts_exits_0(tmp_path: Path, sandbox: HubSpo
     process.send_signal(signal.SIGTERM)
     output, _ = process.communicate(timeout=60)
     assert process.returncode == 0, output.decode()[-2000:]
+
+
+def test_a_start_up_error_follows_the_log_format(tmp_path: Path) -> None:
+    """issue 14: with LEADSCORE_LOG_FORMAT=json (or auto, off a terminal) a daemon that cannot start says why in a
+    JSON line a log collector parses, as the rest of its log; with text, one plain line."""
+    sources = write_sources(tmp_path / "s.yaml", "http://127.0.0.1:9")
+    for log_format in ("json", "text"):
+        env = daemon_env(tmp_path, sources, f"sqlite:///{tmp_path / 'state.db'}", LEADSCORE_HTTP_PORT="eighty")
+        env["LEADSCORE_LOG_FORMAT"] = log_format
+        completed = subprocess.run(
+            [sys.executable, "-m", "leadscore", "run"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert completed.returncode == 2, completed.stderr
+        if log_format == "json":
+            [line] = completed.stderr.strip().splitlines()
+            entry = json.loads(line)
+            assert entry["level"] == "error"
+            assert entry["event"] == "start_failed"
+            assert "LEADSCORE_HTTP_PORT: Input should be a valid integer" in entry["message"]
+        else:
+            assert completed.stderr.startswith("error: invalid settings:")
+            assert "LEADSCORE_HTTP_PORT: Input should be a valid integer" in completed.stderr

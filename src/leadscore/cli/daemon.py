@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,21 @@ def _load() -> tuple[Settings, list[SourceSettings]]:
         raise fail(str(exc), 2) from None
 
 
+def _start_failed(message: str) -> typer.Exit:
+    """A daemon that cannot start says why in the format its log would have had (JSON for a log collector)."""
+    print(logs.start_failure(message, os.environ.get(f"{ENV_PREFIX}LOG_FORMAT")), file=sys.stderr)
+    return typer.Exit(2)
+
+
 def run() -> None:
     """Run the daemon: every source on its schedule, health and metrics on LEADSCORE_HTTP_PORT, until SIGTERM."""
     from leadscore.daemon.service import Daemon
 
-    settings, sources = _load()
+    try:
+        settings = load_settings()
+        sources = load_sources(settings.sources_file)
+    except ConfigError as exc:
+        raise _start_failed(str(exc)) from None
     secrets = [secret for source in sources for secret in source.secrets()]
     logs.configure(settings.log_format, settings.log_level, secrets, settings.log_emails)
     try:
@@ -42,15 +54,15 @@ def run() -> None:
         compiled = engines(load_model_file(settings.model))
         daemon = Daemon(settings, sources, compiled, load_people_scope(settings.sources_file, sources))
     except ConfigError as exc:
-        raise fail(
-            f"{exc} (model: {ENV_PREFIX}MODEL={settings.model})" if "model" in str(exc) else str(exc), 2
+        raise _start_failed(
+            f"{exc} (model: {ENV_PREFIX}MODEL={settings.model})" if "model" in str(exc) else str(exc)
         ) from None
     except LeadscoreError as exc:
-        raise fail(str(exc), 2) from None
+        raise _start_failed(str(exc)) from None
     try:
         code = daemon.run()
     except ConfigError as exc:
-        raise fail(str(exc), 2) from None
+        raise _start_failed(str(exc)) from None
     raise typer.Exit(code)
 
 

@@ -70,3 +70,19 @@ def configure(log_format: str, level: str, secrets: Iterable[str], log_emails: b
     for noisy in ("apscheduler", "urllib3", "alembic", "httpx", "httpcore", "uvicorn", "uvicorn.error"):
         logging.getLogger(noisy).setLevel(logging.WARNING if noisy in ("apscheduler", "alembic") else quiet)
     return redact
+
+
+def start_failure(message: str, log_format: str | None) -> str:
+    """The line that reports a daemon that could not start, in the format its log would have had: a log collector
+    that parses JSON lines sees the reason too. A format setting that is itself wrong gets plain text."""
+    use_json = log_format == "json" or (log_format in (None, "", "auto") and not sys.stderr.isatty())
+    if not use_json:
+        return f"error: {message}"
+    entry = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "level": "error",
+        "logger": "leadscore",
+        "message": message,
+        "event": "start_failed",
+    }
+    return json.dumps(entry)
