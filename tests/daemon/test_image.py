@@ -81,3 +81,20 @@ def test_readme_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"`LEADSCORE_{name.upper()}`" not in readme]
     assert missing == []
+
+
+def test_the_compose_example_restarts_its_services_and_mounts_each_token_where_a_source_finds_it() -> None:
+    """The compose recipe as README gives it: both services restart unless stopped, and each secret it mounts is
+    /run/secrets/<source>_token for a source of config/sources.example.yaml (found there even when that source's
+    token_env names a variable the compose file leaves unset)."""
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.example.yml").read_text())
+    assert {name: service.get("restart") for name, service in compose["services"].items()} == {
+        "postgres": "unless-stopped",
+        "leadscore": "unless-stopped",
+    }
+    names = {source["name"] for source in yaml.safe_load((ROOT / "config/sources.example.yaml").read_text())["sources"]}
+    mounted = compose["services"]["leadscore"]["secrets"]
+    assert mounted
+    assert all(secret.endswith("_token") and secret.removesuffix("_token") in names for secret in mounted)
