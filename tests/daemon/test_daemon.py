@@ -116,14 +116,21 @@ def test_sigterm_mid_cycle_exits_0_and_the_next_start_resumes(tmp_path: Path, sa
                 env=env,
                 timeout=120,
             )
-        assert visible(portal_state(sandbox)) == visible(portal_state(clean))
+        resumed, reference = visible(portal_state(sandbox)), visible(portal_state(clean))
+        assert resumed["lists"] == reference["lists"]
+        assert resumed["contacts"].keys() == reference["contacts"].keys()
+        for contact_id, shown in resumed["contacts"].items():
+            expected = reference["contacts"][contact_id]
+            assert abs(int(shown.pop("leadscore_score")) - int(expected.pop("leadscore_score"))) <= 1, contact_id
+            assert shown == expected, contact_id
     finally:
         clean.stop()
 
 
 def visible(state: dict[str, Any]) -> dict[str, Any]:
     """Scores, grades, bands and lists; the reasons text is left out because the daemon scores at wall-clock time
-    and the reference run a few seconds later, which may move a faded point by a tenth."""
+    and the reference run a few seconds later, which may move a faded point by a tenth (and, for a score at a
+    half point, the rounded score by one: the caller allows that)."""
     contacts = {
         cid: {k: v for k, v in values.items() if k != "leadscore_reasons"} for cid, values in state["contacts"].items()
     }
