@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from leadscore.errors import PlatformError
+from leadscore.errors import PlatformError, StreamUnavailableError
 
 T = TypeVar("T")
 
@@ -88,3 +88,17 @@ def offset_pages(
         if last:
             return
         offset += step
+
+
+def unless_refused(
+    pages: Iterator[T], stream: str, source: str, refused: Callable[[PlatformError], bool], fix: str
+) -> Iterator[T]:
+    """Pages of an optional stream; an error ``refused`` says is the account refusing the stream itself (a plan
+    without the API, a missing scope or object) becomes StreamUnavailableError, which leaves the stream out of the
+    cycle; ``fix`` says what would turn it on."""
+    try:
+        yield from pages
+    except PlatformError as exc:
+        if not refused(exc):
+            raise
+        raise StreamUnavailableError(stream, str(exc), fix, source=source, endpoint=exc.endpoint) from None

@@ -45,9 +45,9 @@ from leadscore.connectors.brevo.transform import (
 from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
-from leadscore.connectors.paging import offset_pages
+from leadscore.connectors.paging import offset_pages, unless_refused
 from leadscore.connectors.values import parse_time
-from leadscore.errors import AuthError, ConfigError, RetryableError, StreamUnavailableError
+from leadscore.errors import AuthError, ConfigError, RetryableError
 from leadscore.protocol import (
     FAIL,
     OK,
@@ -205,19 +205,14 @@ class BrevoConnector:
         elif stream == CAMPAIGNS:
             yield from self._campaign_exports(CampaignExports.from_json(cursor))
         elif stream == DEALS:
-            try:
-                yield from self._won_deals(DealsPass.from_json(cursor))
-            except AuthError as exc:
-                if exc.status != 403:
-                    raise
-                raise StreamUnavailableError(
-                    DEALS,
-                    str(exc),
-                    "the account has no sales CRM, or the API key lacks its permission; or set "
-                    "mapping.won_deal_stages: [] to stop reading deals",
-                    source=self.source,
-                    endpoint=exc.endpoint,
-                ) from None
+            yield from unless_refused(
+                self._won_deals(DealsPass.from_json(cursor)),
+                DEALS,
+                self.source,
+                lambda exc: isinstance(exc, AuthError) and exc.status == 403,
+                "the account has no sales CRM, or the API key lacks its permission; or set "
+                "mapping.won_deal_stages: [] to stop reading deals",
+            )
 
     def _transactional(self, state: ReportDay) -> Iterator[EventPage]:
         """The event report by day: from the cursor's day (less a look-back) to today, every page. A read
@@ -289,15 +284,8 @@ class BrevoConnector:
         today = self._clock().date().isoformat()
         if (state.day == today and not state.reading) or not self.client.has_room(OTHER):
             return
-        response = self.client.call("GET", "/crm/pipeline/details/all", "GET /crm/pipeline/details/all")
-        self.client.raise_for(response, "GET /crm/pipeline/details/all")
         wanted = {name.casefold() for name in self.mapping.won_deal_stages}
-        won = {
-            str(stage.get("id"))
-            for pipeline in response.json() or ()
-            for stage in pipeline.get("stages") or ()
-            if str(stage.get("name", "")).casefold() in wanted
-        }
+        won = {stage_id for stage_id, name in self._deal_stages().items() if name.casefold() in wanted}
         limit = self.mapping.limits.deals_page
 
         def fetch(offset: int) -> list[dict[str, Any]]:
@@ -566,14 +554,22 @@ class BrevoConnector:
         self.client.raise_for(response, f"GET {path}")
         return response.json()
 
+    def _deal_stages(self) -> dict[str, str]:
+        """Every pipeline's stages, id -> name: a deal names its stage by id only."""
+        pipelines = self._probe("/crm/pipeline/details/all", {})
+        return {
+            str(stage.get("id")): str(stage.get("name", ""))
+            for pipeline in pipelines or ()
+            for stage in pipeline.get("stages") or ()
+        }
+
     def _check_deal_stages(self) -> CheckItem:
         what = f"stream {DEALS}"
         try:
-            pipelines = self._probe("/crm/pipeline/details/all", {})
+            names = set(self._deal_stages().values())
         except AuthError as exc:
             fix = "without the sales CRM a sync reads no deals; or set mapping.won_deal_stages: []"
             return CheckItem(what, WARN, f"not available: {exc}", fix)
-        names = {str(stage.get("name", "")) for pipeline in pipelines or () for stage in pipeline.get("stages") or ()}
         if not {n.casefold() for n in self.mapping.won_deal_stages} & {n.casefold() for n in names}:
             stages = ", ".join(sorted(names)) or "none"
             return CheckItem(what, WARN, f"no stage named {', '.join(self.mapping.won_deal_stages)} (stages: {stages})",

@@ -32,9 +32,9 @@ from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
 from leadscore.connectors.mapping import load_mapping
-from leadscore.connectors.paging import token_pages
+from leadscore.connectors.paging import token_pages, unless_refused
 from leadscore.connectors.values import parse_time
-from leadscore.errors import AuthError, BatchRejectedError, ConfigError, StreamUnavailableError
+from leadscore.errors import AuthError, BatchRejectedError, ConfigError, PlatformError
 from leadscore.protocol import (
     FAIL,
     OK,
@@ -546,22 +546,19 @@ SCOPES_FIX = (
 )
 
 
+WEB_EVENTS_FIX = (
+    "the custom behavioral events API needs Marketing Hub Enterprise and the app's "
+    "behavioral_events.event_definitions.read_write scope; or set mapping.disabled_streams: [web_events]"
+)
+
+
 def _unless_refused(pages: Iterator[T], stream: str, source: str) -> Iterator[T]:
-    """Pages of an optional stream; a refusal of the stream itself (403: the portal's plan lacks the API, or the
-    app lacks its scope) becomes StreamUnavailableError, which leaves the stream out of the cycle."""
-    try:
-        yield from pages
-    except AuthError as exc:
-        if exc.status != 403:
-            raise
-        raise StreamUnavailableError(
-            stream,
-            str(exc),
-            "the custom behavioral events API needs Marketing Hub Enterprise and the app's "
-            "behavioral_events.event_definitions.read_write scope; or set mapping.disabled_streams: [web_events]",
-            source=source,
-            endpoint=exc.endpoint,
-        ) from None
+    """Pages of the web-events stream; a 403 is the portal's plan lacking the API, or the app its scope."""
+    return unless_refused(pages, stream, source, _forbidden, WEB_EVENTS_FIX)
+
+
+def _forbidden(exc: PlatformError) -> bool:
+    return isinstance(exc, AuthError) and exc.status == 403
 
 
 class _Window:

@@ -25,14 +25,14 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from simple_salesforce.api import Salesforce
 
 from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
 from leadscore.connectors.mapping import load_mapping
-from leadscore.connectors.paging import token_pages
+from leadscore.connectors.paging import token_pages, unless_refused
 from leadscore.connectors.salesforce.client import (
     LoginCredentials,
     RefreshCredentials,
@@ -51,7 +51,7 @@ from leadscore.connectors.salesforce.transform import (
     to_contact,
     won_opportunity_event,
 )
-from leadscore.errors import AuthError, ConfigError, RetryableError, StreamUnavailableError
+from leadscore.errors import AuthError, ConfigError, PlatformError, RetryableError
 from leadscore.protocol import (
     FAIL,
     OK,
@@ -87,6 +87,7 @@ ACCEPTED_TYPES = {"score": {"double", "int", "currency", "percent"}, "grade": {"
                   "band": {"picklist", "string"}, "label": {"string", "picklist"},
                   "reasons": {"textarea", "string"}, "scored_at": {"datetime"}}  # fmt: skip
 GONE_CODES = {"ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY", "CANNOT_UPDATE_CONVERTED_LEAD"}
+T = TypeVar("T")
 STREAMS = {"tasks": "Task", "events": "Event", "campaign_members": "CampaignMember", "won_opportunities": "Opportunity"}
 STREAM_FIELDS = {
     "Task": "Id, WhoId, Subject, Type, TaskSubtype, Status, CompletedDateTime, CreatedDate, IsDeleted, SystemModstamp",
@@ -239,19 +240,25 @@ class SalesforceConnector:
         return tuple(STREAMS)
 
     def read_events(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
-        try:
-            yield from self._activity(stream, cursor)
-        except SalesforceApiError as exc:
-            if STREAMS[stream] not in OPTIONAL_OBJECTS or exc.code not in ("INVALID_TYPE", "INSUFFICIENT_ACCESS"):
-                raise
-            raise StreamUnavailableError(
-                stream,
-                str(exc),
-                f"the integration user cannot read {STREAMS[stream]} (an org without Sales Cloud, or no read "
-                "permission on the object); grant it to read the won deals a backtest of the store needs",
-                source=self.source,
-                endpoint=exc.endpoint,
-            ) from None
+        yield from self._optional(self._activity(stream, cursor), stream)
+
+    def _optional(self, pages: Iterator[T], stream: str) -> Iterator[T]:
+        """An optional object's stream; an org that does not offer the object, or does not let the integration
+        user read it, leaves the stream out."""
+        sobject = STREAMS[stream]
+
+        def refused(exc: PlatformError) -> bool:
+            return (
+                sobject in OPTIONAL_OBJECTS
+                and isinstance(exc, SalesforceApiError)
+                and exc.code in ("INVALID_TYPE", "INSUFFICIENT_ACCESS")
+            )
+
+        fix = (
+            f"the integration user cannot read {sobject} (an org without Sales Cloud, or no read permission on the "
+            "object); grant it to read the won deals a backtest of the store needs"
+        )
+        return unless_refused(pages, stream, self.source, refused, fix)
 
     def _activity(self, stream: str, cursor: SavedCursor | None) -> Iterator[EventPage]:
         sobject = STREAMS[stream]
@@ -347,14 +354,7 @@ class SalesforceConnector:
         return CheckItem(what, OK, f"exists ({found.get('type')}), writable")
 
     def _first_page(self, stream: str, soql: str) -> object:
-        try:
-            return next(iter(self._pages(soql, f"GET query {STREAMS[stream]}")), None)
-        except SalesforceApiError as exc:
-            if STREAMS[stream] in OPTIONAL_OBJECTS and exc.code in ("INVALID_TYPE", "INSUFFICIENT_ACCESS"):
-                raise StreamUnavailableError(
-                    stream, str(exc), f"grant the integration user read access to {STREAMS[stream]}"
-                ) from None
-            raise
+        return next(self._optional(iter(self._pages(soql, f"GET query {STREAMS[stream]}")), stream), None)
 
     def _missing(self, sobject: str, name: str, target: TargetProperty) -> str:
         _, metadata_type, extra = FIELD_TYPES[target.role]
