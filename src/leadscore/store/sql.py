@@ -132,8 +132,7 @@ class SQLStore(
             raise StoreError(f"'{url}' is not a store URL", fix) from None
         if backend not in ("sqlite", "postgresql"):
             raise StoreError(f"leadscore keeps its state in SQLite or PostgreSQL, not {backend}", fix)
-        postgres = backend == "postgresql"
-        engine = create_engine(url, future=True, hide_parameters=True, pool_pre_ping=postgres)
+        engine = create_engine(url, future=True, hide_parameters=True)
         event.listen(engine, "handle_error", _store_failure)
         if engine.dialect.name == "sqlite":
             event.listen(engine, "connect", functools.partial(_sqlite_pragmas, sqlite_memory))
