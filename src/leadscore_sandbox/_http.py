@@ -80,6 +80,8 @@ class Response:
 
 
 Handler = Callable[[Request], Response]
+Tap = Callable[[Request, Response, bool], None]
+"""Sees each exchange after it is answered: the request, the answer, and whether the answer was injected chaos."""
 
 
 @dataclass
@@ -108,6 +110,8 @@ class SandboxServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._routes: list[tuple[str, re.Pattern[str], str, Handler]] = []
+        self.taps: list[Tap] = []
+        """Observers of every exchange, a test's spec validator for one; they run outside the sandbox's lock."""
         self.faults = Faults()
         self.log = RequestLog()
         self.lock = threading.RLock()
@@ -175,6 +179,7 @@ class SandboxServer:
                 continue
             request = Request(method, path, parse_qs(parts.query), headers, body, match.groupdict())
             endpoint = f"{method} {name}"
+            injected = True
             with self.lock:
                 now = time.monotonic()
                 if now < self.blocked_until:
@@ -198,18 +203,25 @@ class SandboxServer:
                 else:
                     limited = self.before(request, name)
                     response = limited if limited is not None else handler(request)
+                    injected = False
                     if name in self.faults.lose_next and limited is None:
                         self.faults.lose_next.discard(name)
                         response = self.injected_5xx()
+                        injected = True
                 self.after(request, name, response)
                 self.log.statuses[response.status] += 1
                 self.log.entries.append((now, endpoint, response.status))
+            for tap in self.taps:
+                tap(request, response, injected)
             if self.faults.latency_seconds:
                 time.sleep(self.faults.latency_seconds)
             return response
         with self.lock:
             self.log.calls[f"{method} (unrouted) {path}"] += 1
-        return self.not_found()
+        response = self.not_found()
+        for tap in self.taps:
+            tap(Request(method, path, parse_qs(parts.query), headers, body, {}), response, False)
+        return response
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self

@@ -80,7 +80,8 @@ class Limits:
 @dataclass
 class BrevoContact:
     id: int
-    email: str
+    email: str | None
+    """None for a contact known by its SMS number alone, which Brevo allows."""
     attributes: dict[str, Any]
     created_ms: int
     modified_ms: int
@@ -226,11 +227,15 @@ class BrevoSandbox(SandboxServer):
     def add_attribute(self, name: str, kind: str, category: str = "normal") -> None:
         self.attributes[name] = {"name": name, "category": category, "type": kind}
 
-    def add_contact(self, email: str, attributes: dict[str, Any] | None = None, modified_ms: int | None = None) -> int:
+    def add_contact(
+        self, email: str | None, attributes: dict[str, Any] | None = None, modified_ms: int | None = None
+    ) -> int:
         moment = self.clock_ms() if modified_ms is None else modified_ms
         contact_id = self.next_id()
-        self.contacts[contact_id] = BrevoContact(contact_id, email.lower(), dict(attributes or {}), moment, moment)
-        self._by_email[email.lower()] = contact_id
+        address = None if email is None else email.lower()
+        self.contacts[contact_id] = BrevoContact(contact_id, address, dict(attributes or {}), moment, moment)
+        if address is not None:
+            self._by_email[address] = contact_id
         return contact_id
 
     def add_company(self, attributes: dict[str, Any], linked_contacts: list[int]) -> str:
@@ -262,14 +267,15 @@ class BrevoSandbox(SandboxServer):
 
     def change_email(self, contact_id: int, email: str) -> None:
         contact = self.contacts[contact_id]
-        self._by_email.pop(contact.email, None)
+        if contact.email is not None:
+            self._by_email.pop(contact.email, None)
         contact.email = email.lower()
         self._by_email[contact.email] = contact_id
         contact.modified_ms = self.clock_ms()
 
     def delete_contact(self, contact_id: int) -> None:
         gone = self.contacts.pop(contact_id, None)
-        if gone is not None:
+        if gone is not None and gone.email is not None:
             self._by_email.pop(gone.email, None)
         for found in self.lists.values():
             found["members"].discard(contact_id)
@@ -403,7 +409,7 @@ class BrevoSandbox(SandboxServer):
 
     def _contact_json(self, contact: BrevoContact) -> dict[str, Any]:
         return {
-            "email": contact.email,
+            **({} if contact.email is None else {"email": contact.email}),
             "id": contact.id,
             "emailBlacklisted": contact.email_blacklisted,
             "smsBlacklisted": False,

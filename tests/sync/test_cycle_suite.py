@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from leadscore.sync.pipeline import CycleReport, Pipeline
+from tests.spec_check import SpecValidator, validator_for
 from tests.sync.platforms import PLATFORMS, PlatformRig, build_rig
 
 BANDS = ("New", "Warm", "MQL", "SQL")
@@ -16,12 +17,19 @@ BANDS = ("New", "Warm", "MQL", "SQL")
 
 @pytest.fixture(params=sorted(PLATFORMS))
 def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
+    """Each sandbox's exchanges are validated against the vendor's spec where there is one (tests/spec_check.py):
+    a request or an answer that differs from it in a way no recorded quirk explains fails the test."""
     made: list[PlatformRig] = []
+    validators: list[SpecValidator] = []
 
     def build(
         contacts: int = 150, seed: int = 5, sandbox: dict[str, Any] | None = None, **overrides: Any
     ) -> PlatformRig:
         platform = PLATFORMS[request.param](**(sandbox or {}))
+        validator = validator_for(request.param)
+        if validator is not None:
+            validator.attach(platform.sandbox)
+            validators.append(validator)
         rig = build_rig(platform, tmp_path, f"state{len(made)}.db", contacts, seed, **overrides)
         made.append(rig)
         return rig
@@ -31,6 +39,8 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..
         rig.store.close()
         rig.connector.close()
         rig.platform.sandbox.stop()
+    for validator in validators:
+        assert not validator.unexplained, validator.report()
 
 
 def band_of(rig: PlatformRig, contact_id: str) -> str:
