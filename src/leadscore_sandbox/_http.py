@@ -139,6 +139,10 @@ class SandboxServer:
 
         return register
 
+    def endpoints(self) -> list[str]:
+        """``METHOD name`` of every route served, each once (aliases of one endpoint share its name)."""
+        return sorted({f"{method} {name}" for method, _, name, _ in self._routes})
+
     def start(self) -> Self:
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="sandbox", daemon=True)
         self._thread.start()

@@ -28,6 +28,11 @@ DEFAULT_PROPERTIES = ("firstname", "lastname", "email")
 SEARCH_DEFAULTS = ("createdate", "lastmodifieddate", "hs_object_id")
 CONTACTS = "/crm/v3/objects/contacts"
 COMPANIES = "/crm/v3/objects/companies"
+OBJECT_TYPES = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
+                "companies": "companies", "company": "companies", "0-2": "companies"}  # fmt: skip
+"""HubSpot takes an object's plural name, singular name or type id wherever a path names the object type."""
+PRIMARY_COMPANY_TYPES = {"contacts": 1, "companies": 2}
+"""HUBSPOT_DEFINED association type ids of the primary contact-company association, by the side it is read from."""
 
 
 def iso(ms: int) -> str:
@@ -328,11 +333,25 @@ class HubSpotSandbox(SandboxServer):
     def _register(self) -> None:
         route = self.route
         route("POST", "/oauth/v1/token", "/oauth/v1/token")(self._token)
-        route("GET", CONTACTS, CONTACTS)(self._list_contacts)
-        route("POST", CONTACTS + "/search", CONTACTS + "/search")(self._search)
-        route("POST", CONTACTS + "/batch/update", CONTACTS + "/batch/update")(self._batch_update)
-        route("POST", CONTACTS + "/batch/read", CONTACTS + "/batch/read")(self._batch_read)
-        route("POST", COMPANIES + "/batch/read", COMPANIES + "/batch/read")(self._companies_batch_read)
+        for spelling, kind in OBJECT_TYPES.items():
+            # Request logs name the plural spelling, so counts add up whichever spelling a client uses.
+            objects, canonical = f"/crm/v3/objects/{spelling}", f"/crm/v3/objects/{kind}"
+            if kind == "contacts":
+                route("GET", objects, canonical)(self._list_contacts)
+                route("POST", objects + "/search", canonical + "/search")(self._search)
+                route("POST", objects + "/batch/update", canonical + "/batch/update")(self._batch_update)
+                route("POST", objects + "/batch/read", canonical + "/batch/read")(self._batch_read)
+            else:
+                route("POST", objects + "/batch/read", canonical + "/batch/read")(self._companies_batch_read)
+        route("GET", "/crm/v3/schemas", "/crm/v3/schemas")(self._custom_object_schemas)
+        route("GET", "/properties/v2/contacts/properties", "/properties/v2/contacts/properties")(
+            self._legacy_properties
+        )
+        route(
+            "POST",
+            "/crm/v4/associations/{from_type}/{to_type}/batch/read",
+            "/crm/v4/associations/batch/read",
+        )(self._associations_batch_read)
         route("GET", "/crm/v3/properties/contacts", "/crm/v3/properties/contacts")(self._get_properties)
         route("POST", "/crm/v3/properties/contacts", "/crm/v3/properties/contacts")(self._create_property)
         route("GET", "/crm/v3/properties/contacts/groups", "/crm/v3/properties/contacts/groups")(self._get_groups)
@@ -398,7 +417,8 @@ class HubSpotSandbox(SandboxServer):
                 "There was a problem with the request.",
                 errors=[{"message": "paging beyond 10000 results is not supported", "in": "after"}],
             )
-        groups = body.get("filterGroups") or [{"filters": []}]
+        # Older clients send one group's ``filters`` at the top level, which the API still takes.
+        groups = body.get("filterGroups") or [{"filters": body.get("filters") or []}]
         now = self.clock_ms()
         matches = [
             c
@@ -513,6 +533,61 @@ class HubSpotSandbox(SandboxServer):
 
     def _get_properties(self, request: Request) -> Response:
         return Response(200, {"results": list(self.property_defs.values())})
+
+    def _legacy_properties(self, request: Request) -> Response:
+        """The v2 properties API: a bare array, with the flags the v3 answer keeps under ``modificationMetadata``."""
+        return Response(
+            200,
+            [
+                {
+                    "name": d["name"],
+                    "label": d["label"],
+                    "description": d.get("description", ""),
+                    "groupName": d["groupName"],
+                    "type": d["type"],
+                    "fieldType": d["fieldType"],
+                    "options": d.get("options", []),
+                    "hidden": d.get("hidden", False),
+                    "formField": d.get("formField", False),
+                    "calculated": d.get("calculated", False),
+                    "hubspotDefined": d.get("hubspotDefined", False),
+                    "readOnlyValue": d.get("modificationMetadata", {}).get("readOnlyValue", False),
+                    "readOnlyDefinition": d.get("modificationMetadata", {}).get("readOnlyDefinition", False),
+                }
+                for d in self.property_defs.values()
+            ],
+        )
+
+    def _custom_object_schemas(self, request: Request) -> Response:
+        """No custom objects: the portal holds HubSpot's standard objects only."""
+        return Response(200, {"results": []})
+
+    def _associations_batch_read(self, request: Request) -> Response:
+        """Contact-company associations, from the primary company each contact names (``associatedcompanyid``)."""
+        from_type = OBJECT_TYPES.get(request.params["from_type"])
+        to_type = OBJECT_TYPES.get(request.params["to_type"])
+        if from_type is None or to_type is None or from_type == to_type:
+            return error(400, "VALIDATION_ERROR", f"unsupported association {request.params}")
+        inputs = (request.body or {}).get("inputs", [])
+        if len(inputs) > self.limits.batch_max:
+            return error(400, "VALIDATION_ERROR", f"at most {self.limits.batch_max} inputs per batch read")
+        pairs = [
+            (str(c.id), str(c.properties["associatedcompanyid"]))
+            for c in self.live_contacts()
+            if c.properties.get("associatedcompanyid")
+        ]
+        linked: dict[str, list[str]] = {}
+        for contact_id, company_id in pairs:
+            source, target = (contact_id, company_id) if from_type == "contacts" else (company_id, contact_id)
+            linked.setdefault(source, []).append(target)
+        kind = {"category": "HUBSPOT_DEFINED", "typeId": PRIMARY_COMPANY_TYPES[from_type], "label": "Primary"}
+        results = [
+            {"from": {"id": str(item.get("id"))}, "to": [{"toObjectId": t, "associationTypes": [kind]} for t in to]}
+            for item in inputs
+            if (to := linked.get(str(item.get("id"))))
+        ]
+        missing = [str(item.get("id")) for item in inputs if str(item.get("id")) not in linked]
+        return _batch_answer(results, missing, iso(self.clock_ms()), iso(self.clock_ms()))
 
     def _create_property(self, request: Request) -> Response:
         body = request.body or {}

@@ -28,7 +28,17 @@ from leadscore_sandbox._http import Request, Response, SandboxServer
 from leadscore_sandbox.soql import SoqlError, parse, sort_key
 
 VERSION = "59.0"
+"""The version simple-salesforce asks for by default; the names in the request log use it whatever was asked."""
 DATA = f"/services/data/v{VERSION}"
+OLDEST_VERSION, NEWEST_VERSION = 20, 68
+"""Summer '10 to Winter '27: tap-salesforce and Airbyte's source ask for v61.0 and v62.0, others older ones."""
+ADDRESS_PARTS = ("street", "city", "state", "postalCode", "country")
+COMPOUND_ADDRESSES = {
+    "Lead": {"Address": ""},
+    "Contact": {"MailingAddress": "Mailing", "OtherAddress": "Other"},
+    "Account": {"BillingAddress": "Billing", "ShippingAddress": "Shipping"},
+}
+"""Compound address fields by object, with the prefix of their component fields (``MailingStreet`` ...)."""
 PREFIXES = {
     "Account": "001",
     "Lead": "00Q",
@@ -60,6 +70,27 @@ STANDARD_FIELDS = {
         "IsDeleted": "boolean", "MasterRecordId": "reference", "CreatedDate": "datetime", "SystemModstamp": "datetime",
     },
 }  # fmt: skip
+
+
+def address_fields(sobject: str) -> dict[str, str]:
+    """An object's compound address fields and their components (``MailingAddress``, ``MailingStreet`` ...)."""
+    found: dict[str, str] = {}
+    for compound, prefix in COMPOUND_ADDRESSES.get(sobject, {}).items():
+        for part in ADDRESS_PARTS:
+            found[prefix + part[0].upper() + part[1:]] = "textarea" if part == "street" else "string"
+        found[compound] = "address"
+    return found
+
+
+def data_base(request: Request) -> str:
+    """The REST root in the version the request asked for, for the URLs an answer carries."""
+    return f"/services/data/v{request.params.get('api_version', VERSION)}"
+
+
+def release_label(version: int) -> str:
+    """Salesforce names three releases a year; v59.0 was Winter '24."""
+    step = version - 59
+    return f"{('Winter', 'Spring', 'Summer')[step % 3]} '{24 + step // 3:02d}"
 
 
 def stamp(ms: int) -> str:
@@ -237,6 +268,9 @@ class SalesforceSandbox(SandboxServer):
     def before(self, request: Request, endpoint: str) -> Response | None:
         if not endpoint.startswith("/services/data") or endpoint == "/services/data":
             return None
+        asked = request.params.get("api_version", VERSION)
+        if not (asked.endswith(".0") and asked[:-2].isdigit() and OLDEST_VERSION <= int(asked[:-2]) <= NEWEST_VERSION):
+            return self.not_found()
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if bearer not in self.sessions:
             return errors(401, "INVALID_SESSION_ID", "Session expired or invalid")
@@ -261,7 +295,11 @@ class SalesforceSandbox(SandboxServer):
     # --- routes --------------------------------------------------------------------------------
 
     def _routes_setup(self) -> None:
-        route = self.route
+        """Every data route answers under any served version (``/services/data/v62.0/...``)."""
+
+        def route(method: str, pattern: str, name: str) -> Callable[[Callable[[Request], Response]], Any]:
+            return self.route(method, pattern.replace(DATA, "/services/data/v{api_version}"), name)
+
         route("POST", "/services/oauth2/token", "/services/oauth2/token")(self._token)
         route("GET", "/services/data", "/services/data")(self._versions)
         route("GET", DATA + "/sobjects/{sobject}/describe", DATA + "/sobjects/{sobject}/describe")(self._describe)
@@ -322,23 +360,36 @@ class SalesforceSandbox(SandboxServer):
         return Response(200, body)
 
     def _versions(self, request: Request) -> Response:
-        return Response(200, [{"label": "Winter '24", "url": DATA, "version": VERSION}])
+        return Response(
+            200,
+            [
+                {"label": release_label(v), "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
+                for v in range(OLDEST_VERSION, NEWEST_VERSION + 1)
+            ],
+        )
 
     def _fields(self, sobject: str) -> dict[str, str]:
-        return STANDARD_FIELDS.get(sobject, {}) | self.custom_fields.get(sobject, {})
+        return STANDARD_FIELDS.get(sobject, {}) | address_fields(sobject) | self.custom_fields.get(sobject, {})
 
     def _describe(self, request: Request) -> Response:
         sobject = request.params["sobject"]
         if sobject not in self.custom_fields:
             return errors(404, "NOT_FOUND", f"The requested resource does not exist: {sobject}")
-        fields = [
+        compound_of = {
+            prefix + part[0].upper() + part[1:]: compound
+            for compound, prefix in COMPOUND_ADDRESSES.get(sobject, {}).items()
+            for part in ADDRESS_PARTS
+        }
+        fields: list[dict[str, Any]] = [
             {
                 "name": name,
                 "type": kind,
                 "updateable": name not in ("Id", "IsDeleted", "CreatedDate", "SystemModstamp", "IsConverted")
+                and kind != "address"
                 and (sobject, name) not in self.not_updateable,
                 "custom": name.endswith("__c"),
                 "picklistValues": [],
+                "compoundFieldName": compound_of.get(name),
             }
             for name, kind in self._fields(sobject).items()
         ]
@@ -381,14 +432,20 @@ class SalesforceSandbox(SandboxServer):
                     "INVALID_FIELD",
                     f"Didn't understand relationship '{relation}' in field path '{name}' on entity '{query.sobject}'.",
                 )
-        shaped = [self._shape(query.sobject, r, query.fields) for r in rows]
+        base = data_base(request)
+        shaped = [self._shape(query.sobject, r, query.fields, base) for r in rows]
         locator = uuid.uuid4().hex[:15]
         self._cursors[locator] = (shaped, query.fields)
-        return self._page(locator, 0)
+        return self._page(locator, 0, base)
 
-    def _shape(self, sobject: str, record: dict[str, Any], fields: list[str]) -> dict[str, Any]:
-        shaped: dict[str, Any] = {"attributes": {"type": sobject, "url": f"{DATA}/sobjects/{sobject}/{record['Id']}"}}
+    def _shape(self, sobject: str, record: dict[str, Any], fields: list[str], base: str) -> dict[str, Any]:
+        shaped: dict[str, Any] = {"attributes": {"type": sobject, "url": f"{base}/sobjects/{sobject}/{record['Id']}"}}
+        compound = COMPOUND_ADDRESSES.get(sobject, {})
         for name in fields:
+            if name in compound:
+                parts = {part: record.get(compound[name] + part[0].upper() + part[1:]) for part in ADDRESS_PARTS}
+                shaped[name] = parts if any(parts.values()) else None
+                continue
             if "." in name:
                 relation, field = name.split(".", 1)
                 target = self.find(str(record.get(f"{relation}Id") or ""))
@@ -401,13 +458,13 @@ class SalesforceSandbox(SandboxServer):
                 shaped[name] = record.get(name)
         return shaped
 
-    def _page(self, locator: str, offset: int) -> Response:
+    def _page(self, locator: str, offset: int, base: str) -> Response:
         rows, _ = self._cursors[locator]
         page = rows[offset : offset + QUERY_PAGE]
         done = offset + QUERY_PAGE >= len(rows)
         body: dict[str, Any] = {"totalSize": len(rows), "done": done, "records": page}
         if not done:
-            body["nextRecordsUrl"] = f"{DATA}/query/{locator}-{offset + QUERY_PAGE}"
+            body["nextRecordsUrl"] = f"{base}/query/{locator}-{offset + QUERY_PAGE}"
         else:
             self._cursors.pop(locator, None)
         return Response(200, body)
@@ -422,7 +479,7 @@ class SalesforceSandbox(SandboxServer):
         locator, _, offset = request.params["locator"].rpartition("-")
         if locator not in self._cursors or not offset.isdigit():
             return errors(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._page(locator, int(offset))
+        return self._page(locator, int(offset), data_base(request))
 
     def _update_one(self, item: dict[str, Any]) -> dict[str, Any]:
         record_id = str(item.get("id") or item.get("Id") or "")
@@ -537,7 +594,7 @@ class SalesforceSandbox(SandboxServer):
         answers = []
         for sub in subrequests:
             handler = handlers.get(str(sub.get("method")))
-            if handler is None or str(sub.get("url")).rstrip("/") != DATA + "/composite/sobjects":
+            if handler is None or str(sub.get("url")).rstrip("/") != data_base(request) + "/composite/sobjects":
                 answer = errors(400, "NOT_SUPPORTED", f"the sandbox models collections only: {sub.get('url')}")
             else:
                 inner = Request(str(sub["method"]), str(sub["url"]), {}, request.headers, sub.get("body"), {})
