@@ -17,8 +17,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     LEADSCORE_HTTP_HOST=0.0.0.0 \
     LEADSCORE_HTTP_PORT=9464 \
     LEADSCORE_LOG_FORMAT=json
+COPY requirements.lock /tmp/requirements.lock
 COPY --from=build /dist/*.whl /tmp/
-RUN pip install --no-cache-dir /tmp/*.whl && rm /tmp/*.whl \
+RUN pip install --no-cache-dir --require-hashes -r /tmp/requirements.lock \
+    && pip install --no-cache-dir --no-deps /tmp/*.whl && rm /tmp/*.whl /tmp/requirements.lock \
     && useradd --system --uid 10001 --home-dir /data leadscore \
     && mkdir -p /data /config && chown leadscore /data
 COPY --chown=leadscore config/scoring.yaml /config/scoring.yaml

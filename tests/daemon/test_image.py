@@ -8,9 +8,12 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from leadscore_sandbox.hubspot import HubSpotSandbox
 from tests.conftest import ROOT
@@ -98,3 +101,25 @@ def test_the_compose_example_restarts_its_services_and_mounts_each_token_where_a
     mounted = compose["services"]["leadscore"]["secrets"]
     assert mounted
     assert all(secret.endswith("_token") and secret.removesuffix("_token") in names for secret in mounted)
+
+
+def test_the_image_installs_runtime_dependencies_from_a_lock_with_hashes() -> None:
+    """Every runtime dependency of pyproject.toml is pinned (==) with hashes in requirements.lock, at a release its
+    range admits, and the image installs the lock with --require-hashes and leadscore's wheel without resolving."""
+    declared = [
+        Requirement(text) for text in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    ]
+    lock = (ROOT / "requirements.lock").read_text()
+    pins = {
+        canonicalize_name(name): version
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+) \\$", lock, flags=re.MULTILINE)
+    }
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", lock.split("\n", 4)[-1])
+    assert all("--hash=sha256:" in block for block in blocks if "==" in block)
+    for requirement in declared:
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not in requirements.lock"
+        assert requirement.specifier.contains(pins[name]), f"{requirement.name}=={pins[name]} outside {requirement}"
+    final = DOCKERFILE.read_text().split("\nFROM ")[-1]
+    assert "--require-hashes -r /tmp/requirements.lock" in final
+    assert "--no-deps /tmp/*.whl" in final
