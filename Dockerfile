@@ -1,5 +1,5 @@
 # leadscore daemon image: docker run -v ./config:/config -v leadscore-data:/data -e HUBSPOT_TOKEN=... leadscore
-FROM python:3.11-slim AS build
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7 AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.2.2
 COPY pyproject.toml README.md ./
@@ -8,7 +8,7 @@ COPY config ./config
 COPY connectors ./connectors
 RUN python -m build --wheel --outdir /dist
 
-FROM python:3.11-slim
+FROM python:3.11-slim@sha256:9c900dea9e8fb7e16277c179b555cc72d29a352dbc33cff48ad5a0412fd5bfc7
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     LEADSCORE_STATE_URL=sqlite:////data/leadscore.db \

@@ -123,3 +123,9 @@ def test_the_image_installs_runtime_dependencies_from_a_lock_with_hashes() -> No
     final = DOCKERFILE.read_text().split("\nFROM ")[-1]
     assert "--require-hashes -r /tmp/requirements.lock" in final
     assert "--no-deps /tmp/*.whl" in final
+
+
+def test_every_base_image_is_pinned_by_digest() -> None:
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    assert len(bases) == 2
+    assert all(re.fullmatch(r"python:3\.11-slim@sha256:[0-9a-f]{64}", base) for base in bases), bases
