@@ -394,3 +394,15 @@ def test_a_failure_mid_apply_keeps_what_earlier_calls_applied(make: Callable[...
     resent = again.api_calls["POST composite (PATCH collections)"]
     assert resent == -(-len(updates) // 5), "the next cycle sends what was left, not everything again"
     assert rig.store.outbox_depth("salesforce") == 0
+
+
+def test_a_query_longer_than_one_page_is_followed_through_next_records_url(make: Callable[..., PlatformRig]) -> None:
+    """Salesforce answers 2,000 records a page and a nextRecordsUrl for the rest; the connector reads them all."""
+    rig = make(people=3100, seed=9)
+    sandbox = org(rig)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert sandbox.log.calls[f"GET {PREFIX}/query/{{locator}}"] >= 1
+    live = [i for sobject in ("Lead", "Contact") for i, r in sandbox.records[sobject].items() if not r["IsDeleted"]]
+    assert len(live) > 2000
+    assert rig.store.count("contacts", "salesforce") >= len(live)
