@@ -223,3 +223,75 @@ def test_a_group_total_stays_within_its_bounds_and_totals_within_their_limits(
     assert model.limits.fit.min <= result.fit <= model.limits.fit.max
     assert model.limits.behaviour.max is not None
     assert result.behaviour <= model.limits.behaviour.max
+
+
+def repointed(engine: Engine, scale: float, shift: int, cap: float) -> Engine:
+    """The same rules with other points, caps, decay, grade and band thresholds: what calibrate writes."""
+    model = engine.model
+    fit = tuple(rule.model_copy(update={"points": round(rule.points * scale, 1)}) for rule in model.fit)
+    behaviour = tuple(
+        rule.model_copy(update={"points": round(rule.points * scale - 1, 1), "cap": cap if rule.cap else None})
+        for rule in model.behaviour
+    )
+    bands = tuple(
+        band.model_copy(update={"min": min(100, band.min + shift * position)}) if position else band
+        for position, band in enumerate(model.bands)
+    )
+    grades = tuple(
+        grade.model_copy(update={"min_fit": grade.min_fit * scale}) if grade.min_fit is not None else grade
+        for grade in model.grades
+    )
+    decay = model.decay.model_copy(update={"reset_after_days": 10 + shift})
+    return Engine(engine.name, model.model_copy(update={"fit": fit, "behaviour": behaviour, "bands": bands,
+                                                        "grades": grades, "decay": decay}))  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    contacts,
+    events_of(ALL_ACTIONS),
+    st.sampled_from([ENGINE, WINDOWED]),
+    st.floats(0.2, 3.0),
+    st.integers(0, 6),
+    st.floats(5, 80),
+    st.sampled_from([None, "New", "MQL"]),
+)
+def test_a_repointed_model_finishes_what_the_original_found_as_it_would_score_alone(
+    contact: Contact,
+    events: list[Event],
+    original: Engine,
+    scale: float,
+    shift: int,
+    cap: float,
+    band_on_record: str | None,
+) -> None:
+    """`leadscore plan` matches a contact once for a model in force and a re-pointed one; finishing the shared
+    matching with the re-pointed model must give exactly its own score, grade, band and reasons."""
+    distinct = list({e.id: e for e in events}.values())
+    rows = [(e.id, e.action, to_epoch_ms(e.occurred_at), json.dumps(dict(e.attributes))) for e in distinct]
+    variant = repointed(original, scale, shift, cap)
+    assert variant.matches_like(original)
+    found = original.find_rows(contact, rows, NOW)
+    shared = variant.finish_found(contact, found, band_on_record)
+    assert shared == Engine(variant.name, variant.model).score_rows(contact, rows, NOW, band_on_record)
+    assert original.finish_found(contact, found, band_on_record) == original.score_rows(
+        contact, rows, NOW, band_on_record
+    )
+
+
+def test_a_model_that_finds_other_rules_does_not_match_like_the_original() -> None:
+    model = ENGINE.model
+    first = model.behaviour[0]
+    other_action = model.model_copy(
+        update={"behaviour": (first.model_copy(update={"action": "podcast_listen"}), *model.behaviour[1:])}
+    )
+    other_window = model.model_copy(
+        update={"behaviour": (first.model_copy(update={"within_days": 3.0}), *model.behaviour[1:])}
+    )
+    reordered = model.model_copy(update={"fit": tuple(reversed(model.fit))})
+    other_value = model.model_copy(
+        update={"fit": (model.fit[0].model_copy(update={"value": ["nobody"]}), *model.fit[1:])}
+    )
+    for changed in (other_action, other_window, reordered, other_value):
+        assert not Engine("lead", changed).matches_like(ENGINE)
+    assert Engine("lead", model).matches_like(ENGINE)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.engine import engines, load_model_file, parse_model_text
+from leadscore.sync.preview import preview_source
 from tests.conftest import DEFAULT_MODEL
 from tests.sync.platforms import NOW, HubSpotPlatform, build_rig
 
@@ -86,3 +89,35 @@ def test_plan_a_week_later_tells_decay_from_the_model(tmp_path: Path) -> None:
     assert plan["proposed"]["writes"] == plan["decay_only"]["writes"], "the same model: all change is decay"
     assert plan["decay_only"]["writes"]["set_properties"] > 0, "four weeks of fading move scores"
     assert plan["proposed"]["cost"] is None, "without a sources file the platform, and so the cost, is unknown"
+
+
+def test_a_repointed_plan_matched_once_equals_one_matched_twice(tmp_path: Path) -> None:
+    """A model with new points and thresholds shares the matching of the model in force; a rule for an action
+    that never happens changes nothing of its scores but stops the sharing, so both paths must plan alike."""
+    platform = HubSpotPlatform()
+    rig = build_rig(platform, tmp_path, "state.db", 150, 6)
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+        text = DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 35")
+        text = re.sub(r"points: (\d+)", lambda m: f"points: {int(m.group(1)) * 3 // 2}", text)
+        repointed = engines(parse_model_text(text))
+        never = text.replace("    behaviour:\n", f"    behaviour:\n{NEVER_RULE}", 1)
+        unshared = engines(parse_model_text(never))
+        current = engines(load_model_file(DEFAULT_MODEL))
+        assert repointed[0].matches_like(current[0])
+        assert not unshared[0].matches_like(current[0])
+        shared_plan = preview_source(rig.store, "hubspot", current, repointed, NOW)
+        separate_plan = preview_source(rig.store, "hubspot", current, unshared, NOW)
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    assert shared_plan.proposed.bands == separate_plan.proposed.bands
+    assert shared_plan.proposed.grades == separate_plan.proposed.grades
+    assert shared_plan.proposed.writes == separate_plan.proposed.writes
+    assert shared_plan.proposed.list_adds == separate_plan.proposed.list_adds
+    assert shared_plan.proposed.samples == separate_plan.proposed.samples
+    assert sum(shared_plan.proposed.writes.values()) > 0, "the new points move records"
+
+
+NEVER_RULE = "      - {id: never_seen, action: carrier_pigeon, points: 5, reason: pigeon}\n"

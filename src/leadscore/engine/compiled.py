@@ -8,6 +8,7 @@ a score, a grade, a band and a label. A property test holds the two equal.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -111,6 +112,27 @@ class CompiledModel:
         self._behaviour = {rule.id: rule for rule in model.behaviour}
         self._fast_track_actions = frozenset(model.fast_track.actions) if model.fast_track is not None else frozenset()
         self._readers = tuple((name, self._types[name], name in DERIVED) for name in self.read_fields)
+        self._fit_by_id = {rule.id: rule for rule in model.fit}
+        self.matching = _matching_signature(model, self.read_fields, self._types)
+        """What decides which fit rules hold and which events each behaviour rule takes, and nothing of what those
+        are worth: two models equal here find the same things in a contact, and only their finishing differs."""
+
+    def finish_found(
+        self,
+        contact: Contact,
+        fields: FieldValues,
+        fit_held: Sequence[FitRule],
+        taken: Mapping[str, Sequence[int]],
+        now_ms: int,
+        previous_band: str | None,
+        unmatched: Mapping[str, int] | None,
+    ) -> ScoreResult:
+        """:meth:`finish` on what another model of the same :attr:`matching` found: its fit rules are read by id
+        here, so this model's points, reasons and disqualifications apply."""
+        own = self._fit_by_id
+        return self.finish(
+            contact, fields, [own[rule.id] for rule in fit_held], taken, now_ms, previous_band, unmatched
+        )
 
     def read(self, contact: Contact) -> FieldValues:
         """The contact's values for every field the model reads, each coerced to its declared type."""
@@ -339,3 +361,19 @@ def _clamp(value: float, bounds: Bounds, what: str, rule_id: str, contributions:
         side = f"at most {bounds.max:g}" if bounded < value else f"at least {bounds.min:g}"
         contributions.append(Contribution(rule_id, "limit", bounded - value, f"{what} {side}"))
     return bounded
+
+
+def _matching_signature(model: ScoringModel, read_fields: Sequence[str], types: Mapping[str, Any]) -> str:
+    """The parts of a model that find rules in a contact (conditions, actions, filters, windows, order, the fields
+    read and their types), as text; points, reasons, caps, counts' thresholds, decay, grades and bands are left out.
+    """
+    fit = [
+        rule.model_dump(mode="json", by_alias=True, exclude={"points", "reason", "disqualify"}) for rule in model.fit
+    ]
+    behaviour = [
+        rule.model_dump(mode="json", include={"id", "action", "where", "within_days", "then"})
+        | {"window_days": rule.window_days}
+        for rule in model.behaviour
+    ]
+    fields = [(name, str(types[name])) for name in read_fields]
+    return json.dumps([fit, behaviour, fields], sort_keys=True, default=str)

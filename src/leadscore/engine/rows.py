@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadscore.engine.compiled import BehaviourCheck, CompiledModel, FieldValues, FitCheck
 from leadscore.engine.model import BehaviourRule, FitRule
@@ -27,7 +27,7 @@ NOT_LEARNED: Any = object()
 MEMO_LIMIT = 20_000
 """Distinct values (or action and attributes texts) remembered; page URLs can make them unbounded, so forget past
 this."""
-Found = BehaviourRule | tuple[BehaviourCheck, ...] | None
+Leads = BehaviourRule | tuple[BehaviourCheck, ...] | None
 """What an (action, attributes) pair leads to: the one rule that takes it outright, the candidates to walk, or none."""
 
 
@@ -62,6 +62,17 @@ class RememberedFit:
             return check.holds(values, now_ms)
 
 
+class Found(NamedTuple):
+    """What a model's rules found in one contact's rows, before any points: the fields read, the fit rules that
+    hold, the event times each behaviour rule took, and the actions no rule took."""
+
+    fields: FieldValues
+    fit_held: list[FitRule]
+    taken: dict[str, list[int]]
+    now_ms: int
+    unmatched: Counter[str] | None
+
+
 class RowScorer:
     """Scores contacts from store rows with one compiled model, remembering what repeats between contacts."""
 
@@ -69,11 +80,16 @@ class RowScorer:
         self.compiled = compiled
         self._fit = tuple(RememberedFit(check) for check in compiled.fit)
         self._now: tuple[datetime | None, int] = (None, 0)
-        self._found_by_text: dict[tuple[str, str | None], Found] = {}
+        self._found_by_text: dict[tuple[str, str | None], Leads] = {}
 
     def score(
         self, contact: Contact, rows: Iterable[EventRow], now: datetime, previous_band: str | None
     ) -> ScoreResult:
+        fields, fit_held, taken, now_ms, unmatched = self.find(contact, rows, now)
+        return self.compiled.finish(contact, fields, fit_held, taken, now_ms, previous_band, unmatched)
+
+    def find(self, contact: Contact, rows: Iterable[EventRow], now: datetime) -> Found:
+        """The matching half of :meth:`score`, which another model of the same ``matching`` can finish."""
         compiled = self.compiled
         now_ms = self._epoch_ms(now)
         fields = compiled.read(contact)
@@ -104,9 +120,9 @@ class RowScorer:
             elif found is None or not compiled.take(found, occurred_ms, now_ms, taken):
                 unmatched = unmatched or Counter()
                 unmatched[action] += 1
-        return compiled.finish(contact, fields, fit_held, taken, now_ms, previous_band, unmatched)
+        return Found(fields, fit_held, taken, now_ms, unmatched)
 
-    def _learn(self, action: str, attributes: str | None) -> Found:
+    def _learn(self, action: str, attributes: str | None) -> Leads:
         """What an action and the store's JSON text of its attributes lead to, remembered for the next row."""
         decoded = json.loads(attributes) if attributes else None
         found = _bare(self.compiled.candidates(action, decoded if isinstance(decoded, dict) else NO_ATTRIBUTES))
@@ -123,7 +139,7 @@ class RowScorer:
         return milliseconds
 
 
-def _bare(candidates: tuple[BehaviourCheck, ...]) -> Found:
+def _bare(candidates: tuple[BehaviourCheck, ...]) -> Leads:
     """The first candidate's rule when it takes every event outright (no window, stops); else the candidates."""
     if not candidates:
         return None

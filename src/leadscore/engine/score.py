@@ -37,7 +37,7 @@ from typing import Any
 
 from leadscore.engine.compiled import CompiledModel
 from leadscore.engine.model import ScoringModel
-from leadscore.engine.rows import RowScorer
+from leadscore.engine.rows import Found, RowScorer
 from leadscore.records import Contact, Event, EventRow, ScoreResult, to_epoch_ms
 
 NO_ATTRIBUTES: Mapping[str, Any] = {}
@@ -99,6 +99,21 @@ class Engine:
         """Score one contact from the store's event rows (ids unique by the store's key): the same result as
         :meth:`score` on the same events, through the fast path a rescore of millions of contacts needs."""
         return self._rows.score(contact, rows, now, previous_band)
+
+    def find_rows(self, contact: Contact, rows: Iterable[EventRow], now: datetime) -> Found:
+        """What this model's rules find in the rows, before points: :meth:`finish_found` of this engine, or of
+        any engine that :meth:`matches_like` it, turns it into the result :meth:`score_rows` gives."""
+        return self._rows.find(contact, rows, now)
+
+    def finish_found(self, contact: Contact, found: Found, previous_band: str | None = None) -> ScoreResult:
+        return self.compiled.finish_found(
+            contact, found.fields, found.fit_held, found.taken, found.now_ms, previous_band, found.unmatched
+        )
+
+    def matches_like(self, other: Engine) -> bool:
+        """Whether the two models find the same rules in every contact (they may differ in points, caps, decay,
+        grades and bands), so that one :meth:`find_rows` serves both: a plan of a re-pointed or re-banded model."""
+        return self.compiled.matching == other.compiled.matching
 
     def with_sources(
         self, result: ScoreResult, rows: Sequence[EventRow], row_sources: Sequence[str], now: datetime

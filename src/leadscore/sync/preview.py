@@ -3,7 +3,9 @@
 Every contact of a source is scored as of ``now`` twice, with the model in force
 and with the proposed one (each from the contact's band on the record, for
 hysteresis), and each result is planned against what the store knows to be on
-the platform, exactly as a sync would plan it. Nothing is saved and no platform
+the platform, exactly as a sync would plan it. Where the proposed model finds
+rules as the one in force does (new points, caps, decay, grades or bands: what
+``calibrate`` writes), the matching is done once and finished twice. Nothing is saved and no platform
 is called. The model in force scored again shows what decay alone would change
 (a ``sync --full``), so a model's own effect can be told from the calendar's.
 """
@@ -18,12 +20,12 @@ from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
 
-from leadscore.engine import Engine
+from leadscore.engine import Engine, Reasons, render_reasons
 from leadscore.engine.explain import format_points
 from leadscore.protocol import WriteWork
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, ScoreResult
 from leadscore.store import Store
-from leadscore.sync.plan import desired_state, plan_contact, rendered_reasons
+from leadscore.sync.plan import desired_state, plan_contact
 
 SAMPLES_PER_MOVE = 3
 NONE = "(none)"
@@ -91,6 +93,10 @@ def preview_source(
     and plan each against the written state."""
     preview = SourcePreview(source)
     after, upto = ids
+    in_force = {engine.name: engine for engine in current}
+    finds_alike = {
+        engine.name for engine in proposed if engine.name in in_force and in_force[engine.name].matches_like(engine)
+    }
     for page in store.contacts_with_events(source, page_size=page_size, after=after, upto=upto):
         page_ids = [contact.id for contact, _ in page]
         visible = store.visible_scores(source, page_ids)
@@ -98,15 +104,22 @@ def preview_source(
         for contact, rows in page:
             preview.contacts += 1
             before = {name: visible.get((contact.id, name)) for name in {e.name for e in (*current, *proposed)}}
-            old = [_score(engine, contact, rows, now, before[engine.name]) for engine in current]
-            new = [_score(engine, contact, rows, now, before[engine.name]) for engine in proposed]
+            found = {engine.name: engine.find_rows(contact, rows, now) for engine in current}
+            old = [engine.finish_found(contact, found[engine.name], _band(before[engine.name])) for engine in current]
+            new = [
+                engine.finish_found(contact, found[engine.name], _band(before[engine.name]))
+                if engine.name in finds_alike
+                else _score(engine, contact, rows, now, before[engine.name])
+                for engine in proposed
+            ]
             record = {"contact": contact.id, "email": contact.email}
+            rendered: dict[tuple[Any, ...], Reasons] = {}
             for engines, results, outcome, baseline in (
                 (proposed, new, preview.proposed, old),
                 (current, old, preview.decay_only, None),
             ):
                 _tally(outcome, engines, results, before, record, baseline)
-                desired = desired_state(engines, results, rendered_reasons(engines, results, now))
+                desired = desired_state(engines, results, _reasons(engines, results, now, rendered))
                 for change in plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names):
                     outcome.writes[change.kind] += 1
                     if change.kind == LIST_ADD:
@@ -158,7 +171,26 @@ def _preview_range(job: tuple[Any, ...]) -> SourcePreview:
 
 
 def _score(engine: Engine, contact: Any, rows: Any, now: datetime, shown: Any) -> ScoreResult:
-    return engine.score_rows(contact, rows, now, previous_band=shown.band if shown is not None else None)
+    return engine.score_rows(contact, rows, now, previous_band=_band(shown))
+
+
+def _reasons(
+    engines: Sequence[Engine], results: Sequence[ScoreResult], now: datetime, rendered: dict[tuple[Any, ...], Reasons]
+) -> list[Reasons]:
+    """Each result's reasons text; two results with the same contributions (a model that moved only its bands)
+    read the same, so one contact's texts are rendered once per distinct set of contributions."""
+    texts = []
+    for engine, result in zip(engines, results, strict=True):
+        key = (result.contributions, result.disqualified, engine.model.top_reasons)
+        text = rendered.get(key)
+        if text is None:
+            text = rendered[key] = render_reasons(result, now, engine.model.top_reasons)
+        texts.append(text)
+    return texts
+
+
+def _band(shown: Any) -> str | None:
+    return shown.band if shown is not None else None
 
 
 def _tally(
