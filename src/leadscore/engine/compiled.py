@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from leadscore.engine.conditions import (
     MS_PER_DAY,
@@ -74,6 +75,17 @@ def profile_value(contact: Contact, field: str) -> Any:
     return contact.profile.get(field)
 
 
+class Found(NamedTuple):
+    """What a model's rules found in one contact, before any points: the fields read, the fit rules that hold,
+    the event times each behaviour rule took, and the actions no rule took."""
+
+    fields: FieldValues
+    fit_held: list[FitRule]
+    taken: dict[str, list[int]]
+    now_ms: int
+    unmatched: Counter[str] | None
+
+
 class CompiledModel:
     """One model's rules as tests, and how what they matched becomes a score, a grade, a band and a label."""
 
@@ -117,22 +129,12 @@ class CompiledModel:
         """What decides which fit rules hold and which events each behaviour rule takes, and nothing of what those
         are worth: two models equal here find the same things in a contact, and only their finishing differs."""
 
-    def finish_found(
-        self,
-        contact: Contact,
-        fields: FieldValues,
-        fit_held: Sequence[FitRule],
-        taken: Mapping[str, Sequence[int]],
-        now_ms: int,
-        previous_band: str | None,
-        unmatched: Mapping[str, int] | None,
-    ) -> ScoreResult:
+    def finish_found(self, contact: Contact, found: Found, previous_band: str | None) -> ScoreResult:
         """:meth:`finish` on what another model of the same :attr:`matching` found: its fit rules are read by id
         here, so this model's points, reasons and disqualifications apply."""
         own = self._fit_by_id
-        return self.finish(
-            contact, fields, [own[rule.id] for rule in fit_held], taken, now_ms, previous_band, unmatched
-        )
+        fit_held = [own[rule.id] for rule in found.fit_held]
+        return self.finish(contact, found.fields, fit_held, found.taken, found.now_ms, previous_band, found.unmatched)
 
     def read(self, contact: Contact) -> FieldValues:
         """The contact's values for every field the model reads, each coerced to its declared type."""

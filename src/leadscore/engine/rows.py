@@ -16,9 +16,9 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any
 
-from leadscore.engine.compiled import BehaviourCheck, CompiledModel, FieldValues, FitCheck
+from leadscore.engine.compiled import BehaviourCheck, CompiledModel, FieldValues, FitCheck, Found
 from leadscore.engine.model import BehaviourRule, FitRule
 from leadscore.records import Contact, EventRow, ScoreResult, to_epoch_ms
 
@@ -60,17 +60,6 @@ class RememberedFit:
             return outcome
         except TypeError:
             return check.holds(values, now_ms)
-
-
-class Found(NamedTuple):
-    """What a model's rules found in one contact's rows, before any points: the fields read, the fit rules that
-    hold, the event times each behaviour rule took, and the actions no rule took."""
-
-    fields: FieldValues
-    fit_held: list[FitRule]
-    taken: dict[str, list[int]]
-    now_ms: int
-    unmatched: Counter[str] | None
 
 
 class RowScorer:

@@ -35,9 +35,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from leadscore.engine.compiled import CompiledModel
+from leadscore.engine.compiled import CompiledModel, Found
 from leadscore.engine.model import ScoringModel
-from leadscore.engine.rows import Found, RowScorer
+from leadscore.engine.rows import RowScorer
 from leadscore.records import Contact, Event, EventRow, ScoreResult, to_epoch_ms
 
 NO_ATTRIBUTES: Mapping[str, Any] = {}
@@ -106,9 +106,7 @@ class Engine:
         return self._rows.find(contact, rows, now)
 
     def finish_found(self, contact: Contact, found: Found, previous_band: str | None = None) -> ScoreResult:
-        return self.compiled.finish_found(
-            contact, found.fields, found.fit_held, found.taken, found.now_ms, previous_band, found.unmatched
-        )
+        return self.compiled.finish_found(contact, found, previous_band)
 
     def matches_like(self, other: Engine) -> bool:
         """Whether the two models find the same rules in every contact (they may differ in points, caps, decay,
