@@ -5,7 +5,7 @@
 
 The sandbox and the sync run in separate processes; the sync's peak RSS is
 sampled with psutil. Prints API calls per endpoint against the minimum for the
-same work (api-facts section 5: contact pages of 1,000, event pages of 5,000,
+same work (connectors/brevo.md, Limits: contact pages of 1,000, event pages of 5,000,
 four recipient exports per campaign, imports of up to 50,000 rows into each band
 list), the calls the batch path alone would need, and peak RSS.
 """

@@ -5,7 +5,7 @@
 
 The sandbox and the sync each run in their own process (as in production, the
 sync's memory is its own); the sync's peak RSS is sampled with psutil. Prints API
-calls per endpoint against the minimum for the same work (api-facts section 5),
+calls per endpoint against the minimum for the same work (connectors/hubspot.md, Limits),
 wall time against the rate-limit floor, and peak RSS. Figures go in bench/RESULTS.md.
 """
 

@@ -15,8 +15,8 @@ from tests.sync.platforms import PlatformRig, SalesforcePlatform, build_rig
 
 TEMPLATES = ROOT.parent / "shared" / "specs" / "salesforce" / "postman-requests"
 DOCUMENTED_ELSEWHERE = {
-    "GET /services/data/v59.0/query/{locator}": "nextRecordsUrl of a query page (api-facts 2.2)",
-    "POST /services/data/v59.0/tooling/sobjects/CustomField": "Tooling API field creation (api-facts 2.4)",
+    "GET /services/data/v59.0/query/{locator}": "nextRecordsUrl of a query page (connectors/salesforce.md)",
+    "POST /services/data/v59.0/tooling/sobjects/CustomField": "Tooling API field creation (connectors/salesforce.md)",
 }
 
 pytestmark = pytest.mark.skipif(not TEMPLATES.is_dir(), reason=f"Salesforce Postman templates not found at {TEMPLATES}")
@@ -70,4 +70,4 @@ def test_bulk_job_body_uses_the_template_fields() -> None:
     template_keys = set(json.loads(data["rawModeData"]))
     sent = {"object", "operation", "contentType", "lineEnding"}
     assert template_keys <= sent
-    assert sent - template_keys == {"contentType", "lineEnding"}, "the two others are documented in api-facts 2.4"
+    assert sent - template_keys == {"contentType", "lineEnding"}, "the two others: connectors/salesforce.md"
