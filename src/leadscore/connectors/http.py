@@ -90,7 +90,9 @@ class CallBudget:
         while len(window.sent) < min(used, window.limit):
             window.sent.appendleft(now)
         if remaining <= 0:
-            self.hold(name, seconds)
+            # The window rolls: it has room again when the oldest call counted in it (ours, or one the platform
+            # counted and we did not send, dated now) leaves it, not a whole window from now.
+            self.hold(name, window.wait_needed(now))
 
     def hold(self, name: str, seconds: float) -> None:
         """The platform's rate-limit headers say this window has no calls left for ``seconds``: hold it, so the
