@@ -3,11 +3,12 @@
 Every contact of a source is scored as of ``now`` twice, with the model in force
 and with the proposed one (each from the contact's band on the record, for
 hysteresis), and each result is planned against what the store knows to be on
-the platform, exactly as a sync would plan it. Where the proposed model finds
-rules as the one in force does (new points, caps, decay, grades or bands: what
-``calibrate`` writes), the matching is done once and finished twice. Nothing is saved and no platform
+the platform, exactly as a sync would plan it. Nothing is saved and no platform
 is called. The model in force scored again shows what decay alone would change
 (a ``sync --full``), so a model's own effect can be told from the calendar's.
+Where the proposed model finds rules as the one in force does (new points, caps,
+decay, grades or bands: what ``calibrate`` writes), a contact is matched once and
+finished by each.
 """
 
 from __future__ import annotations
