@@ -155,15 +155,21 @@ def test_a_hold_from_the_platforms_headers_delays_the_next_call_until_the_reset(
     assert budget.next_free_in("hour") == 0.0, "the hold is served once"
 
 
+def after_a_burst(calls: int) -> tuple[Clock, CallBudget]:
+    """A HubSpot-like budget (190 calls per 10.2 s) after ``calls`` sent 15 ms apart."""
+    clock = Clock()
+    budget = CallBudget({"general": Window(190, 10.2)}, sleep=clock.sleep, clock=clock)
+    for _ in range(calls):
+        budget.acquire("general")
+        clock.now += 0.015
+    return clock, budget
+
+
 def test_a_rolling_window_spent_by_our_own_burst_frees_when_its_oldest_call_leaves_it() -> None:
     """HubSpot's ten-second limit rolls: once a burst of our own calls spends it (Remaining 0), the next call may go
     when the burst's first call is ten seconds old, not ten seconds after the burst ended. Holding a whole window
     from its last call made a 100,000-contact sync pull at 14.5 calls a second where the limit allows 19."""
-    clock = Clock()
-    budget = CallBudget({"general": Window(190, 10.2)}, sleep=clock.sleep, clock=clock)
-    for _ in range(190):
-        budget.acquire("general")
-        clock.now += 0.015
+    clock, budget = after_a_burst(190)
     budget.learn("general", 190, 10.2, remaining=0)
     assert budget.next_free_in("general") == pytest.approx(10.2 - 190 * 0.015)
     budget.acquire("general")
@@ -173,10 +179,6 @@ def test_a_rolling_window_spent_by_our_own_burst_frees_when_its_oldest_call_leav
 def test_calls_the_platform_counted_that_we_did_not_send_hold_a_spent_window_whole() -> None:
     """Another integration's calls are not in our log: when the platform says the window is spent and our log
     does not, the next call waits the whole window."""
-    clock = Clock()
-    budget = CallBudget({"general": Window(190, 10.2)}, sleep=clock.sleep, clock=clock)
-    for _ in range(10):
-        budget.acquire("general")
-        clock.now += 0.015
+    _, budget = after_a_burst(10)
     budget.learn("general", 190, 10.2, remaining=0)
     assert budget.next_free_in("general") == pytest.approx(10.2)
