@@ -30,8 +30,10 @@ from leadscore_sandbox.soql import SoqlError, parse, sort_key
 VERSION = "59.0"
 """The version simple-salesforce asks for by default; the names in the request log use it whatever was asked."""
 DATA = f"/services/data/v{VERSION}"
-OLDEST_VERSION, NEWEST_VERSION = 20, 68
-"""Summer '10 to Winter '27: tap-salesforce and Airbyte's source ask for v61.0 and v62.0, others older ones."""
+SERVED_VERSIONS = range(20, 69)
+"""Summer '10 (v20.0) to Winter '27 (v68.0): tap-salesforce and Airbyte's source ask for v61.0 and v62.0, others
+older ones."""
+SERVED_VERSION_NAMES = frozenset(f"{v}.0" for v in SERVED_VERSIONS)
 ADDRESS_PARTS = ("street", "city", "state", "postalCode", "country")
 COMPOUND_ADDRESSES = {
     "Lead": {"Address": ""},
@@ -72,12 +74,20 @@ STANDARD_FIELDS = {
 }  # fmt: skip
 
 
+def address_components(sobject: str) -> dict[str, dict[str, str]]:
+    """Each compound address field of an object, with its components by part (``MailingAddress``:
+    ``{"street": "MailingStreet", ...}``)."""
+    return {
+        compound: {part: prefix + part[0].upper() + part[1:] for part in ADDRESS_PARTS}
+        for compound, prefix in COMPOUND_ADDRESSES.get(sobject, {}).items()
+    }
+
+
 def address_fields(sobject: str) -> dict[str, str]:
-    """An object's compound address fields and their components (``MailingAddress``, ``MailingStreet`` ...)."""
+    """An object's compound address fields and their components, with their field types."""
     found: dict[str, str] = {}
-    for compound, prefix in COMPOUND_ADDRESSES.get(sobject, {}).items():
-        for part in ADDRESS_PARTS:
-            found[prefix + part[0].upper() + part[1:]] = "textarea" if part == "street" else "string"
+    for compound, components in address_components(sobject).items():
+        found |= {name: "textarea" if part == "street" else "string" for part, name in components.items()}
         found[compound] = "address"
     return found
 
@@ -268,8 +278,7 @@ class SalesforceSandbox(SandboxServer):
     def before(self, request: Request, endpoint: str) -> Response | None:
         if not endpoint.startswith("/services/data") or endpoint == "/services/data":
             return None
-        asked = request.params.get("api_version", VERSION)
-        if not (asked.endswith(".0") and asked[:-2].isdigit() and OLDEST_VERSION <= int(asked[:-2]) <= NEWEST_VERSION):
+        if request.params.get("api_version", VERSION) not in SERVED_VERSION_NAMES:
             return self.not_found()
         bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if bearer not in self.sessions:
@@ -364,7 +373,7 @@ class SalesforceSandbox(SandboxServer):
             200,
             [
                 {"label": release_label(v), "url": f"/services/data/v{v}.0", "version": f"{v}.0"}
-                for v in range(OLDEST_VERSION, NEWEST_VERSION + 1)
+                for v in SERVED_VERSIONS
             ],
         )
 
@@ -376,9 +385,9 @@ class SalesforceSandbox(SandboxServer):
         if sobject not in self.custom_fields:
             return errors(404, "NOT_FOUND", f"The requested resource does not exist: {sobject}")
         compound_of = {
-            prefix + part[0].upper() + part[1:]: compound
-            for compound, prefix in COMPOUND_ADDRESSES.get(sobject, {}).items()
-            for part in ADDRESS_PARTS
+            name: compound
+            for compound, components in address_components(sobject).items()
+            for name in components.values()
         }
         fields: list[dict[str, Any]] = [
             {
@@ -440,10 +449,10 @@ class SalesforceSandbox(SandboxServer):
 
     def _shape(self, sobject: str, record: dict[str, Any], fields: list[str], base: str) -> dict[str, Any]:
         shaped: dict[str, Any] = {"attributes": {"type": sobject, "url": f"{base}/sobjects/{sobject}/{record['Id']}"}}
-        compound = COMPOUND_ADDRESSES.get(sobject, {})
+        compound = address_components(sobject)
         for name in fields:
             if name in compound:
-                parts = {part: record.get(compound[name] + part[0].upper() + part[1:]) for part in ADDRESS_PARTS}
+                parts = {part: record.get(component) for part, component in compound[name].items()}
                 shaped[name] = parts if any(parts.values()) else None
                 continue
             if "." in name:
