@@ -347,19 +347,35 @@ BREVO_QUIRKS = [
 BREVO_UNLISTED = {r"^/exports/": "export file"}
 
 
+@dataclass(frozen=True)
+class PlatformSpec:
+    """Where a vendor's spec lies, how it is read, and what the live API does that it does not say."""
+
+    file: Path
+    load: Callable[[], list[OpenAPI]]
+    host_url: str
+    quirks: list[Quirk]
+    unlisted: dict[str, str]
+
+
+PLATFORM_SPECS = {
+    "hubspot": PlatformSpec(SPECS / "hubspot", hubspot_documents, "https://api.hubapi.com", HUBSPOT_QUIRKS,
+                            HUBSPOT_UNLISTED),
+    "brevo": PlatformSpec(SPECS / "brevo" / "brevo-api-v3.swagger.yaml", brevo_documents, "https://api.brevo.com",
+                          BREVO_QUIRKS, BREVO_UNLISTED),
+}  # fmt: skip
+"""The platforms whose vendors publish an OpenAPI or Swagger spec (Salesforce publishes Postman collections)."""
+SPEC_FILES = {name: spec.file for name, spec in PLATFORM_SPECS.items()}
+
+
 @cache
 def _documents(platform: str) -> tuple[OpenAPI, ...]:
-    return tuple(hubspot_documents() if platform == "hubspot" else brevo_documents())
-
-
-SPEC_FILES = {"hubspot": SPECS / "hubspot", "brevo": SPECS / "brevo" / "brevo-api-v3.swagger.yaml"}
-"""The platforms whose vendors publish an OpenAPI or Swagger spec (Salesforce publishes Postman collections)."""
+    return tuple(PLATFORM_SPECS[platform].load())
 
 
 def validator_for(platform: str) -> SpecValidator | None:
     """A fresh validator for the platform's sandbox, or None where the vendor has no spec or it is not beside us."""
-    if platform not in SPEC_FILES or not SPEC_FILES[platform].exists():
+    spec = PLATFORM_SPECS.get(platform)
+    if spec is None or not spec.file.exists():
         return None
-    if platform == "hubspot":
-        return SpecValidator(list(_documents(platform)), "https://api.hubapi.com", HUBSPOT_QUIRKS, HUBSPOT_UNLISTED)
-    return SpecValidator(list(_documents(platform)), "https://api.brevo.com", BREVO_QUIRKS, BREVO_UNLISTED)
+    return SpecValidator(list(_documents(platform)), spec.host_url, spec.quirks, spec.unlisted)

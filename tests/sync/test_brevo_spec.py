@@ -14,10 +14,10 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.spec_check import SPEC_FILES
 from tests.sync.platforms import BrevoPlatform, PlatformRig, build_rig
 
-SPEC = ROOT.parent / "shared" / "specs" / "brevo" / "brevo-api-v3.swagger.yaml"
+SPEC = SPEC_FILES["brevo"]
 TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "integer": int, "number": (int, float)}
 
 pytestmark = pytest.mark.skipif(not SPEC.is_file(), reason=f"Brevo spec not found at {SPEC}")

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.spec_check import SPEC_FILES
 from tests.sync.conftest import Rig
 
-SPECS = ROOT.parent / "shared" / "specs" / "hubspot"
+SPECS = SPEC_FILES["hubspot"]
 NOT_IN_COLLECTION = {
     "/email/public/v1/events",  # legacy email events: documented, but not in the spec collection
     "/properties/v2/contacts/properties",  # legacy v2 properties, served for other tools
