@@ -10,6 +10,7 @@ earlier call having run: a dry run and a real run read exactly the same.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -132,12 +133,41 @@ class WritePolicy:
     order: Literal["by_list", "by_contact"]
 
 
+@dataclass(frozen=True, slots=True)
+class ReadPolicy:
+    """What the pipeline needs to know about how a platform is read.
+
+    ``concurrent_streams``: the connector's event streams may be read at once, one
+    thread each, because its client shares one locked call budget and counters
+    between threads. A stream that spends most of its time waiting on the rate limit
+    then lends that time to another stream's saving, so the reads end near the
+    rate-limit floor instead of at the floor plus the slowest stream's own work.
+    """
+
+    concurrent_streams: bool = False
+
+
 @dataclass
 class ApiUsage:
+    """A connector's calls per endpoint, retries and 429s, counted from any thread that calls the platform."""
+
     calls: dict[str, int] = field(default_factory=dict)
     rate_limited: int = 0
     retries: int = 0
     daily_remaining: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_call(self, endpoint: str) -> None:
+        with self._lock:
+            self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
+
+    def count_rate_limited(self) -> None:
+        with self._lock:
+            self.rate_limited += 1
 
 
 Progress = Callable[[Sequence[Outcome]], None]
@@ -149,6 +179,7 @@ class Connector(Protocol):
 
     source: str
     policy: WritePolicy
+    read_policy: ReadPolicy
 
     def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]: ...
 

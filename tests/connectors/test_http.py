@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import bisect
+import threading
+import time
+
 import pytest
 
 from leadscore.connectors.http import CallBudget, RetryLimits, Window, call_with_retries
 from leadscore.errors import AuthError, RateLimitedError, RetryableError
+from leadscore.protocol import ApiUsage
 
 LIMITS = RetryLimits(max_attempts=4, max_wait=10, max_total=60)
 
@@ -182,3 +187,45 @@ def test_calls_the_platform_counted_that_we_did_not_send_hold_a_spent_window_who
     _, budget = after_a_burst(10)
     budget.learn("general", 190, 10.2, remaining=0)
     assert budget.next_free_in("general") == pytest.approx(10.2)
+
+
+def test_threads_sharing_one_budget_never_send_more_than_its_window_allows() -> None:
+    """Streams read at once share their client's budget: four threads taking places in one window of 25 calls per
+    half second together stay within it."""
+    budget = CallBudget({"general": Window(25, 0.5)})
+    sent: list[float] = []
+    record = threading.Lock()
+
+    def send(calls: int) -> None:
+        for _ in range(calls):
+            budget.acquire("general")
+            with record:
+                sent.append(time.monotonic())
+
+    threads = [threading.Thread(target=send, args=(20,)) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent.sort()
+    assert len(sent) == 80
+    busiest = max(bisect.bisect_left(sent, start + 0.5) - i for i, start in enumerate(sent))
+    assert busiest <= 25
+    assert sent[-1] - sent[0] >= 1.0, "80 calls at 25 per half second span at least three windows"
+
+
+def test_calls_counted_from_many_threads_are_all_counted() -> None:
+    usage = ApiUsage()
+
+    def count() -> None:
+        for _ in range(20_000):
+            usage.count_call("GET /things")
+            usage.count_retry()
+
+    threads = [threading.Thread(target=count) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert usage.calls == {"GET /things": 80_000}
+    assert usage.retries == 80_000

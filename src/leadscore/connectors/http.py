@@ -8,6 +8,7 @@ expired credentials at most once per call.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -45,7 +46,10 @@ class Window:
 
 
 class CallBudget:
-    """Named windows (a ten-second window and a per-second one, say); ``acquire`` sleeps until one has room."""
+    """Named windows (a ten-second window and a per-second one, say); ``acquire`` sleeps until one has room.
+
+    Threads reading a platform's streams at once share one budget: a lock makes taking a place in a window one
+    step (nobody sleeps holding it), so together they never send more than the window allows."""
 
     def __init__(
         self, windows: dict[str, Window], sleep: Sleep = time.sleep, clock: Callable[[], float] = time.monotonic
@@ -54,27 +58,35 @@ class CallBudget:
         self.sleep = sleep
         self.clock = clock
         self.waited = 0.0
+        self._lock = threading.Lock()
 
     def acquire(self, name: str) -> None:
         """Wait out a hold the platform asked for, then until the window has room, and count the call."""
         window = self.windows[name]
-        held = window.held_until - self.clock()
+        with self._lock:
+            served = window.held_until
+            held = served - self.clock()
+            self.waited += max(0.0, held)
         if held > 0:
-            self.waited += held
             self.sleep(held)
-        window.held_until = 0.0
+        with self._lock:
+            if window.held_until == served:  # not renewed by another thread's answer meanwhile
+                window.held_until = 0.0
         while True:
-            delay = window.wait_needed(self.clock())
-            if delay <= 0:
-                window.record(self.clock())
-                return
-            self.waited += delay
+            with self._lock:
+                now = self.clock()
+                delay = window.wait_needed(now)
+                if delay <= 0:
+                    window.record(now)
+                    return
+                self.waited += delay
             self.sleep(delay)
 
     def next_free_in(self, name: str) -> float:
         window = self.windows[name]
-        now = self.clock()
-        return max(0.0, window.held_until - now, window.wait_needed(now))
+        with self._lock:
+            now = self.clock()
+            return max(0.0, window.held_until - now, window.wait_needed(now))
 
     def learn(self, name: str, limit: int, seconds: float, remaining: int) -> None:
         """The platform's rate-limit headers: its window is ``limit`` calls per ``seconds`` with ``remaining``
@@ -82,23 +94,25 @@ class CallBudget:
         the platform counted that this process did not send (another process, or this one before a restart)
         are counted too, so pacing never bursts past it."""
         window = self.windows[name]
-        now = self.clock()
-        if limit / seconds < window.limit / window.seconds:
-            window.limit, window.seconds = limit, seconds
-        window.wait_needed(now)
-        used = max(0, limit - remaining)
-        while len(window.sent) < min(used, window.limit):
-            window.sent.appendleft(now)
-        if remaining <= 0:
-            # The window rolls: it has room again when the oldest call counted in it (ours, or one the platform
-            # counted and we did not send, dated now) leaves it, not a whole window from now.
-            self.hold(name, window.wait_needed(now))
+        with self._lock:
+            now = self.clock()
+            if limit / seconds < window.limit / window.seconds:
+                window.limit, window.seconds = limit, seconds
+            window.wait_needed(now)
+            used = max(0, limit - remaining)
+            while len(window.sent) < min(used, window.limit):
+                window.sent.appendleft(now)
+            if remaining <= 0:
+                # The window rolls: it has room again when the oldest call counted in it (ours, or one the platform
+                # counted and we did not send, dated now) leaves it, not a whole window from now.
+                window.held_until = max(window.held_until, now + window.wait_needed(now))
 
     def hold(self, name: str, seconds: float) -> None:
         """The platform's rate-limit headers say this window has no calls left for ``seconds``: hold it, so the
         next call waits for the platform's reset instead of meeting a 429."""
         window = self.windows[name]
-        window.held_until = max(window.held_until, self.clock() + seconds)
+        with self._lock:
+            window.held_until = max(window.held_until, self.clock() + seconds)
 
 
 def retrying(max_attempts: int, max_wait: float, max_total: float, sleep: Sleep = time.sleep) -> Retrying:

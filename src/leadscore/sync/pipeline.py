@@ -16,6 +16,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -152,6 +153,8 @@ class Pipeline:
         self.page_size = page_size
         self._scored_at = [e.model.writes.scored_at for e in self.engines if e.model.writes.scored_at]
         self._lease: Lease | None = None
+        self._tally = threading.Lock()
+        """Guards the cycle report where streams read at once add to it."""
         self.scoring: RescoreReport[PlanTally] = RescoreReport()
         """The rescore in flight (or last), read while it runs to show progress."""
 
@@ -244,32 +247,56 @@ class Pipeline:
             report.gone += len(page.deleted)
 
     def _pull_events(self, report: CycleReport) -> None:
-        for stream in self.connector.event_streams():
-            off = self.store.cursor(self.source, OFF_PREFIX + stream)
-            now = self.clock()
-            if isinstance(off, dict) and datetime.fromisoformat(str(off.get("until"))) > now:
+        """Each event stream from its cursor; at once, one thread each, where the connector's client allows it."""
+        streams = list(self.connector.event_streams())
+        if not self.connector.read_policy.concurrent_streams or len(streams) < 2:
+            for stream in streams:
+                self._pull_stream(stream, report, self.stop)
+            return
+        halted = threading.Event()  # set by the first stream that fails: the others stop at their next page
+
+        def halt_on_failure(done: Future[None]) -> None:
+            if done.exception() is not None:
+                halted.set()
+
+        with ThreadPoolExecutor(len(streams), thread_name_prefix=f"{self.source}-stream") as pool:
+            futures = [pool.submit(self._pull_stream, stream, report, halted) for stream in streams]
+            for future in futures:
+                future.add_done_callback(halt_on_failure)
+        failures = [exc for exc in (f.exception() for f in futures) if exc is not None]
+        causes = [exc for exc in failures if not isinstance(exc, CycleInterruptedError)] or failures
+        if causes:
+            raise causes[0]
+
+    def _pull_stream(self, stream: str, report: CycleReport, halted: threading.Event) -> None:
+        """One stream's pages, each saved with its cursor; stops between pages once ``halted`` (or the cycle's stop)
+        is set. A stream the platform refuses is left out for a day (``STREAM_RETRY_AFTER``)."""
+        off = self.store.cursor(self.source, OFF_PREFIX + stream)
+        now = self.clock()
+        if isinstance(off, dict) and datetime.fromisoformat(str(off.get("until"))) > now:
+            with self._tally:
                 report.streams_off[stream] = str(off.get("reason", ""))
-                continue
-            try:
-                for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
-                    self._check_stop()
-                    page = clean_events(pulled)
-                    added, unresolved = self.store.save_event_page(self.source, stream, page)
+            return
+        try:
+            for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
+                self._check_stop(halted)
+                page = clean_events(pulled)
+                added, unresolved = self.store.save_event_page(self.source, stream, page)
+                with self._tally:
                     report.events_new += added
                     report.events_unresolved += unresolved
                     report.problems.extend(page.problems)
-            except StreamUnavailableError as exc:
+        except StreamUnavailableError as exc:
+            with self._tally:
                 report.streams_off[stream] = str(exc)
-                if off is None:
-                    log.warning("source %s: %s; the rest of the cycle runs without it", self.source, exc)
-                until = now + STREAM_RETRY_AFTER
-                self.store.set_cursor(
-                    self.source, OFF_PREFIX + stream, {"reason": str(exc), "until": until.isoformat()}
-                )
-                continue
-            if off is not None:
-                log.info("source %s: stream %s is available again", self.source, stream)
-                self.store.forget_cursor(self.source, OFF_PREFIX + stream)
+            if off is None:
+                log.warning("source %s: %s; the rest of the cycle runs without it", self.source, exc)
+            until = now + STREAM_RETRY_AFTER
+            self.store.set_cursor(self.source, OFF_PREFIX + stream, {"reason": str(exc), "until": until.isoformat()})
+            return
+        if off is not None:
+            log.info("source %s: stream %s is available again", self.source, stream)
+            self.store.forget_cursor(self.source, OFF_PREFIX + stream)
 
     def _drain_inbox(self, report: CycleReport) -> None:
         """Webhook bodies received since the last cycle become events, after contacts are pulled so that
@@ -347,9 +374,9 @@ class Pipeline:
             people=self.people,
         )
 
-    def _check_stop(self) -> None:
+    def _check_stop(self, halted: threading.Event | None = None) -> None:
         """Between pages and batches only: what is committed stays committed, the rest waits in the outbox."""
-        if self.stop.is_set():
+        if self.stop.is_set() or (halted is not None and halted.is_set()):
             raise CycleInterruptedError(f"source {self.source}: shutting down")
 
     def _write_while_scoring(self, report: CycleReport, done: threading.Event, failures: list[BaseException]) -> None:

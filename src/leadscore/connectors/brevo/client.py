@@ -121,14 +121,14 @@ class BrevoClient:
         return RetryLimits(limits.max_attempts if retry else 1, limits.max_wait_seconds, limits.max_retry_seconds)
 
     def _count_retry(self) -> None:
-        self.usage.retries += 1
+        self.usage.count_retry()
 
     def _once(
         self, method: str, path: str, endpoint: str, params: Mapping[str, Any] | None, body: Any
     ) -> httpx.Response:
         group = group_of(path)
         self._pace(group, endpoint)
-        self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
+        self.usage.count_call(endpoint)
         try:
             response = self.http.request(method, path, params=params, json=body)
         except httpx.TransportError as exc:
@@ -142,7 +142,7 @@ class BrevoClient:
         code, message = error_fields(response)
         action = resolve(TABLE, status, code, endpoint).action
         if action is Action.WAIT:
-            self.usage.rate_limited += 1
+            self.usage.count_rate_limited()
             raise RateLimitedError(
                 f"Brevo {endpoint}: 429 rate limited",
                 retry_after=reset or 1.0,

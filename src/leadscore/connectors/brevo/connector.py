@@ -59,6 +59,7 @@ from leadscore.protocol import (
     Outcome,
     PendingChange,
     Progress,
+    ReadPolicy,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -101,6 +102,7 @@ class BrevoConnector:
         self.mapping = load_mapping("brevo", BrevoMapping, mapping_overrides)
         limits = self.mapping.limits
         self.policy = WritePolicy(batch=limits.batch_update, sends_early=False, order="by_contact")
+        self.read_policy = ReadPolicy()
         self.client = BrevoClient(source, base_url, api_key, limits, sleep=sleep)
         self.sleep = sleep
         self._clock = clock or (lambda: datetime.now(UTC))

@@ -10,6 +10,7 @@ an absolute property set, or an idempotent list membership change.
 from __future__ import annotations
 
 import json
+import threading
 import time
 import urllib.request
 from collections.abc import Sequence
@@ -114,6 +115,9 @@ class HubSpotClient:
         self.daily_reserve = int(limits.daily * limits.daily_reserve_share)
         self._token = token
         self._daily_seen_at = 0.0
+        self._shared = threading.RLock()
+        """Streams read at once share the API objects and the token: building one or renewing the other is one
+        thread's job at a time."""
         self.api = self._build(token)
 
     def _build(self, token: str) -> Any:
@@ -139,12 +143,13 @@ class HubSpotClient:
         resolving at send time means a refreshed token is used on the replay.
         """
         path, _, method = target.rpartition(".")
-        api = self._apis.get(path)
-        if api is None:
-            api = self.api
-            for part in path.split("."):
-                api = getattr(api, part)
-            self._apis[path] = api
+        with self._shared:
+            api = self._apis.get(path)
+            if api is None:
+                api = self.api
+                for part in path.split("."):
+                    api = getattr(api, part)
+                self._apis[path] = api
         return getattr(api, method)
 
     # --- the gate -------------------------------------------------------------------------
@@ -167,7 +172,7 @@ class HubSpotClient:
         )
 
     def _count_retry(self) -> None:
-        self.usage.retries += 1
+        self.usage.count_retry()
 
     def _once(self, endpoint: str, group: str, target: str, raw: bool, *args: Any, **kwargs: Any) -> Any:
         """One request. ``raw`` skips the client's model deserialization (slow on pages of hundreds of
@@ -182,7 +187,7 @@ class HubSpotClient:
                 endpoint=endpoint,
             )
         self.budget.acquire(group)
-        self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
+        self.usage.count_call(endpoint)
         try:
             if raw:
                 response = self._resolve(target)(
@@ -237,7 +242,7 @@ class HubSpotClient:
         self._observe(headers)
         row = resolve(TABLE, status, error_code(body), endpoint)
         if status == 429:
-            self.usage.rate_limited += 1
+            self.usage.count_rate_limited()
         if row.action is Action.PAUSE:
             return BudgetExhaustedError(
                 "HubSpot daily limit reached; resuming after the daily reset",
@@ -278,8 +283,12 @@ class HubSpotClient:
         )
 
     def _refresh(self) -> None:
+        with self._shared:
+            self._renew()
+
+    def _renew(self) -> None:
         assert self.oauth is not None
-        self.usage.calls["POST /oauth/v1/token"] = self.usage.calls.get("POST /oauth/v1/token", 0) + 1
+        self.usage.count_call("POST /oauth/v1/token")
         try:
             tokens = self._resolve("oauth.tokens_api.create")(
                 grant_type="refresh_token",

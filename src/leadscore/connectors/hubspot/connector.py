@@ -47,6 +47,7 @@ from leadscore.protocol import (
     Outcome,
     PendingChange,
     Progress,
+    ReadPolicy,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -90,6 +91,7 @@ class HubSpotConnector:
         self.source = source
         self.mapping = load_mapping("hubspot", HubSpotMapping, mapping_overrides)
         self.policy = WritePolicy(batch=self.mapping.limits.batch_update, sends_early=True, order="by_list")
+        self.read_policy = ReadPolicy(concurrent_streams=True)
         self.client = HubSpotClient(source, base_url, token, self.mapping.limits, oauth=oauth, sleep=sleep)
         self._clock_ms = clock_ms or (lambda: int(time.time() * 1000))
         self.targets = targets

@@ -176,7 +176,7 @@ class SalesforceClient:
             redirect = LoginRedirectAdapter(self.limits.request_timeout_seconds, login.login_url)
             self.session.mount(f"https://{login.domain}.salesforce.com/", redirect)
             self._mount_loopback(login.login_url)
-        self.usage.calls["POST /services/oauth2/token"] = self.usage.calls.get("POST /services/oauth2/token", 0) + 1
+        self.usage.count_call("POST /services/oauth2/token")
         try:
             if login.private_key_file is not None:
                 return Salesforce(
@@ -212,7 +212,7 @@ class SalesforceClient:
     def _new_session(self) -> str:
         assert self.refresh is not None
         refresh = self.refresh
-        self.usage.calls["POST /services/oauth2/token"] = self.usage.calls.get("POST /services/oauth2/token", 0) + 1
+        self.usage.count_call("POST /services/oauth2/token")
         try:
             response = self.session.post(
                 refresh.login_url.rstrip("/") + "/services/oauth2/token",
@@ -273,7 +273,7 @@ class SalesforceClient:
         self.sf = self._log_in(self.login) if self.login else self._connect(self._new_session())
 
     def _count_retry(self) -> None:
-        self.usage.retries += 1
+        self.usage.count_retry()
 
     def _once(self, endpoint: str, action: Callable[[Salesforce], T]) -> T:
         remaining = self.usage.daily_remaining
@@ -284,7 +284,7 @@ class SalesforceClient:
                 source=self.source,
                 endpoint=endpoint,
             )
-        self.usage.calls[endpoint] = self.usage.calls.get(endpoint, 0) + 1
+        self.usage.count_call(endpoint)
         try:
             result = action(self.sf)
         except SalesforceExpiredSession:

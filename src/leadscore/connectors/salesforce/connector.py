@@ -63,6 +63,7 @@ from leadscore.protocol import (
     Outcome,
     PendingChange,
     Progress,
+    ReadPolicy,
     RecordProblem,
     SavedCursor,
     TargetProperty,
@@ -153,6 +154,7 @@ class SalesforceConnector:
         self.mapping = load_mapping("salesforce", SalesforceMapping, mapping_overrides)
         limits = self.mapping.limits
         self.policy = WritePolicy(batch=limits.collection_size, sends_early=False, order="by_list")
+        self.read_policy = ReadPolicy()
         self.sleep = sleep
         self.client = SalesforceClient(
             source,
