@@ -56,6 +56,8 @@ class Writes:
     list_removes: Counter[str] = field(default_factory=Counter)
     calls: int = 0
     seconds: float = 0.0
+    applies: list[str] = field(default_factory=list)
+    """One line per apply: its changes by kind and the calls it took (printed with ``--applies``)."""
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -73,9 +75,12 @@ class Counted:
         before = sum(self._inner.usage().calls.values())
         started = time.monotonic()
         outcomes = self._inner.apply(entries, progress)
+        calls = sum(self._inner.usage().calls.values()) - before
+        kinds = Counter(entry.change.kind for entry in entries)
         with self._writes.lock:
             self._writes.seconds += time.monotonic() - started
-            self._writes.calls += sum(self._inner.usage().calls.values()) - before
+            self._writes.calls += calls
+            self._writes.applies.append(f"{dict(kinds)} in {calls} calls")
             for entry in entries:
                 kind = entry.change.kind
                 if kind == SET_PROPERTIES:
@@ -97,7 +102,9 @@ class Phase:
     wall: float = 0.0
 
 
-def cycle(store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope, phase: Phase) -> None:
+def cycle(
+    store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope, phase: Phase, applies: bool = False
+) -> None:
     writes = Writes()
     connector = Counted(build_connector(source, write_targets(compiled)), writes)
     try:
@@ -107,6 +114,8 @@ def cycle(store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope
     finally:
         connector.close()
     assert report.status == "ok", report.error
+    if applies:
+        print(f"  {source.name}: " + "; ".join(writes.applies or ["no writes"]))
     work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)
@@ -147,6 +156,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--applies", action="store_true", help="print each apply's changes and calls")
     args = parser.parse_args()
     compiled = engines(load_model_file(ROOT / "config" / "scoring.yaml"))
     servers, sources = [], []
@@ -170,14 +180,14 @@ def main() -> None:
         first = Phase()
         for _ in range(2):
             for source in sources:
-                cycle(store, source, compiled, people, first)
+                cycle(store, source, compiled, people, first, args.applies)
         shared = len(store.shared_people(people.sources, 10**9))
         print(f"{args.size:,} records per sandbox; {shared:,} people on two or three platforms")
         show("first round (each source twice)", first)
         touched = engage_one_percent(store, "brevo", args.seed)
         later = Phase()
         for source in sorted(sources, key=lambda s: s.name != "brevo"):
-            cycle(store, source, compiled, people, later)
+            cycle(store, source, compiled, people, later, args.applies)
         show(f"incremental round: {touched:,} Brevo people with new events", later)
     finally:
         store.close()
