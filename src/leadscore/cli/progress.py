@@ -1,4 +1,4 @@
-"""Progress of a long cycle: a live line on a terminal (rich), a log line every half minute elsewhere.
+"""Progress of a long cycle: a live line on a terminal (rich), a printed line every half minute elsewhere.
 
 The cycle's report and its rescore are updated as pages commit; a watcher thread reads them, so the pipeline
 knows nothing of how progress is shown.
@@ -6,7 +6,6 @@ knows nothing of how progress is shown.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from rich.live import Live
 
 from leadscore.sync.pipeline import Pipeline
 
-log = logging.getLogger("leadscore.sync")
 LOG_EVERY_SECONDS = 30.0
 REFRESH_SECONDS = 0.5
 
@@ -37,7 +35,8 @@ def progress_line(pipeline: Pipeline, started: float) -> str:
 
 @contextmanager
 def shown(pipeline: Pipeline, console: Console) -> Iterator[None]:
-    """While the block runs: the live line on a terminal, else a log line every LOG_EVERY_SECONDS."""
+    """While the block runs: the live line on a terminal, else a line every LOG_EVERY_SECONDS, printed on the
+    console itself (a command run from cron or piped to a file configures no logging, so a log line would be lost)."""
     done = threading.Event()
     started = time.monotonic()
 
@@ -48,7 +47,7 @@ def shown(pipeline: Pipeline, console: Console) -> Iterator[None]:
                     live.update(progress_line(pipeline, started))
             return
         while not done.wait(LOG_EVERY_SECONDS):
-            log.info("%s", progress_line(pipeline, started))
+            console.print(progress_line(pipeline, started), highlight=False, soft_wrap=True)
 
     watcher = threading.Thread(target=watch, name="progress", daemon=True)
     watcher.start()
