@@ -18,6 +18,7 @@ write seconds / floor per source and phase; nothing asserts on time.
 from __future__ import annotations
 
 import argparse
+import itertools
 import random
 import tempfile
 import threading
@@ -115,7 +116,9 @@ def cycle(
         connector.close()
     assert report.status == "ok", report.error
     if applies:
-        print(f"  {source.name}: " + "; ".join(writes.applies or ["no writes"]))
+        runs = [(line, len(list(same))) for line, same in itertools.groupby(writes.applies)]
+        described = "; ".join(f"{n} x {line}" if n > 1 else line for line, n in runs)
+        print(f"  {source.name}: {described or 'no writes'}")
     work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)
