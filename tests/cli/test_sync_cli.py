@@ -10,8 +10,10 @@ import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
+from leadscore.cli.sync import print_report
 from leadscore.daemon.leases import SingleDaemonLock
 from leadscore.store import SQLStore
+from leadscore.sync.pipeline import CycleReport
 from leadscore_sandbox.hubspot import HubSpotSandbox
 from leadscore_sandbox.hubspot_seed import seed_hubspot
 from tests.conftest import DEFAULT_MODEL, postgres_schema
@@ -159,3 +161,15 @@ def test_stores_whose_names_differ_only_in_suffix_lock_apart(tmp_path: Path) -> 
     finally:
         first.close()
         second.close()
+
+
+def test_the_cycle_summary_names_streams_left_out_or_waiting_for_their_budget(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    report = CycleReport("brevo", status="ok")
+    report.streams_off["won_deals"] = "the account has no sales CRM (403)"
+    report.streams_waiting["campaign_exports"] = "the other budget has no calls left for 2676 s"
+    print_report(report)
+    shown = capsys.readouterr().out
+    assert "stream won_deals left out: the account has no sales CRM (403)" in shown
+    assert "stream campaign_exports waits for its budget (read on by a later cycle): the other budget" in shown

@@ -210,6 +210,38 @@ def test_campaign_exports_wait_for_the_hourly_budget_and_resume(make: Callable[.
     assert sum(len(k) for k in rig.store.cursor("brevo", "campaign_exports")["done"].values()) == 16
 
 
+def test_a_cycle_that_starts_with_the_hourly_budget_spent_still_scores_and_writes(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """Campaign exports spent Brevo's 100-an-hour budget of /emailCampaigns and /processes; the next `sync --once`
+    (from cron, a new process that knows nothing of the last one's calls) met it spent when listing campaigns and
+    paused whole: a quote request received by webhook in between was neither scored nor written until the hour
+    turned. Now only the stream waits (``streams_waiting``)."""
+    limits = {"other_per_hour": 9, "process_poll_seconds": 0}
+    rig = make(contacts=40, sandbox={"limits": replace(BREVO_FAST, other_per_hour=9)}, limits=limits)
+    assert rig.pipeline.run_cycle().status == "ok"
+    sandbox = sandbox_of(rig)
+    exports = sandbox.log.calls["POST /v3/emailCampaigns/{campaignId}/exportRecipients"]
+    contact = min(
+        (c for c in sandbox.contacts.values() if "competitor" not in c.email and int(c.attributes["SCORE"]) < 40),
+        key=lambda c: c.id,
+    )
+    rig.store.receive("brevo", {"event": "quote_request", "email": contact.email, "ts_event": int(NOW.timestamp())})
+    fresh = rig.platform.connector(limits=limits)
+    try:
+        report = Pipeline(rig.store, fresh, engines(load_model_file(DEFAULT_MODEL)), clock=lambda: NOW).run_cycle()
+    finally:
+        fresh.close()
+    assert report.status == "ok", report.error
+    assert "campaign_exports" in report.streams_waiting
+    assert "budget has no calls left" in report.streams_waiting["campaign_exports"]
+    assert report.events_new == 1
+    assert report.contacts_scored >= 1
+    assert report.applied >= 1, "the quote request's new score was written"
+    assert sandbox.log.calls["POST /v3/emailCampaigns/{campaignId}/exportRecipients"] == exports
+    assert rig.store.last_run("brevo")[1]["streams_waiting"] == report.streams_waiting  # type: ignore[index]
+
+
 def test_export_and_webhook_of_the_same_open_count_once(make: Callable[..., PlatformRig]) -> None:
     rig = make(contacts=20)
     rig.pipeline.run_cycle()

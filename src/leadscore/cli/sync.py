@@ -173,6 +173,10 @@ def print_report(report: CycleReport) -> None:
             f"{report.events_expired} given up (older than the inbox keeps them)",
             highlight=False,
         )
+    for stream, why in report.streams_off.items():
+        out.print(escape(f"  stream {stream} left out: {why}"), highlight=False)
+    for stream, why in report.streams_waiting.items():
+        out.print(escape(f"  stream {stream} waits for its budget (read on by a later cycle): {why}"), highlight=False)
     calls = sum(report.api_calls.values())
     out.print(f"  API calls: {calls} ({report.rate_limited} rate-limited)", highlight=False)
     if report.problems:

@@ -70,9 +70,12 @@ class CycleReport:
     contacts_scored: int = 0
     scoring_workers: int = 1
     history_pruned: int = 0
+    """Score-history rows older than the retention (``history_days``) forgotten at the end of the cycle."""
     streams_off: dict[str, str] = field(default_factory=dict)
     """Optional streams the platform refused for this account (stream -> why), left out of the cycle."""
-    """Score-history rows older than the retention (``history_days``) forgotten at the end of the cycle."""
+    streams_waiting: dict[str, str] = field(default_factory=dict)
+    """Streams stopped for this cycle because their call budget is spent (stream -> which, until when); the rest
+    of the cycle runs, and a later cycle reads them on from their cursor."""
     changes: Counter[str] = field(default_factory=Counter)
     score_changes: int = 0
     grade_changes: int = 0
@@ -105,6 +108,7 @@ class CycleReport:
             "scoring_workers": self.scoring_workers,
             "history_pruned": self.history_pruned,
             "streams_off": dict(self.streams_off),
+            "streams_waiting": dict(self.streams_waiting),
             "changes": dict(self.changes),
             "applied": self.applied,
             "set_aside": self.set_aside,
@@ -270,7 +274,8 @@ class Pipeline:
 
     def _pull_stream(self, stream: str, report: CycleReport, halted: threading.Event) -> None:
         """One stream's pages, each saved with its cursor; stops between pages once ``halted`` (or the cycle's stop)
-        is set. A stream the platform refuses is left out for a day (``STREAM_RETRY_AFTER``)."""
+        is set. A stream the platform refuses is left out for a day (``STREAM_RETRY_AFTER``); one whose budget is
+        spent stops for this cycle only: scoring what was read and writing it need other budgets, or none."""
         off = self.store.cursor(self.source, OFF_PREFIX + stream)
         now = self.clock()
         if isinstance(off, dict) and datetime.fromisoformat(str(off.get("until"))) > now:
@@ -286,6 +291,13 @@ class Pipeline:
                     report.events_new += added
                     report.events_unresolved += unresolved
                     report.problems.extend(page.problems)
+        except BudgetExhaustedError as exc:
+            with self._tally:
+                report.streams_waiting[stream] = str(exc)
+            log.info(
+                "source %s: stream %s waits for its budget; the rest of the cycle runs: %s", self.source, stream, exc
+            )
+            return
         except StreamUnavailableError as exc:
             with self._tally:
                 report.streams_off[stream] = str(exc)

@@ -89,14 +89,17 @@ class BrevoClient:
         for name in _windows(group):
             wait = self.budget.next_free_in(name)
             if wait > self.limits.max_retry_seconds:
-                raise BudgetExhaustedError(
-                    f"Brevo {endpoint}: the {name.replace('_', ' per ')} budget has no calls left for {wait:.0f} s "
-                    f"(more than max_retry_seconds, {self.limits.max_retry_seconds:g} s; another integration may be "
-                    "using it); this cycle pauses here and a later cycle carries on",
-                    source=self.source,
-                    endpoint=endpoint,
-                )
+                raise self._spent(name, wait, endpoint)
             self.budget.acquire(name)
+
+    def _spent(self, window: str, wait: float, endpoint: str) -> BudgetExhaustedError:
+        return BudgetExhaustedError(
+            f"Brevo {endpoint}: the {window.replace('_', ' per ')} budget has no calls left for {wait:.0f} s "
+            f"(more than max_retry_seconds, {self.limits.max_retry_seconds:g} s; another integration may be "
+            "using it); what needs it waits, and a later cycle carries on",
+            source=self.source,
+            endpoint=endpoint,
+        )
 
     def call(
         self,
@@ -143,6 +146,8 @@ class BrevoClient:
         action = resolve(TABLE, status, code, endpoint).action
         if action is Action.WAIT:
             self.usage.count_rate_limited()
+            if reset is not None and reset > self.limits.max_retry_seconds:
+                raise self._spent(_windows(group)[-1], reset, endpoint)
             raise RateLimitedError(
                 f"Brevo {endpoint}: 429 rate limited",
                 retry_after=reset or 1.0,
