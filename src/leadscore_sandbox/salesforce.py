@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import parse_qs
 
 from leadscore_sandbox._http import Request, Response, SandboxServer
 from leadscore_sandbox.soql import SoqlError, parse, sort_key
@@ -592,21 +593,26 @@ class SalesforceSandbox(SandboxServer):
 
     def _composite(self, request: Request) -> Response:
         """Up to 25 subrequests, at most 5 of them collections, counted as one call; the sandbox models the
-        collection update and insert subrequests a sync sends."""
+        collection update, insert and delete subrequests a sync sends (a delete names its ids in its url)."""
         body = request.body if isinstance(request.body, dict) else {}
         subrequests = body.get("compositeRequest")
         if not isinstance(subrequests, list) or not subrequests or len(subrequests) > 25:
             return errors(400, "INVALID_COMPOSITE_REQUEST", "compositeRequest: between 1 and 25 subrequests")
         if sum("/composite/sobjects" in str(s.get("url")) for s in subrequests) > 5:
             return errors(400, "INVALID_COMPOSITE_REQUEST", "at most 5 sObject Collections subrequests")
-        handlers = {"PATCH": self._collection_update, "POST": self._collection_insert}
+        handlers = {
+            "PATCH": self._collection_update,
+            "POST": self._collection_insert,
+            "DELETE": self._collection_delete,
+        }
         answers = []
         for sub in subrequests:
             handler = handlers.get(str(sub.get("method")))
-            if handler is None or str(sub.get("url")).rstrip("/") != data_base(request) + "/composite/sobjects":
+            path, _, query = str(sub.get("url")).partition("?")
+            if handler is None or path.rstrip("/") != data_base(request) + "/composite/sobjects":
                 answer = errors(400, "NOT_SUPPORTED", f"the sandbox models collections only: {sub.get('url')}")
             else:
-                inner = Request(str(sub["method"]), str(sub["url"]), {}, request.headers, sub.get("body"), {})
+                inner = Request(str(sub["method"]), path, parse_qs(query), request.headers, sub.get("body"), {})
                 answer = handler(inner)
             answers.append(
                 {

@@ -338,6 +338,25 @@ def test_removes_from_several_campaigns_take_one_member_lookup_per_collection(ma
             assert (lead in members) == (shown == band), (lead, band, shown)
 
 
+def test_more_than_a_collection_of_removes_is_deleted_in_one_composite_call(make: Callable[..., PlatformRig]) -> None:
+    """The write-cost minimum counts deletes five collections of 200 to a Composite call; one DELETE call per 200
+    members made an incremental cycle of 689 removes cost 4 calls where the minimum has 1."""
+    rig = make(people=900)
+    assert rig.pipeline.run_cycle().status == "ok"
+    for lead in scorable_leads(rig):
+        rig.platform.high_intent(lead, rig.store)
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    assert report.changes["list_remove"] > 200
+    assert report.api_calls["POST composite (DELETE collections)"] == 1
+    assert "DELETE composite/sobjects" not in report.api_calls
+    for band in ("New", "Warm", "MQL", "SQL"):
+        campaign = org(rig).campaign_named(f"leadscore lead - {band}")
+        members = org(rig).members(campaign) if campaign else set()
+        for lead in scorable_leads(rig):
+            assert (lead in members) == (rig.platform.shown(lead)["band"] == band), (lead, band)
+
+
 def test_leads_and_contacts_changed_in_one_cycle_share_composite_calls(make: Callable[..., PlatformRig]) -> None:
     """Updates were sent one Composite call per object: a cycle changing 20 leads and 20 contacts took two."""
     rig = make(people=300)

@@ -24,6 +24,7 @@ import io
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -134,6 +135,30 @@ def keyset(position: Keyset, lookback_seconds: float = 0) -> str:
     if after is None:
         return f"SystemModstamp > {literal}"
     return f"(SystemModstamp > {literal} OR (SystemModstamp = {literal} AND Id > {soql_quote(after)}))"
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """One sObject Collections subrequest of a Composite call: records to insert or update (``body``), or the
+    ids to delete (named in its url, as Salesforce's DELETE takes them)."""
+
+    size: int
+    body: list[dict[str, Any]] | None = None
+    ids: list[str] | None = None
+
+    def subrequest(self, method: str, url: str, index: int) -> dict[str, Any]:
+        if self.ids is not None:
+            return {
+                "method": method,
+                "url": f"{url}?ids={','.join(self.ids)}&allOrNone=false",
+                "referenceId": f"c{index}",
+            }
+        return {
+            "method": method,
+            "url": url,
+            "referenceId": f"c{index}",
+            "body": {"allOrNone": False, "records": self.body},
+        }
 
 
 class SalesforceConnector:
@@ -430,28 +455,20 @@ class SalesforceConnector:
         """Collections of up to 200 records, five to a Composite request (one counted call for up to 1,000
         records); per chunk, one outcome per record (a chunk refused whole gives each record its error), yielded
         as each call is answered."""
+        yield from self._composite(method, [Collection(len(chunk), body=chunk) for chunk in chunks])
+
+    def _composite(self, method: str, collections: list[Collection]) -> Iterator[list[RecordOutcome]]:
         per_call = self.mapping.limits.collections_per_call
         url = f"/services/data/v{self.mapping.api_version}/composite/sobjects"
-        for start in range(0, len(chunks), per_call):
-            group = chunks[start : start + per_call]
-            body = {
-                "allOrNone": False,
-                "compositeRequest": [
-                    {
-                        "method": method,
-                        "url": url,
-                        "referenceId": f"chunk{i}",
-                        "body": {"allOrNone": False, "records": c},
-                    }
-                    for i, c in enumerate(group)
-                ],
-            }
+        for start in range(0, len(collections), per_call):
+            group = collections[start : start + per_call]
+            body = {"allOrNone": False, "compositeRequest": [c.subrequest(method, url, i) for i, c in enumerate(group)]}
             result = self._rest(f"POST composite ({method} collections)", "composite", "POST", json=body)
-            for chunk, sub in zip(group, result["compositeResponse"], strict=True):
+            for collection, sub in zip(group, result["compositeResponse"], strict=True):
                 if int(sub.get("httpStatusCode", 500)) >= 300:
                     error = (sub.get("body") or [{}])[0]
                     refused: RecordOutcome = ("rejected", f"{error.get('errorCode', '')}: {error.get('message', '')}")
-                    yield [refused] * len(chunk)
+                    yield [refused] * collection.size
                 else:
                     yield [_outcome_of(record) for record in sub["body"]]
 
@@ -557,7 +574,7 @@ class SalesforceConnector:
 
     def _remove_members(self, entries: Sequence[PendingChange]) -> list[Outcome]:
         """Look the members up (one query per collection of removes, whatever their campaigns), then delete
-        them; a member already gone is done."""
+        them, five collections of 200 to a Composite call; a member already gone is done."""
         wanted: list[tuple[str, PendingChange]] = []
         for entry in entries:
             campaign_id = self._campaign_ids.get(str(entry.change.payload["list"]))
@@ -581,10 +598,9 @@ class SalesforceConnector:
                     if (r.get("CampaignId"), r.get("LeadId")) in pairs
                     or (r.get("CampaignId"), r.get("ContactId")) in pairs
                 ]
-        for start in range(0, len(member_ids), size):
-            chunk_ids = ",".join(member_ids[start : start + size])
-            params = {"ids": chunk_ids, "allOrNone": "false"}
-            self._rest("DELETE composite/sobjects", "composite/sobjects", "DELETE", params=params)
+        chunks = [member_ids[start : start + size] for start in range(0, len(member_ids), size)]
+        for _ in self._composite("DELETE", [Collection(len(chunk), ids=chunk) for chunk in chunks]):
+            pass
         return [Outcome(e.key, "ok") for e in entries]
 
     def _rest(self, endpoint: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
