@@ -63,6 +63,16 @@ lead, a won deal); a backtest of a store reads its earliest one as the contact's
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
+def property_text(value: object) -> str:
+    """A platform property's value as text, the form every platform shows it in: a number stored as a double
+    (Salesforce's 19.0) reads as the 19 leadscore wrote, and an absent value as empty."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def normalize_email(raw: object) -> str | None:
     """Lower-case and trim an email so that one person has one key across platforms."""
     if not isinstance(raw, str):

@@ -24,13 +24,13 @@ def test_history_keeps_each_visible_change_once_and_forgets_after_the_retention(
         platform.seed(30, 5)
         engine = default_engines()[0]
 
-        def cycle(at: timedelta = timedelta(0), history_days: int = 400) -> None:
+        def cycle(at: timedelta = timedelta(0), history_days: int = 400, full: bool = False) -> None:
             connector = platform.connector()
             try:
                 pipeline = Pipeline(
                     store, connector, default_engines(), clock=lambda: NOW + at, history_days=history_days
                 )
-                assert pipeline.run_cycle().status == "ok"
+                assert pipeline.run_cycle(full_rescore=full).status == "ok"
             finally:
                 connector.close()
 
@@ -56,7 +56,7 @@ def test_history_keeps_each_visible_change_once_and_forgets_after_the_retention(
         assert raised.contributions, "the rules behind the new score are kept"
         assert any("quote" in reason or "demo" in reason for reason, _ in raised.contributions), raised.contributions
 
-        cycle(timedelta(days=120))
+        cycle(timedelta(days=120), full=True)  # decay reaches records without new data through the full rescore
         decayed = store.score_history("hubspot", chosen)
         assert len(decayed) == 3
         assert decayed[-1].new_score < raised.new_score, "decay is history too"

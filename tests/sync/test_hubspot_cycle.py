@@ -249,3 +249,21 @@ def test_a_contact_indexed_late_by_search_is_still_read(make_rig: Callable[..., 
     assert title_of(rig, late) == "Chief Executive Officer"
     idle = rig.pipeline.run_cycle()
     assert idle.contacts_read == 0, "records re-read in the look-back window are not handed on again"
+
+
+def test_a_record_re_read_only_because_leadscore_wrote_it_is_not_rescored(make_rig: Callable[..., Rig]) -> None:
+    """HubSpot reports every contact leadscore wrote as modified, so the cycle after a write re-read them all and
+    rescored every one for nothing (a 100,000-contact account: 100,000 rescores per cycle with no new data). A hand
+    edit of leadscore's property, or a changed profile, still brings its record back to scoring."""
+    rig = make_rig(contacts=80)
+    assert rig.pipeline.run_cycle().contacts_scored == 80
+    again = rig.pipeline.run_cycle()
+    assert again.contacts_read == 80, "the platform reports the written records as modified"
+    assert again.contacts_scored == 0
+    edited, retitled = (c.id for c in rig.sandbox.live_contacts()[:2])
+    rig.sandbox.touch(edited, leadscore_score="99")
+    rig.sandbox.touch(retitled, jobtitle="Chief Executive Officer")
+    third = rig.pipeline.run_cycle()
+    assert third.contacts_read == 2
+    assert third.contacts_scored == 2
+    assert rig.sandbox.contacts[edited].properties["leadscore_score"] != "99", "the hand edit is healed"

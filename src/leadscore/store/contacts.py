@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +15,10 @@ from leadscore.protocol import ContactPage
 from leadscore.records import (
     Contact,
     ensure_utc,
+    property_text,
 )
 from leadscore.store import schema
-from leadscore.store.base import Tables, last_per_id
+from leadscore.store.base import Tables, chunks, last_per_id
 
 
 class ContactsStore(Tables):
@@ -68,11 +70,50 @@ class ContactsStore(Tables):
             for c in latest
         ]
         if rows:
+            changed = self._needing_rescore(connection, source, latest)
             connection.execute(self._sql.upsert_contacts, rows)
-            self._queue(connection, source, [c.id for c in latest])
+            self._queue(connection, source, changed)
             self._observe(connection, source, latest, now)
             self._touch_persons(connection, left)
         return len(rows)
+
+    def _needing_rescore(self, connection: Connection, source: str, contacts: Sequence[Contact]) -> list[str]:
+        """The pulled contacts that scoring or planning must see again: new or revived ones, ones whose email or
+        profile changed, and ones showing leadscore's properties or lists other than the store knows it wrote (a
+        hand edit to heal). A record the platform reports only because leadscore wrote its score is none of these,
+        and is not rescored for it."""
+        c, w = schema.contacts, schema.written
+        stored: dict[str, tuple[Any, ...]] = {}
+        shown: dict[str, tuple[Any, Any]] = {}
+        for chunk in chunks([contact.id for contact in contacts], 1000):
+            stored.update(
+                (row[0], tuple(row[1:]))
+                for row in connection.execute(
+                    select(c.c.contact_id, c.c.email, c.c.profile, c.c.deleted, c.c.merged_into).where(
+                        c.c.source == source, c.c.contact_id.in_(list(chunk))
+                    )
+                )
+            )
+            shown.update(
+                (row[0], (row[1], row[2]))
+                for row in connection.execute(
+                    select(w.c.contact_id, w.c.properties, w.c.lists).where(
+                        w.c.source == source, w.c.contact_id.in_(list(chunk))
+                    )
+                )
+            )
+        changed = []
+        for contact in contacts:
+            known = stored.get(contact.id)
+            properties, lists = shown.get(contact.id, (None, None))
+            if (
+                known is None
+                or known != (contact.email, as_json(contact.profile), False, None)
+                or _texts(properties or {}) != _texts(contact.observed)
+                or (contact.lists is not None and sorted(lists or ()) != sorted(contact.lists))
+            ):
+                changed.append(contact.id)
+        return changed
 
     def _observe(self, connection: Connection, source: str, contacts: Sequence[Contact], now: datetime) -> None:
         """What a pull saw in leadscore's own properties replaces what acks said: a hand edit is seen and healed.
@@ -152,3 +193,12 @@ class ContactsStore(Tables):
         c = schema.cursors
         with self.db.begin() as connection:
             connection.execute(delete(c).where(c.c.source == source, c.c.stream == stream))
+
+
+def as_json(values: Mapping[str, Any]) -> Any:
+    """``values`` as the store reads them back from a JSON column, for comparing a pulled record with a stored one."""
+    return json.loads(json.dumps(dict(values), default=str))
+
+
+def _texts(properties: Mapping[str, Any]) -> dict[str, str]:
+    return {name: text for name, value in properties.items() if (text := property_text(value))}

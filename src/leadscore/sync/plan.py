@@ -8,7 +8,7 @@ from datetime import datetime
 
 from leadscore.engine import Engine, Reasons, render_reasons
 from leadscore.protocol import TargetProperty, WriteTargets, list_key
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult, WrittenState
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult, WrittenState, property_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,9 @@ def plan_contact(
     current_properties = known.properties if known is not None else {}
     current_lists = known.lists if known is not None else frozenset()
     changed = {
-        name: value for name, value in desired.properties.items() if _text(current_properties.get(name)) != value
+        name: value
+        for name, value in desired.properties.items()
+        if property_text(current_properties.get(name)) != value
     }
     changes: list[Change] = []
     if changed and not _only_ageing(changed, current_properties, desired.reasons):
@@ -107,14 +109,6 @@ def _only_ageing(changed: Mapping[str, str], current: Mapping[str, object], reas
     if len(changed) != 1:
         return False
     (name,) = changed
-    old = _text(current.get(name))
+    old = property_text(current.get(name))
     rendered = reasons.get(name)
     return bool(old) and rendered is not None and rendered.same_parts(old)
-
-
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
