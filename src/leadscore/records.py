@@ -64,8 +64,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 def property_text(value: object) -> str:
-    """A platform property's value as text, the form every platform shows it in: a number stored as a double
-    (Salesforce's 19.0) reads as the 19 leadscore wrote, and an absent value as empty."""
+    """A platform property's value as text, the form every platform shows it in: a number a platform stores as a
+    double (19.0) reads as the 19 leadscore wrote, and an absent value as empty."""
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
