@@ -599,8 +599,7 @@ class SalesforceConnector:
                     or (r.get("CampaignId"), r.get("ContactId")) in pairs
                 ]
         chunks = [member_ids[start : start + size] for start in range(0, len(member_ids), size)]
-        for _ in self._composite("DELETE", [Collection(len(chunk), ids=chunk) for chunk in chunks]):
-            pass
+        list(self._composite("DELETE", [Collection(len(chunk), ids=chunk) for chunk in chunks]))
         return [Outcome(e.key, "ok") for e in entries]
 
     def _rest(self, endpoint: str, path: str, method: str = "GET", **kwargs: Any) -> Any:
