@@ -19,6 +19,7 @@ from leadscore.records import (
     Change,
     Contact,
     Event,
+    WrittenState,
     to_epoch_ms,
 )
 from leadscore.store import schema
@@ -121,6 +122,19 @@ class Tables:
                 by_source.setdefault(source, []).append(contact_id)
         for source, ids in by_source.items():
             self._queue(connection, source, ids)
+
+    def _written(self, connection: Connection, keys: Any) -> dict[tuple[str, str], WrittenState]:
+        """What the store knows each (source, record) shows of leadscore's properties and lists."""
+        found: dict[tuple[str, str], WrittenState] = {}
+        by_source: dict[str, list[str]] = {}
+        for source, contact_id in keys:
+            by_source.setdefault(source, []).append(contact_id)
+        for source, ids in by_source.items():
+            for chunk in chunks(ids, 1000):
+                rows = connection.execute(self._sql.written_of_ids, {"p_source": source, "p_ids": list(chunk)})
+                for contact_id, properties, lists in rows:
+                    found[(source, contact_id)] = WrittenState(properties or EMPTY, frozenset(lists or ()))
+        return found
 
     def _queue(self, connection: Connection, source: str, contact_ids: Iterable[str]) -> None:
         version = secrets.randbits(62)

@@ -82,9 +82,8 @@ class ContactsStore(Tables):
         profile changed, and ones showing leadscore's properties or lists other than the store knows it wrote (a
         hand edit to heal). A record the platform reports only because leadscore wrote its score is none of these,
         and is not rescored for it."""
-        c, w = schema.contacts, schema.written
+        c = schema.contacts
         stored: dict[str, tuple[Any, ...]] = {}
-        shown: dict[str, tuple[Any, Any]] = {}
         for chunk in chunks([contact.id for contact in contacts], 1000):
             stored.update(
                 (row[0], tuple(row[1:]))
@@ -94,23 +93,14 @@ class ContactsStore(Tables):
                     )
                 )
             )
-            shown.update(
-                (row[0], (row[1], row[2]))
-                for row in connection.execute(
-                    select(w.c.contact_id, w.c.properties, w.c.lists).where(
-                        w.c.source == source, w.c.contact_id.in_(list(chunk))
-                    )
-                )
-            )
+        shown = self._written(connection, [(source, contact.id) for contact in contacts])
         changed = []
         for contact in contacts:
-            known = stored.get(contact.id)
-            properties, lists = shown.get(contact.id, (None, None))
+            state = shown.get((source, contact.id))
             if (
-                known is None
-                or known != (contact.email, as_json(contact.profile), False, None)
-                or _texts(properties or {}) != _texts(contact.observed)
-                or (contact.lists is not None and sorted(lists or ()) != sorted(contact.lists))
+                stored.get(contact.id) != (contact.email, as_json(contact.profile), False, None)
+                or _texts(state.properties if state else {}) != _texts(contact.observed)
+                or (contact.lists is not None and (state.lists if state else frozenset()) != frozenset(contact.lists))
             ):
                 changed.append(contact.id)
         return changed

@@ -176,18 +176,6 @@ class OutboxStore(Tables):
             found[contact_id] = _folded(found.get(contact_id, WrittenState(EMPTY, frozenset())), changes)
         return found
 
-    def _written(self, connection: Connection, keys: Any) -> dict[tuple[str, str], WrittenState]:
-        found: dict[tuple[str, str], WrittenState] = {}
-        by_source: dict[str, list[str]] = {}
-        for source, contact_id in keys:
-            by_source.setdefault(source, []).append(contact_id)
-        for source, ids in by_source.items():
-            for chunk in chunks(ids, 1000):
-                rows = connection.execute(self._sql.written_of_ids, {"p_source": source, "p_ids": list(chunk)})
-                for contact_id, properties, lists in rows:
-                    found[(source, contact_id)] = WrittenState(properties or EMPTY, frozenset(lists or ()))
-        return found
-
     def _upsert_written(self, connection: Connection, rows: list[dict[str, Any]]) -> None:
         if rows:
             connection.execute(self._sql.upsert_written, rows)

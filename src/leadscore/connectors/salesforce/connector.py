@@ -153,12 +153,8 @@ class Collection:
                 "url": f"{url}?ids={','.join(self.ids)}&allOrNone=false",
                 "referenceId": f"c{index}",
             }
-        return {
-            "method": method,
-            "url": url,
-            "referenceId": f"c{index}",
-            "body": {"allOrNone": False, "records": self.body},
-        }
+        body = {"allOrNone": False, "records": self.body}
+        return {"method": method, "url": url, "referenceId": f"c{index}", "body": body}
 
 
 class SalesforceConnector:
