@@ -73,6 +73,32 @@ def property_text(value: object) -> str:
     return str(value)
 
 
+def shows_written(written: object, shown: object) -> bool:
+    """Whether a platform showing ``shown`` still shows what leadscore wrote as ``written``.
+
+    Beyond the same text, a platform may show a written moment in its own form: another notation of the same
+    instant (``+0000`` for ``Z``), or only its day where the field holds a date.
+    """
+    written_text, shown_text = property_text(written), property_text(shown)
+    if written_text == shown_text:
+        return True
+    moment, seen = _moment(written_text), _moment(shown_text)
+    if moment is None or seen is None:
+        return False
+    if len(shown_text) == len("2026-01-31"):
+        return ensure_utc(moment).date() == seen.date()
+    return ensure_utc(moment) == ensure_utc(seen)
+
+
+def _moment(text: str) -> datetime | None:
+    if len(text) < len("2026-01-31") or not text[:4].isdigit() or text[4:5] != "-":
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def normalize_email(raw: object) -> str | None:
     """Lower-case and trim an email so that one person has one key across platforms."""
     if not isinstance(raw, str):

@@ -75,6 +75,17 @@ def test_idle_second_cycle_writes_nothing(make: Callable[..., PlatformRig]) -> N
     assert sum(report.changes.values()) == 0
 
 
+def test_records_re_read_after_a_write_are_not_rescored(make: Callable[..., PlatformRig]) -> None:
+    """Each platform shows the moment leadscore stamped in its own form (Salesforce ``...+0000``, Brevo a bare
+    date) and reports the written records as modified: the re-read is no reason to rescore them, which cost one
+    scoring of the whole account and, for records whose reasons aged, a write of their own."""
+    rig = make()
+    rig.pipeline.run_cycle()
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok", report.error
+    assert report.contacts_scored == 0, f"{report.contacts_read} re-read, {report.contacts_scored} rescored"
+
+
 def restarted_cycle(rig: PlatformRig, *, dry_run: bool = False) -> CycleReport:
     """A cycle of the same source and store in a new process: a connector that has made no call yet."""
     connector = rig.platform.connector()

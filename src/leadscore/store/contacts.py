@@ -16,6 +16,7 @@ from leadscore.records import (
     Contact,
     ensure_utc,
     property_text,
+    shows_written,
 )
 from leadscore.store import schema
 from leadscore.store.base import Tables, chunks, last_per_id
@@ -99,7 +100,7 @@ class ContactsStore(Tables):
             state = shown.get((source, contact.id))
             if (
                 stored.get(contact.id) != (contact.email, as_json(contact.profile), False, None)
-                or _texts(state.properties if state else {}) != _texts(contact.observed)
+                or not _shows_written(state.properties if state else {}, contact.observed)
                 or (contact.lists is not None and (state.lists if state else frozenset()) != frozenset(contact.lists))
             ):
                 changed.append(contact.id)
@@ -190,5 +191,7 @@ def as_json(values: Mapping[str, Any]) -> Any:
     return json.loads(json.dumps(dict(values), default=str))
 
 
-def _texts(properties: Mapping[str, Any]) -> dict[str, str]:
-    return {name: text for name, value in properties.items() if (text := property_text(value))}
+def _shows_written(written: Mapping[str, Any], shown: Mapping[str, Any]) -> bool:
+    """Whether a pulled record shows every property as leadscore wrote it, and none it did not write."""
+    names = {name for values in (written, shown) for name, value in values.items() if property_text(value)}
+    return all(shows_written(written.get(name), shown.get(name)) for name in names)
