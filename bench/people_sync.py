@@ -12,7 +12,9 @@ Brevo, HubSpot and Salesforce. For every cycle, each write batch the connector
 sends is counted (changes by kind and list, calls, seconds); the minimum for the
 same writes and their time at the platform's limits is the platform's own
 write-cost arithmetic (what `leadscore plan` shows). Prints calls / minimum and
-write seconds / floor per source and phase; nothing asserts on time.
+write seconds / floor per source and phase, each source's cycle seconds against the
+least time its API calls take at the platform's per-second limits, and the syncing
+process's peak RSS; nothing asserts on time.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import random
+import resource
 import tempfile
 import threading
 import time
@@ -31,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from _sync_run import free_port, start_sandbox
+from leadscore.connectors.brevo.mapping import BrevoMapping
+from leadscore.connectors.hubspot.mapping import HubSpotMapping
+from leadscore.connectors.mapping import load_mapping
 from leadscore.engine import engines, load_model_file
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platform
@@ -101,6 +107,9 @@ class Phase:
     floor: Counter[str] = field(default_factory=Counter)
     changes: Counter[str] = field(default_factory=Counter)
     wall: float = 0.0
+    cycle_seconds: Counter[str] = field(default_factory=Counter)
+    rate_floor: dict[str, float | None] = field(default_factory=dict)
+    api_calls: Counter[str] = field(default_factory=Counter)
 
 
 def cycle(
@@ -111,7 +120,9 @@ def cycle(
     try:
         started = time.monotonic()
         report = Pipeline(store, connector, compiled, people=people).run_cycle()  # type: ignore[arg-type]
-        phase.wall += time.monotonic() - started
+        elapsed = time.monotonic() - started
+        phase.wall += elapsed
+        phase.cycle_seconds[source.name] += elapsed
     finally:
         connector.close()
     assert report.status == "ok", report.error
@@ -125,8 +136,35 @@ def cycle(
         phase.minimum[source.name] += cost.calls
         phase.floor[source.name] += cost.seconds or 0.0
     phase.calls[source.name] += writes.calls
+    phase.api_calls[source.name] += sum(report.api_calls.values())
+    floor = rate_floor(source, report.api_calls)
+    known = phase.rate_floor.get(source.name, 0.0)
+    phase.rate_floor[source.name] = None if floor is None or (known is None) else known + floor
     phase.seconds[source.name] += writes.seconds
     phase.changes[source.name] += writes.properties + sum(writes.list_adds.values()) + sum(writes.list_removes.values())
+
+
+def rate_floor(source: Any, calls: dict[str, int]) -> float | None:
+    """The least time a cycle's calls take at the platform's per-second limits (reads, writes and set-up alike):
+    with at most N calls in any window of T seconds, call kN + 1 comes k windows after the first. None for
+    Salesforce, which limits calls by the day and by concurrency, not by the second."""
+    if source.platform == "hubspot":
+        hubspot = load_mapping("hubspot", HubSpotMapping, dict(source.mapping)).limits
+        searches = sum(n for name, n in calls.items() if name.endswith("/search"))
+        return max(
+            windows(sum(calls.values()), hubspot.per_ten_seconds, 10.0),
+            windows(searches, hubspot.search_per_second, 1.0),
+        )
+    if source.platform == "brevo":
+        brevo = load_mapping("brevo", BrevoMapping, dict(source.mapping)).limits
+        paths = {name: name.split(" ", 1)[-1].removeprefix("/v3") for name in calls}
+        contacts = sum(n for name, n in calls.items() if paths[name].startswith("/contacts"))
+        return windows(contacts, brevo.contacts_per_second, 1.0)
+    return None
+
+
+def windows(calls: int, per_window: int, seconds: float) -> float:
+    return max(0, calls - 1) // per_window * seconds
 
 
 def engage_one_percent(store: SQLStore, source: str, seed: int) -> int:
@@ -153,6 +191,18 @@ def show(name: str, phase: Phase) -> None:
             f"{source:12} {phase.changes[source]:>8,} {calls:>7,} {least:>8,} {calls / least if least else 0:>6.2f} "
             f"{seconds:>7.1f} {floor:>8.1f} {seconds / floor if floor else 0:>6.2f}"
         )
+
+
+def show_cycles(phase: Phase) -> None:
+    for source in SANDBOXES:
+        seconds, floor = phase.cycle_seconds[source], phase.rate_floor.get(source)
+        if floor is None:
+            against = "no per-second limit"
+        elif floor == 0:
+            against = "rate-limit floor 0s (the calls fit in one window)"
+        else:
+            against = f"rate-limit floor {floor:.1f}s, ratio {seconds / floor:.2f}"
+        print(f"  {source:12} cycles {seconds:.1f}s for {phase.api_calls[source]:,} API calls; {against}")
 
 
 def main() -> None:
@@ -187,11 +237,14 @@ def main() -> None:
         shared = len(store.shared_people(people.sources, 10**9))
         print(f"{args.size:,} records per sandbox; {shared:,} people on two or three platforms")
         show("first round (each source twice)", first)
+        show_cycles(first)
         touched = engage_one_percent(store, "brevo", args.seed)
         later = Phase()
         for source in sorted(sources, key=lambda s: s.name != "brevo"):
             cycle(store, source, compiled, people, later, args.applies)
         show(f"incremental round: {touched:,} Brevo people with new events", later)
+        show_cycles(later)
+        print(f"peak RSS of the syncing process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     finally:
         store.close()
         for server in servers:
