@@ -52,3 +52,12 @@ def test_version() -> None:
     done = leadscore(Path.cwd(), "--version")
     assert done.returncode == 0
     assert done.stdout.startswith("leadscore ")
+
+
+def test_the_command_list_gives_each_command_one_unbroken_summary(tmp_path: Path) -> None:
+    """Summaries are docstrings wrapped at 120 columns; shown as written, a wide terminal broke them mid-sentence
+    ("... in the store," then "scored as ..." on a line of its own)."""
+    done = leadscore(tmp_path, "--help", env={"COLUMNS": "250"})
+    assert done.returncode == 0, done.stderr
+    explain = next(line for line in done.stdout.splitlines() if "│ explain" in line)
+    assert "a live source's record in the store, scored as its cycle scores it." in explain
