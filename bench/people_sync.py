@@ -130,6 +130,11 @@ def cycle(
         runs = [(line, len(list(same))) for line, same in itertools.groupby(writes.applies)]
         described = "; ".join(f"{n} x {line}" if n > 1 else line for line, n in runs)
         print(f"  {source.name}: {described or 'no writes'}")
+        calls = ", ".join(f"{name} {n}" for name, n in sorted(report.api_calls.items(), key=lambda item: -item[1]))
+        print(
+            f"    {elapsed:.1f}s ({writes.seconds:.1f}s sending); read {report.contacts_read:,}, "
+            f"scored {report.contacts_scored:,}; calls: {calls}"
+        )
     work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)

@@ -107,6 +107,12 @@ class CallBudget:
                 # counted and we did not send, dated now) leaves it, not a whole window from now.
                 window.held_until = max(window.held_until, now + window.wait_needed(now))
 
+    def rate(self, name: str) -> float:
+        """Calls a second that the window ``name`` lets through at its steady pace."""
+        window = self.windows[name]
+        with self._lock:
+            return window.limit / window.seconds
+
     def hold(self, name: str, seconds: float) -> None:
         """The platform's rate-limit headers say this window has no calls left for ``seconds``: hold it, so the
         next call waits for the platform's reset instead of meeting a 429."""

@@ -321,13 +321,18 @@ class HubSpotClient:
         return [_raw_record(r) for r in page.get("results", [])], _next_after(page)
 
     def search_contacts(
-        self, filters: Sequence[tuple[str, str, str]], sort: str, after: int, properties: Sequence[str]
+        self,
+        filters: Sequence[tuple[str, str, str]],
+        sort: str,
+        after: int,
+        properties: Sequence[str],
+        limit: int | None = None,
     ) -> SearchPage:
         request = PublicObjectSearchRequest(
             filter_groups=[FilterGroup(filters=[Filter(property_name=n, operator=o, value=v) for n, o, v in filters])],
             sorts=[sort],
             properties=list(properties),
-            limit=self.limits.search_page,
+            limit=limit or self.limits.search_page,
             after=str(after),
         )
         page = self.call(

@@ -17,6 +17,7 @@ means the first-run backfill is still under way.
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -27,7 +28,7 @@ from hubspot.crm.properties import OptionInput
 
 from leadscore.connectors.checks import checked
 from leadscore.connectors.http import Sleep
-from leadscore.connectors.hubspot.client import GENERAL, HubSpotClient, OAuthApp
+from leadscore.connectors.hubspot.client import GENERAL, SEARCH, HubSpotClient, OAuthApp
 from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified, WebEvents, contacts_cursor
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
@@ -196,10 +197,15 @@ class HubSpotConnector:
             yield from self._tie_pass(ts, after_id, seen_at_ts, window)
             ts += 1
         page_size = self.mapping.limits.search_page
+        first = True
         while True:
             page = self.client.search_contacts(
                 [("lastmodifieddate", "GTE", str(ts))], "lastmodifieddate", 0, self._properties()
             )
+            if first and self._relisting_is_quicker(page.total):
+                yield from self._backfill(Backfill(self._clock_ms()))
+                return
+            first = False
             records = page.records
             if records and all(_modified_ms(r) == ts for r in records) and len(records) == page_size:
                 yield from self._tie_pass(ts, None, seen_at_ts, window)
@@ -217,6 +223,17 @@ class HubSpotConnector:
                 return
             yield window.page(self, fresh, last_ts, None)
             ts = last_ts
+
+    def _relisting_is_quicker(self, modified: int) -> bool:
+        """Whether paging the whole portal by the list endpoint reads ``modified`` records sooner than search,
+        each at the pace its window allows; one more search, of one record, learns the portal's size."""
+        limits = self.mapping.limits
+        if modified < limits.relist_from_records:
+            return False
+        portal = self.client.search_contacts([("lastmodifieddate", "GTE", "0")], "lastmodifieddate", 0, [], 1).total
+        listing = math.ceil(portal / limits.list_page) / self.client.budget.rate(GENERAL)
+        searching = math.ceil(modified / limits.search_page) / self.client.budget.rate(SEARCH)
+        return listing < searching
 
     def _tie_pass(self, ts: int, after_id: str | None, skip: set[str], window: _Window) -> Iterator[ContactPage]:
         """Every contact modified exactly at ``ts``, by ascending id, one keyset page at a time."""

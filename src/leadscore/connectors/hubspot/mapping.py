@@ -43,6 +43,9 @@ class Limits(_Data):
     recent_kept: int = Field(5_000, gt=0)
     """Records of the look-back window the cursor remembers, so that re-reading the window skips them."""
     list_page: int = Field(100, gt=0, le=100)
+    relist_from_records: int = Field(2_000, gt=0)
+    """An incremental read of at least this many records goes by the list endpoint when paging the whole portal
+    there is quicker at the pace of each (after a large write, HubSpot reports every written record modified)."""
     batch_update: int = Field(100, gt=0, le=100)
     list_membership: int = Field(10_000, gt=0)
     events_page: int = Field(100, gt=0)
