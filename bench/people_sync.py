@@ -8,7 +8,8 @@ seed, so they share people: record i of a platform is shared person i + its
 offset). The cycles run here, one source after another: a first round (each
 source's cycle twice: the second sends what the other sources' cycles planned for
 it), then 1% of Brevo's people gain events (through its webhook) and a round of
-Brevo, HubSpot and Salesforce. For every cycle, each write batch the connector
+Brevo, HubSpot and Salesforce, each scoring as `leadscore sync` does (in worker processes
+for a large rescore, LEADSCORE_SCORING_WORKERS). For every cycle, each write batch the connector
 sends is counted (changes by kind and list, calls, seconds); the minimum for the
 same writes and their time at the platform's limits is the platform's own
 write-cost arithmetic (what `leadscore plan` shows). Prints calls / minimum and
@@ -42,6 +43,7 @@ from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platform
 from leadscore.protocol import Connector, Outcome, PendingChange, Progress, WriteWork
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES
+from leadscore.settings import load_settings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
 from leadscore.sync.plan import write_targets
@@ -119,7 +121,13 @@ def cycle(
     connector = Counted(build_connector(source, write_targets(compiled)), writes)
     try:
         started = time.monotonic()
-        report = Pipeline(store, connector, compiled, people=people).run_cycle()  # type: ignore[arg-type]
+        report = Pipeline(
+            store,
+            connector,  # type: ignore[arg-type]
+            compiled,
+            people=people,
+            parallelism=load_settings().parallelism(),
+        ).run_cycle()
         elapsed = time.monotonic() - started
         phase.wall += elapsed
         phase.cycle_seconds[source.name] += elapsed
