@@ -21,6 +21,7 @@ process's peak RSS; nothing asserts on time.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import random
 import resource
@@ -33,6 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from _sync_run import free_port, start_sandbox
 from leadscore.connectors.brevo.mapping import BrevoMapping
@@ -141,7 +144,7 @@ def cycle(
         calls = ", ".join(f"{name} {n}" for name, n in sorted(report.api_calls.items(), key=lambda item: -item[1]))
         print(
             f"    {elapsed:.1f}s ({writes.seconds:.1f}s sending); read {report.contacts_read:,}, "
-            f"scored {report.contacts_scored:,}; calls: {calls}"
+            f"scored {report.contacts_scored:,}; peak RSS so far {peak_rss_mb():.0f} MB; calls: {calls}"
         )
     work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
     if writes.properties or writes.list_adds or writes.list_removes:
@@ -155,6 +158,38 @@ def cycle(
     phase.rate_floor[source.name] = None if floor is None or (known is None) else known + floor
     phase.seconds[source.name] += writes.seconds
     phase.changes[source.name] += writes.properties + sum(writes.list_adds.values()) + sum(writes.list_removes.values())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class WorkerMemory:
+    """The largest RSS any scoring worker process reached, and the largest sum over them, sampled twice a second
+    (the sandboxes, also children of this process, are left out)."""
+
+    def __init__(self) -> None:
+        self.largest = 0.0
+        self.together = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        me = psutil.Process()
+        while not self._stop.wait(0.5):
+            sizes = []
+            for child in me.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    if "sandbox" not in " ".join(child.cmdline()):
+                        sizes.append(child.memory_info().rss / 2**20)
+            self.largest = max([self.largest, *sizes])
+            self.together = max(self.together, sum(sizes))
+
+    def stop(self) -> str:
+        self._stop.set()
+        self._thread.join()
+        return f"largest scoring worker {self.largest:.0f} MB, all workers together {self.together:.0f} MB"
 
 
 def rate_floor(source: Any, calls: dict[str, int]) -> float | None:
@@ -242,6 +277,7 @@ def main() -> None:
         )
     people = PeopleScope(sources=tuple(SANDBOXES), labels={name: platform(name).title for name in SANDBOXES})
     store = SQLStore.open(f"sqlite:///{Path(tempfile.mkdtemp(prefix='leadscore-people-sync-')) / 'state.db'}")
+    workers = WorkerMemory()
     try:
         first = Phase()
         for _ in range(2):
@@ -257,7 +293,7 @@ def main() -> None:
             cycle(store, source, compiled, people, later, args.applies)
         show(f"incremental round: {touched:,} Brevo people with new events", later)
         show_cycles(later)
-        print(f"peak RSS of the syncing process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(f"peak RSS of the syncing process {peak_rss_mb():.0f} MB; {workers.stop()}")
     finally:
         store.close()
         for server in servers:
