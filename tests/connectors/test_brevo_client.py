@@ -126,6 +126,7 @@ def test_an_export_file_is_fetched_without_the_key_and_retried_on_5xx(client: Br
     route = respx.get("https://files.brevo.example/export.csv").mock(
         side_effect=[httpx.Response(503), httpx.Response(200, text="EMAIL\na@x.example\n")]
     )
-    assert client.download("https://files.brevo.example/export.csv") == "EMAIL\na@x.example\n"
+    with client.download("https://files.brevo.example/export.csv") as export:
+        assert export.read() == "EMAIL\na@x.example\n"
     assert "api-key" not in route.calls.last.request.headers
     assert route.call_count == 2

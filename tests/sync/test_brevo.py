@@ -444,3 +444,26 @@ def test_the_sandbox_ignores_values_of_the_wrong_type_as_brevo_does(make: Callab
     sandbox._write(contact, {"attributes": {"AMOUNT": 25.5, "SEEN_ON": "2026-11-23"}})
     assert contact.attributes["AMOUNT"] == 25.5
     assert contact.attributes["SEEN_ON"] == "2026-11-23"
+
+
+def test_a_campaign_export_is_read_in_pages_of_bounded_size(make: Callable[..., PlatformRig]) -> None:
+    """A campaign's recipient export became one page of events, held whole in memory with the file it came from:
+    the page grows with the campaign (14,146 events at 40,000 contacts), and a campaign sent to a million people
+    would hold a million events at once. The file now streams to disk and is read `limits.export_page` rows at a
+    time; only a campaign's last page moves the stream's cursor, so a crash between pages reads it again, and its
+    events count once."""
+    rig = make(contacts=300)
+    whole = rig.platform.connector()
+    paged = rig.platform.connector(limits={**BREVO_CONNECTOR_FAST["limits"], "export_page": 40})
+    try:
+        at_once = list(whole.read_events("campaign_exports", None))
+        in_pages = list(paged.read_events("campaign_exports", None))
+    finally:
+        whole.close()
+        paged.close()
+    assert max(len(page.by_email or ()) for page in at_once) > 40, "the seeded campaigns reach more than a page"
+    assert max(len(page.by_email or ()) for page in in_pages) <= 40
+    assert len(in_pages) > len(at_once)
+    events = sorted((email, event.id) for page in at_once for email, event in page.by_email or ())
+    assert sorted((email, event.id) for page in in_pages for email, event in page.by_email or ()) == events
+    assert [page.cursor for page in in_pages if page.cursor is not None] == [page.cursor for page in at_once]

@@ -11,11 +11,14 @@ POSTs that create something are retried only where a repeat is harmless.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
 import ssl
+import tempfile
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -193,18 +196,28 @@ class BrevoClient:
             status=response.status_code,
         )
 
-    def download(self, url: str) -> str:
-        """An export file: a link outside the API and its rate limits, fetched without the API key."""
+    def download(self, url: str) -> IO[str]:
+        """An export file: a link outside the API and its rate limits, fetched without the API key. It streams to a
+        temporary file, so a campaign sent to a million people is never held in memory; the caller closes it."""
 
-        def fetch() -> str:
-            try:
-                response = self.downloads.get(url)
-            except httpx.TransportError as exc:
-                raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
-            if response.status_code == 429 or response.status_code >= 500:
-                raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
-            self.raise_for(response, "export download")
-            return response.text
+        def fetch() -> IO[str]:
+            with contextlib.ExitStack() as on_failure:
+                spooled = on_failure.enter_context(tempfile.TemporaryFile())
+                try:
+                    with self.downloads.stream("GET", url) as response:
+                        if response.status_code == 429 or response.status_code >= 500:
+                            raise RetryableError(f"Brevo export download: {response.status_code}", source=self.source)
+                        if response.status_code >= 400:
+                            response.read()
+                            self.raise_for(response, "export download")
+                        for chunk in response.iter_bytes():
+                            spooled.write(chunk)
+                        encoding = response.encoding or "utf-8"
+                except httpx.TransportError as exc:
+                    raise RetryableError(f"Brevo export download: {exc}", source=self.source) from None
+                spooled.seek(0)
+                on_failure.pop_all()
+            return io.TextIOWrapper(spooled, encoding=encoding, newline="")
 
         return call_with_retries(fetch, self._retry_limits(), sleep=self.sleep)
 

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import re
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import IO, Any
 
 from leadscore.connectors.brevo.client import OTHER, BrevoClient, error_fields
 from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, DealsPass, ReportDay
@@ -272,10 +273,17 @@ class BrevoConnector:
                     continue
                 if not self.client.has_room(OTHER):
                     return
-                text = self._export(int(campaign["id"]), recipients)
-                if text is None:
+                export = self._export(int(campaign["id"]), recipients)
+                if export is None:
                     return
-                by_email, problems = export_events(self.source, campaign, action, text, self.mapping)
+                with export:
+                    pages = export_events(
+                        self.source, campaign, action, export, self.mapping, self.mapping.limits.export_page
+                    )
+                    by_email, problems = next(pages, ([], []))
+                    for following in pages:
+                        yield EventPage((), None, by_email=by_email, problems=problems)
+                        by_email, problems = following
                 done = done.with_done(key, recipients)
                 yield EventPage((), done, by_email=by_email, problems=problems)
 
@@ -321,7 +329,7 @@ class BrevoConnector:
                 yield None
                 return
 
-    def _export(self, campaign_id: int, recipients: str) -> str | None:
+    def _export(self, campaign_id: int, recipients: str) -> IO[str] | None:
         endpoint = "POST /emailCampaigns/{campaignId}/exportRecipients"
         response = self.client.call(
             "POST", f"/emailCampaigns/{campaign_id}/exportRecipients", endpoint, body={"recipientsType": recipients}
@@ -331,7 +339,7 @@ class BrevoConnector:
         if process is None:
             return None
         url = _href(str(process.get("export_url") or ""))
-        return self.client.download(url) if url else ""
+        return self.client.download(url) if url else io.StringIO()
 
     def _wait_for_process(self, process_id: int) -> dict[str, Any] | None:
         """Poll a process until it completes; None when the budget or the patience runs out (resumed later)."""

@@ -25,6 +25,8 @@ class Limits(_Data):
     import_threshold: int = Field(2000, gt=0)
     import_rows: int = Field(50_000, gt=0)
     smtp_events_page: int = Field(5000, gt=0, le=5000)
+    export_page: int = Field(5000, gt=0)
+    """Rows of a campaign's recipient export read into one page of events (the file itself streams to disk)."""
     process_poll_seconds: float = Field(2, ge=0)
     process_max_polls: int = Field(60, gt=0)
     request_timeout_seconds: float = Field(30, gt=0)

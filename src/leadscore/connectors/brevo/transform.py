@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
-from collections.abc import Collection, Mapping, Sequence
+import itertools
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any
 
 from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.values import parse_time, profile_values
@@ -59,28 +59,32 @@ def campaign_attributes(campaign: Mapping[str, Any], mapping: BrevoMapping) -> d
 
 
 def export_events(
-    source: str, campaign: Mapping[str, Any], action: str, text: str, mapping: BrevoMapping
-) -> tuple[list[tuple[str, Event]], list[RecordProblem]]:
-    """A recipient export file (CSV, ``;`` or ``,``) to events by email, at the campaign's send time."""
+    source: str, campaign: Mapping[str, Any], action: str, export: IO[str], mapping: BrevoMapping, page: int
+) -> Iterator[tuple[list[tuple[str, Event]], list[RecordProblem]]]:
+    """A recipient export file (CSV, ``;`` or ``,``) to events by email at the campaign's send time, ``page`` rows
+    at a time."""
     sent = parse_time(campaign.get("sentDate"))
     if sent is None:
-        return [], [RecordProblem(str(campaign["id"]), "sentDate", "campaign without a send date; export skipped")]
-    sample = text[:2048]
+        yield [], [RecordProblem(str(campaign["id"]), "sentDate", "campaign without a send date; export skipped")]
+        return
+    sample = export.read(2048)
+    export.seek(0)
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv.reader(export, delimiter=delimiter)
     header = [h.strip().lower() for h in next(reader, [])]
     if "email" not in header:
-        return [], [RecordProblem(str(campaign["id"]), "export", f"no EMAIL column in the export header {header}")]
+        yield [], [RecordProblem(str(campaign["id"]), "export", f"no EMAIL column in the export header {header}")]
+        return
     column = header.index("email")
     attributes = campaign_attributes(campaign, mapping)
-    found: list[tuple[str, Event]] = []
-    for row in reader:
-        email = normalize_email(row[column]) if len(row) > column else None
-        if email is None:
-            continue
-        event_id = f"campaign:{digest(campaign['id'], action, email)}"
-        found.append((email, Event(source, event_id, "", action, sent, attributes)))
-    return found, []
+    while rows := list(itertools.islice(reader, page)):
+        found: list[tuple[str, Event]] = []
+        for row in rows:
+            email = normalize_email(row[column]) if len(row) > column else None
+            if email is not None:
+                event_id = f"campaign:{digest(campaign['id'], action, email)}"
+                found.append((email, Event(source, event_id, "", action, sent, attributes)))
+        yield found, []
 
 
 def transactional_event(
