@@ -116,6 +116,9 @@ class SandboxServer:
         self.log = RequestLog()
         self.lock = threading.RLock()
         self.blocked_until = 0.0
+        self.blocked_request: tuple[str, str, str] | None = None
+        """The request a Retry-After was answered to: sending it again before ``blocked_until`` is an early retry
+        (another request a concurrent client had in flight is not)."""
         self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -186,7 +189,8 @@ class SandboxServer:
             injected = True
             with self.lock:
                 now = time.monotonic()
-                if now < self.blocked_until:
+                sent = (method, raw_path, repr(body))
+                if now < self.blocked_until and sent == self.blocked_request:
                     self.log.early_retries += 1
                 self.log.calls[endpoint] += 1
                 exempt = name in self.faults.exempt
@@ -198,6 +202,7 @@ class SandboxServer:
                     if self.faults.retry_after_seconds is not None and self.sends_retry_after:
                         response.headers["Retry-After"] = f"{self.faults.retry_after_seconds:g}"
                         self.blocked_until = now + self.faults.retry_after_seconds
+                        self.blocked_request = sent
                 elif not exempt and self.faults.roll(self.faults.rate_5xx):
                     response = self.injected_5xx()
                 elif not exempt and self.faults.roll(self.faults.rate_html):

@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.hubspot.client import OAuthApp
 from leadscore.errors import AuthError, ConfigError, RetryableError
-from leadscore_sandbox.hubspot import Limits
+from leadscore_sandbox.hubspot import HubSpotSandbox, Limits
 from tests.conftest import TARGETS
 from tests.sync.conftest import NOW, NOW_MS, Rig, portal_state
 
@@ -297,3 +298,19 @@ def test_a_restart_does_not_burst_past_what_the_portal_has_left(make_rig: Callab
         assert second.rate_limited <= 1, "a fresh process learns from the first answer how much the window has left"
     finally:
         again.close()
+
+
+def test_the_sandbox_counts_a_request_sent_again_before_retry_after_and_no_other() -> None:
+    """With event streams read at once, another stream's request in flight when a 429 is answered is no retry;
+    counting it made the storm test fail now and then although every retry waited."""
+    sandbox = HubSpotSandbox().start()
+    try:
+        sandbox.faults.rate_429 = 1.0
+        sandbox.faults.retry_after_seconds = 30
+        sandbox.faults.__post_init__()
+        headers = {"Authorization": "Bearer sandbox-token"}
+        for path in ("/crm/v3/objects/contacts?limit=1", "/crm/v3/objects/contacts?limit=1", "/events/v3/events"):
+            assert httpx.get(sandbox.url + path, headers=headers).status_code == 429
+        assert sandbox.log.early_retries == 1
+    finally:
+        sandbox.stop()
