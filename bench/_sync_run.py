@@ -37,6 +37,26 @@ def start_sandbox(platform: str, port: int, contacts: int, seed: int) -> subproc
     return sandbox
 
 
+SANDBOX_SOURCES = {
+    "hubspot": {"token": "sandbox-token", "path": "", "mapping": {"newsletter_campaign_ids": [1001]}},
+    "brevo": {"token": "sandbox-key", "path": "/v3", "mapping": {"limits": {"process_poll_seconds": 0.2}}},
+    "salesforce": {"token": "sandbox-session", "path": "", "mapping": {"limits": {"bulk_poll_seconds": 0.2}}},
+}
+"""How a source reaches each platform's sandbox, for benchmarks that run connectors in their own process."""
+
+
+def sandbox_source(name: str, port: int) -> dict[str, Any]:
+    """Source settings (as a sources file holds them) for the sandbox of platform ``name`` on ``port``."""
+    settings = SANDBOX_SOURCES[name]
+    return {
+        "name": name,
+        "platform": name,
+        "base_url": f"http://127.0.0.1:{port}{settings['path']}",
+        "token": settings["token"],
+        "mapping": settings["mapping"],
+    }
+
+
 class PeakRss(NamedTuple):
     """Bytes: the sync process alone, and the most the sync and its child processes held at one moment."""
 

@@ -14,7 +14,7 @@ import argparse
 import tracemalloc
 from pathlib import Path
 
-from _sync_run import free_port, start_sandbox
+from _sync_run import free_port, sandbox_source, start_sandbox
 from leadscore.engine import engines, load_model_file
 from leadscore.platforms import build_connector, platform
 from leadscore.sync.plan import write_targets
@@ -30,15 +30,7 @@ def main() -> None:
     compiled = engines(load_model_file(ROOT / "config" / "scoring.yaml"))
     port = free_port()
     server = start_sandbox("brevo", port, args.size, args.seed)
-    source = platform("brevo").settings.model_validate(
-        {
-            "name": "brevo",
-            "platform": "brevo",
-            "base_url": f"http://127.0.0.1:{port}/v3",
-            "token": "sandbox-key",
-            "mapping": {"limits": {"process_poll_seconds": 0.2}},
-        }
-    )
+    source = platform("brevo").settings.model_validate(sandbox_source("brevo", port))
     connector = build_connector(source, write_targets(compiled))
     try:
         print(f"{args.size:,} contacts")

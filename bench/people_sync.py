@@ -37,7 +37,7 @@ from typing import Any
 
 import psutil
 
-from _sync_run import free_port, start_sandbox
+from _sync_run import SANDBOX_SOURCES, free_port, sandbox_source, start_sandbox
 from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.mapping import load_mapping
@@ -52,11 +52,7 @@ from leadscore.sync.pipeline import Pipeline
 from leadscore.sync.plan import write_targets
 
 ROOT = Path(__file__).resolve().parent.parent
-SANDBOXES = {
-    "hubspot": {"token": "sandbox-token", "path": "", "mapping": {"newsletter_campaign_ids": [1001]}},
-    "brevo": {"token": "sandbox-key", "path": "/v3", "mapping": {"limits": {"process_poll_seconds": 0.2}}},
-    "salesforce": {"token": "sandbox-session", "path": "", "mapping": {"limits": {"bulk_poll_seconds": 0.2}}},
-}
+SANDBOXES = tuple(SANDBOX_SOURCES)
 
 
 @dataclass
@@ -261,20 +257,10 @@ def main() -> None:
     args = parser.parse_args()
     compiled = engines(load_model_file(ROOT / "config" / "scoring.yaml"))
     servers, sources = [], []
-    for name, settings in SANDBOXES.items():
+    for name in SANDBOXES:
         port = free_port()
         servers.append(start_sandbox(name, port, args.size, args.seed))
-        sources.append(
-            platform(name).settings.model_validate(
-                {
-                    "name": name,
-                    "platform": name,
-                    "base_url": f"http://127.0.0.1:{port}{settings['path']}",
-                    "token": settings["token"],
-                    "mapping": settings["mapping"],
-                }
-            )
-        )
+        sources.append(platform(name).settings.model_validate(sandbox_source(name, port)))
     people = PeopleScope(sources=tuple(SANDBOXES), labels={name: platform(name).title for name in SANDBOXES})
     store = SQLStore.open(f"sqlite:///{Path(tempfile.mkdtemp(prefix='leadscore-people-sync-')) / 'state.db'}")
     workers = WorkerMemory()
