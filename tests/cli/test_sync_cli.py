@@ -30,14 +30,14 @@ def test_demo_reads_scores_writes_and_shows_the_top_leads(tmp_path: Path) -> Non
     assert "hubspot-sandbox: ok" in result.stdout
     assert "read 60 contacts" in result.stdout
     assert "wrote: 60 property updates, 60 list adds" in result.stdout
-    assert "top 3 leads (lead)" in result.stdout
+    assert "top 3 leads of hubspot-sandbox (lead)" in result.stdout
     assert "API calls:" in result.stdout
     assert "one person, one score" in result.stdout
     assert "as one person it is" in result.stdout, "the sandboxes share people; one of them scores higher as one"
     assert "from other platforms' engagement" in result.stdout
-    top = result.stdout.split("top 3 leads (lead):")[1].split("\n")[1:7]
+    top = result.stdout.split("top 3 leads of hubspot-sandbox (lead):")[1].split("\n")[1:7]
     assert [line.startswith("    why: ") for line in top] == [False, True] * 3, "piped (80 columns): a line per lead"
-    assert "┃" not in result.stdout.split("one person, one score")[0].split("top 3 leads")[1]
+    assert "┃" not in result.stdout.split("one person, one score")[0].split("top 3 leads of")[1]
     shown = json.loads(found.read_text())
     assert set(shown["sources"]) == {"brevo-sandbox", "hubspot-sandbox", "salesforce-sandbox"}
     assert len(shown["sources"]["hubspot-sandbox"]["top"]) == 3

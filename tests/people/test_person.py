@@ -147,7 +147,16 @@ def test_the_people_section_is_checked_against_the_sources(tmp_path: Path) -> No
     assert scope is not None
     assert scope.sources == ("hubspot-main", "brevo-main")
     assert scope.labels == {"brevo-main": "Brevo"}
+    assert scope.first_pull_wait == timedelta(minutes=30), "the default"
+    patient = load_people(
+        write(tmp_path, "people: {sources: [hubspot-main, brevo-main], first_pull_wait_minutes: 0}"), names
+    )
+    assert patient is not None
+    assert patient.first_pull_wait == timedelta(0)
     problems = {
+        "people: {sources: [hubspot-main, brevo-main], first_pull_wait_minutes: -5}": (
+            "people.first_pull_wait_minutes: Input should be greater than or equal to 0"
+        ),
         "people: {sources: [hubspot-main, salesforce-x]}": "people.sources names salesforce-x",
         "people: {sources: [hubspot-main, hubspot-main]}": "lists hubspot-main twice",
         "people: {sources: [hubspot-main, brevo-main], profile_precedence: {job_title: [salesforce-x]}}": (

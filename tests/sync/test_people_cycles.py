@@ -6,8 +6,9 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -130,6 +131,75 @@ def test_a_brevo_engagement_raises_the_score_salesforce_and_hubspot_show(account
     )
 
 
+def test_a_group_s_first_sync_writes_each_record_once_with_the_person_s_score(
+    accounts: Accounts, store: SQLStore
+) -> None:
+    """Scored before Salesforce is read, Ann would first show HubSpot's view of her (and join that band's list, where
+    a workflow may fire), then be written again: a source's first scoring waits for its partners' first pull."""
+    reports = [accounts.cycle(store, name) for name in NAMES]
+    assert [r.waiting_for for r in reports] == [["brevo", "salesforce"], ["salesforce"], []]
+    assert [r.contacts_scored > 0 for r in reports] == [False, False, True]
+    assert store.outbox_depth("hubspot") >= 1, "Salesforce's scoring planned the shared records' writes"
+    for name in NAMES:
+        assert accounts.cycle(store, name).waiting_for == []
+    for name in NAMES:
+        ids = accounts.platforms[name].contact_ids()
+        histories = {contact: store.score_history(name, contact) for contact in ids}
+        assert {contact: len(entries) for contact, entries in histories.items()} == dict.fromkeys(ids, 1), (
+            f"every {name} record got one score, the person's"
+        )
+    assert accounts.shown("hubspot") == accounts.shown("brevo") == accounts.shown("salesforce")
+    assert [sum(accounts.cycle(store, name).changes.values()) for name in NAMES] == [0, 0, 0]
+
+
+def test_a_partner_that_never_pulls_holds_a_first_scoring_back_only_as_long_as_the_group_says(
+    accounts: Accounts, store: SQLStore
+) -> None:
+    patient = PeopleScope(sources=NAMES, labels=LABELS, first_pull_wait=timedelta(minutes=30))
+    connector = accounts.platforms["hubspot"].connector()
+    try:
+        for minutes, waits in ((0, True), (29, True), (30, False)):
+            moment = NOW + timedelta(minutes=minutes)
+            report = Pipeline(store, connector, default_engines(), clock=fixed(moment), people=patient).run_cycle()
+            assert report.status == "ok"
+            assert (report.waiting_for == ["brevo", "salesforce"]) is waits, (minutes, report.waiting_for)
+            assert (report.contacts_scored > 0) is not waits
+    finally:
+        connector.close()
+    assert accounts.shown("hubspot")["score"] is not None
+    assert accounts.cycle(store, "brevo").waiting_for == ["salesforce"], "HubSpot was read: it is not waited for"
+
+
+def test_one_sync_run_of_a_new_group_ends_with_every_source_scored_and_written(
+    accounts: Accounts, store: SQLStore, tmp_path: Path
+) -> None:
+    """`leadscore sync --once` runs the sources one after another: those that waited for a later one's first pull
+    run again at the end, so the run leaves nothing unscored or unwritten."""
+    sources = tmp_path / "sources.yaml"
+    entries = [accounts.platforms[name].source() for name in NAMES]
+    sources.write_text(yaml.safe_dump({"sources": entries, "people": {"sources": list(NAMES)}}), encoding="utf-8")
+    url = store.db.url.render_as_string(hide_password=False)
+    reported = tmp_path / "reports.json"
+    arguments = ["sync", "--once", "--sources", str(sources), "--state", url, "--model", str(DEFAULT_MODEL)]
+    result = CliRunner().invoke(app, [*arguments, "--now", NOW.isoformat(), "--report-json", str(reported)])
+    assert result.exit_code == 0, result.output
+    assert "scoring waits for the first pull of brevo, salesforce (people group)" in result.output
+    reports = json.loads(reported.read_text(encoding="utf-8"))
+    assert [(r["source"], r["waiting_for"]) for r in reports] == [
+        ("hubspot", ["brevo", "salesforce"]),
+        ("brevo", ["salesforce"]),
+        ("salesforce", []),
+        ("hubspot", []),
+        ("brevo", []),
+    ]
+    for name in NAMES:
+        assert store.outbox_depth(name) == 0
+        assert all(
+            accounts.shown(name, contact)["score"] is not None for contact in accounts.platforms[name].contact_ids()
+        )
+    assert accounts.shown("hubspot") == accounts.shown("brevo") == accounts.shown("salesforce")
+
+
 def test_a_change_another_source_already_planned_is_not_planned_again(accounts: Accounts, store: SQLStore) -> None:
     """Two sources' cycles run side by side in the daemon: Brevo's scoring plans Salesforce's write between
     Salesforce's drain of its outbox and its own scoring of the same person."""
@@ -180,7 +250,11 @@ def test_duplicates_in_one_platform_both_get_the_person_s_score_and_are_reported
     reports = [accounts.cycle(store, name) for name in NAMES]
     for name in NAMES:
         accounts.cycle(store, name)
-    assert any(f"shares its email with {twin}" in line or twin in line for line in reports[0].duplicates)
+    assert reports[0].waiting_for, "HubSpot's first cycle waited for the others' first pull"
+    listed = "\n".join(reports[2].duplicates)
+    assert f"hubspot {accounts.ann['hubspot']} shares its email with hubspot {twin}" in listed, (
+        "Salesforce's cycle scored Ann, so its report lists HubSpot's duplicate"
+    )
     assert accounts.shown("hubspot", twin) == accounts.shown("hubspot") == accounts.shown("salesforce")
 
 
@@ -234,6 +308,10 @@ def test_leadscore_person_shows_the_records_the_sources_of_fields_and_of_points(
     missing = CliRunner().invoke(app, ["person", "nobody@x.example", "--sources", str(sources), "--state", url])
     assert missing.exit_code == 1
     assert "no record" in missing.output
+
+
+def fixed(moment: datetime) -> Callable[[], datetime]:
+    return lambda: moment
 
 
 def store_score_alone(store: SQLStore, source: str, contact_id: str) -> int:

@@ -71,12 +71,16 @@ def demo(
             report = _cycle(store, compiled, source, people)
             out.print(f"cycle finished in {time.monotonic() - started:.1f}s")
             print_report(report)
-            leads = _top(store, compiled[0], source.name, top)
-            found["sources"][source.name] = {"report": report.as_dict(), "top": leads}
-        out.rule("a second cycle of each: the writes other platforms' cycles planned for it")
+            found["sources"][source.name] = {"report": report.as_dict()}
+        out.rule("a second cycle of each: what waited for the others' first pull, and what their cycles planned")
         for source in sources:
             report = _cycle(store, compiled, source, people)
-            out.print(f"{source.name}: {report.status}; applied {report.applied} changes", highlight=False)
+            out.print(
+                f"{source.name}: {report.status}; scored {report.contacts_scored}, applied {report.applied} changes",
+                highlight=False,
+            )
+        for source in sources:
+            found["sources"][source.name]["top"] = _top(store, compiled[0], source.name, top)
         for item in declared:
             log = sandboxes[item.name].server.log
             out.print(f"{item.title} sandbox saw {log.total()} requests", highlight=False)
@@ -120,12 +124,14 @@ def _top(store: SQLStore, engine: Engine, source: str, top: int) -> list[dict[st
         for s, email in store.top_scores(source, engine.name, top)
     ]
     if out.width >= ROOM_FOR_TABLE:
-        table = Table("contact", "email", "score", "grade", "band", "why", title=f"top {top} leads ({engine.name})")
+        table = Table(
+            "contact", "email", "score", "grade", "band", "why", title=f"top {top} leads of {source} ({engine.name})"
+        )
         for lead in leads:
             table.add_row(*(str(lead[key]) for key in ("contact", "email", "score", "grade", "band", "why")))
         out.print(table)
         return leads
-    out.print(f"top {top} leads ({engine.name}):", highlight=False)
+    out.print(f"top {top} leads of {source} ({engine.name}):", highlight=False)
     for lead in leads:
         out.print(
             f"  {lead['contact']} {lead['email']}: {lead['score']} {lead['grade']} {lead['band']}", highlight=False

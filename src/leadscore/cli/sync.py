@@ -20,6 +20,7 @@ from leadscore.engine import Engine, engines, load_model_file
 from leadscore.errors import ConfigError, LeadscoreError
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platforms
+from leadscore.protocol import Connector
 from leadscore.rescore import Parallelism
 from leadscore.settings import Settings, load_people_scope, load_sources
 from leadscore.sources import SourceSettings
@@ -71,32 +72,46 @@ def sync(
     except ConfigError as exc:
         store.close()
         raise fail(str(exc), 2) from None
-    failed = False
-    reports = []
+    reports: list[CycleReport] = []
+
+    def run(item: SourceSettings) -> None:
+        report = _run(
+            store,
+            item,
+            compiled,
+            settings.parallelism(),
+            dry_run=dry_run,
+            full=full,
+            now=moment,
+            people=people,
+            history_days=settings.history_days,
+        )
+        print_report(report)
+        reports.append(report)
+
     try:
         for item in chosen:
-            report = _run(
-                store,
-                item,
-                compiled,
-                settings.parallelism(),
-                dry_run=dry_run,
-                full=full,
-                now=moment,
-                people=people,
-                history_days=settings.history_days,
-            )
-            print_report(report)
-            reports.append({"source": report.source, **report.as_dict()})
-            failed = failed or report.status in ("failed", "skipped")
+            run(item)
+        for item in _waited_for_sources_read_since(store, chosen, reports):
+            run(item)
     finally:
         if single is not None:
             single.release()
         store.close()
         if report_json is not None:
-            report_json.write_text(json.dumps(reports, indent=2), encoding="utf-8")
-    if failed:
+            shown = [{"source": report.source, **report.as_dict()} for report in reports]
+            report_json.write_text(json.dumps(shown, indent=2), encoding="utf-8")
+    if any(report.status in ("failed", "skipped") for report in reports):
         raise typer.Exit(1)
+
+
+def _waited_for_sources_read_since(
+    store: SQLStore, chosen: list[SourceSettings], reports: list[CycleReport]
+) -> list[SourceSettings]:
+    """Sources whose first scoring waited for others of their people group that this run has read since: they
+    run once more (the run shows both reports), so that one run of a new group ends with every source scored."""
+    waited = {report.source: report.waiting_for for report in reports if report.waiting_for}
+    return [item for item in chosen if item.name in waited and not store.never_pulled(waited[item.name])]
 
 
 def _run(
@@ -126,6 +141,7 @@ def _run(
             )
             return report
         pipeline: Pipeline | None = None
+        connector: Connector | None = None
         try:
             connector = build_connector(source, write_targets(compiled))
             clock = (lambda: now) if now is not None else utcnow
@@ -146,6 +162,9 @@ def _run(
             report = (pipeline.last_report if pipeline else None) or CycleReport(source.name, dry_run=dry_run)
             report.status, report.error = "failed", str(exc)
             return report
+        finally:
+            if connector is not None:
+                connector.close()
 
 
 def print_report(report: CycleReport) -> None:
@@ -167,6 +186,12 @@ def print_report(report: CycleReport) -> None:
         ),
         highlight=False,
     )
+    if report.waiting_for:
+        out.print(
+            f"  scoring waits for the first pull of {', '.join(report.waiting_for)} (people group), so that shared "
+            "people are written once, with every platform's data; its records stay queued",
+            highlight=False,
+        )
     if report.events_waiting or report.events_expired:
         out.print(
             f"  webhook events for someone not a contact yet: {report.events_waiting} kept for the next cycle, "

@@ -5,6 +5,7 @@
       profile_precedence:
         job_title: [crm-main, website-main]
       fold_plus_addressing: false
+      first_pull_wait_minutes: 30
       same_action:
         - actions: [email_click]
           within_seconds: 600
@@ -19,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ class PeopleGroup(BaseModel):
     without a value in any listed source) comes from the most recently updated record that has one."""
     fold_plus_addressing: bool = False
     same_action: list[SameAction] = []
+    first_pull_wait_minutes: int = Field(30, ge=0)
+    """How long a source's first scoring waits for the others' first pull (0: not at all); see PeopleScope."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,11 @@ class PeopleScope:
     labels: Mapping[str, str] = field(default_factory=dict)
     """How reasons name each source (the platform's title); the source's own name where none is given."""
     fold_plus_addressing: bool = False
+    first_pull_wait: timedelta = timedelta(minutes=30)
+    """A source scores for the first time once every other source of the group has been read once, or after
+    this long: scored earlier, a shared person would first be written with part of their history (and may join a
+    band list, firing its workflows, only to leave it), then written again. A source that is down holds the others
+    back no longer than this."""
 
     def label(self, source: str) -> str:
         return self.labels.get(source, source)
@@ -97,6 +106,7 @@ class PeopleScope:
             ),
             labels=dict(labels or {}),
             fold_plus_addressing=group.fold_plus_addressing,
+            first_pull_wait=timedelta(minutes=group.first_pull_wait_minutes),
         )
 
 

@@ -228,6 +228,7 @@ def _person_views(
     contacts = {contact.id: contact for contact, _ in page}
     views: dict[str, PersonView] = {}
     others: dict[str, list[LinkedRecord]] = {}
+    persons_seen: set[int] = set()
     for contact_id, person in linked.person_of.items():
         records = [
             replace(r, events=on_page[r.contact_id]) if r.source == source and r.contact_id in on_page else r
@@ -239,7 +240,20 @@ def _person_views(
         twins = tuple(r.contact_id for r in records if r.source == source and r.contact_id != contact_id)
         if twins and len(report.duplicates) < DUPLICATES_KEPT:
             report.duplicates.append((contact_id, twins))
+        if person not in persons_seen:
+            persons_seen.add(person)
+            report.duplicates.extend(_duplicates_elsewhere(source, records)[: DUPLICATES_KEPT - len(report.duplicates)])
     return views, others, linked.marks
+
+
+def _duplicates_elsewhere(source: str, records: list[LinkedRecord]) -> list[tuple[str, tuple[str, ...]]]:
+    """A person's duplicates in the group's other sources, named with their source: their own cycles may not
+    score them (this one did), so this cycle's report lists them."""
+    by_source: dict[str, list[str]] = {}
+    for record in records:
+        if record.source != source:
+            by_source.setdefault(record.source, []).append(f"{record.source} {record.contact_id}")
+    return [(ids[0], tuple(ids[1:])) for ids in by_source.values() if len(ids) > 1]
 
 
 def _fan_out(

@@ -148,6 +148,12 @@ class Tables:
         for chunk in chunks(sorted(set(contact_ids)), 1000):
             connection.execute(self._sql.unqueue, {"p_source": source, "p_ids": list(chunk)})
 
+    def _cursor_of(self, connection: Connection, source: str, stream: str) -> Any | None:
+        cursors = schema.cursors
+        return connection.execute(
+            select(cursors.c.value).where(cursors.c.source == source, cursors.c.stream == stream)
+        ).scalar_one_or_none()
+
     def _set_cursor(self, connection: Connection, source: str, stream: str, value: Any) -> None:
         connection.execute(
             self._sql.upsert_cursor, {"source": source, "stream": stream, "value": value, "updated_at": utcnow()}

@@ -161,11 +161,7 @@ class ContactsStore(Tables):
 
     def cursor(self, source: str, stream: str) -> Any | None:
         with self.db.connect() as connection:
-            return connection.execute(
-                select(schema.cursors.c.value).where(
-                    schema.cursors.c.source == source, schema.cursors.c.stream == stream
-                )
-            ).scalar_one_or_none()
+            return self._cursor_of(connection, source, stream)
 
     def set_cursor(self, source: str, stream: str, value: Any) -> None:
         with self.db.begin() as connection:

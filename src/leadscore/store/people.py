@@ -17,6 +17,8 @@ from leadscore.store.base import EMPTY, IDENTITY_CURSOR, Tables, chunks
 
 SCOPE_STREAM = "_people"
 """The cursor row (per source) that remembers the people group the source was last scored in."""
+PULLED_STREAM = "_pulled"
+"""The cursor row (per source) that remembers when a cycle of the source first read every stream to its end."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,11 +90,7 @@ class PeopleStore(Tables):
         only tells."""
         c, q = schema.contacts, schema.rescore_queue
         with self.db.begin() as connection:
-            stored = connection.execute(
-                select(schema.cursors.c.value).where(
-                    schema.cursors.c.source == source, schema.cursors.c.stream == SCOPE_STREAM
-                )
-            ).scalar_one_or_none()
+            stored = self._cursor_of(connection, source, SCOPE_STREAM)
             if stored is None and fingerprint == "":
                 return False
             if isinstance(stored, dict) and stored.get("fingerprint") == fingerprint:
@@ -108,6 +106,37 @@ class PeopleStore(Tables):
             )
             self._set_cursor(connection, source, SCOPE_STREAM, {"fingerprint": fingerprint, "at": utcnow().isoformat()})
             return True
+
+    def mark_pulled(self, source: str) -> None:
+        """Remember that a cycle read every stream of ``source`` once; the first time is kept."""
+        with self.db.begin() as connection:
+            if self._cursor_of(connection, source, PULLED_STREAM) is None:
+                self._set_cursor(connection, source, PULLED_STREAM, {"at": utcnow().isoformat()})
+
+    def never_pulled(self, sources: Sequence[str]) -> list[str]:
+        """Those of ``sources`` no cycle has read to the end yet. A source with a stored score counts as read (it
+        was, before the store remembered reads)."""
+        cursors = schema.cursors
+        with self.db.connect() as connection:
+            pulled = set(
+                connection.execute(
+                    select(cursors.c.source).where(
+                        cursors.c.source.in_(list(sources)), cursors.c.stream == PULLED_STREAM
+                    )
+                ).scalars()
+            )
+            return [name for name in sources if name not in pulled and not self._has_scores(connection, name)]
+
+    def has_scores(self, source: str) -> bool:
+        with self.db.connect() as connection:
+            return self._has_scores(connection, source)
+
+    def _has_scores(self, connection: Connection, source: str) -> bool:
+        scores = schema.scores
+        return (
+            connection.execute(select(scores.c.contact_id).where(scores.c.source == source).limit(1)).first()
+            is not None
+        )
 
     def linked_records(self, source: str, contact_ids: Sequence[str], sources: Sequence[str]) -> PersonRecords:
         """For a page of ``source``'s contacts, the live records of their persons in ``sources`` (the page's own

@@ -40,6 +40,8 @@ EARLY_BATCH = 1_000
 INBOX_BATCH = 500
 OFF_PREFIX = "_off:"
 """Where the store remembers that a source's optional stream was refused (cursor ``_off:<stream>``)."""
+FIRST_SCORING_WAIT = "_first_scoring_waits"
+"""Where the store remembers since when a source's first scoring has waited for its people group's first pulls."""
 STREAM_RETRY_AFTER = timedelta(days=1)
 """A refused stream is tried again a day later: a plan upgrade or a granted scope turns it back on by itself."""
 PEOPLE_SCORING = threading.Lock()
@@ -94,6 +96,8 @@ class CycleReport:
     linked_changes: Counter[str] = field(default_factory=Counter)
     folded: int = 0
     duplicates: list[str] = field(default_factory=list)
+    waiting_for: list[str] = field(default_factory=list)
+    """Sources of the people group whose first pull this source's first scoring waits for (records stay queued)."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,6 +128,7 @@ class CycleReport:
             "linked_changes": dict(self.linked_changes),
             "folded": self.folded,
             "duplicates": self.duplicates,
+            "waiting_for": self.waiting_for,
         }
 
 
@@ -186,7 +191,10 @@ class Pipeline:
             self._pull_contacts(report)
             self._drain_inbox(report)
             self._pull_events(report)
-            self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
+            if not dry_run:
+                self.store.mark_pulled(self.source)
+            if not self._waits_for_first_pulls(report, dry_run=dry_run):
+                self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
             if not dry_run:
                 self.apply_outbox(report)
                 report.history_pruned = self.store.prune_history(
@@ -239,6 +247,35 @@ class Pipeline:
         if self.store.scope_changed(self.source, fingerprint):
             log.info("source %s: its people group changed; every record is rescored this cycle", self.source)
         return False
+
+    def _waits_for_first_pulls(self, report: CycleReport, *, dry_run: bool) -> bool:
+        """Whether this source's first scoring in its people group waits for another source's first pull (see
+        ``PeopleScope.first_pull_wait``); its records stay queued for a later cycle, and the outbox is drained."""
+        if self.people is None or dry_run or not self.people.first_pull_wait or self.store.has_scores(self.source):
+            return False
+        others = self.store.never_pulled([name for name in self.people.sources if name != self.source])
+        if not others:
+            return False
+        now = self.clock()
+        waiting = self.store.cursor(self.source, FIRST_SCORING_WAIT)
+        if not isinstance(waiting, dict):
+            waiting = {"since": now.isoformat()}
+            self.store.set_cursor(self.source, FIRST_SCORING_WAIT, waiting)
+        if now - datetime.fromisoformat(str(waiting["since"])) >= self.people.first_pull_wait:
+            log.warning(
+                "source %s: scoring without waiting longer for the first pull of %s (people.first_pull_wait_minutes); "
+                "its people are scored again when it comes",
+                self.source,
+                ", ".join(others),
+            )
+            return False
+        report.waiting_for = others
+        log.info(
+            "source %s: its first scoring waits for the first pull of %s, so that shared people are written once",
+            self.source,
+            ", ".join(others),
+        )
+        return True
 
     def _pull_contacts(self, report: CycleReport) -> None:
         for pulled in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
