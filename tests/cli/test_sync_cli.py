@@ -80,6 +80,9 @@ def test_sync_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         result = runner.invoke(app, args)
         assert result.exit_code == 0, result.output
         assert "applied 50" in result.stdout
+        spent = result.stdout.split("  time: ")[1].splitlines()[0]
+        assert "contacts " in spent, "where the cycle's time went"
+        assert "writes " in spent
     finally:
         server.stop()
 

@@ -51,6 +51,14 @@ def test_metrics_parse_and_match_the_sandbox_request_log(tmp_path: Path, sandbox
         cycles = [s for s in families["leadscore_cycles"].samples if s.name.endswith("_total")]
         assert [(s.labels["status"], s.value) for s in cycles] == [("ok", 1.0)]
         assert families["leadscore_outbox_depth"].samples[0].value == 0
+        phases = {
+            s.labels["phase"]: s.value
+            for s in families["leadscore_cycle_phase_seconds"].samples
+            if s.name.endswith("_total")
+        }
+        assert set(phases) == {"targets", "outbox", "contacts", "inbox", "events", "scoring", "writes"}
+        assert phases["contacts"] > 0
+        assert phases["scoring"] > 0
         assert families["leadscore_last_success_timestamp_seconds"].samples[0].value > time.time() - 120
     finally:
         assert daemon.terminate() == 0

@@ -204,6 +204,9 @@ def print_report(report: CycleReport) -> None:
         out.print(escape(f"  stream {stream} waits for its budget (read on by a later cycle): {why}"), highlight=False)
     calls = sum(report.api_calls.values())
     out.print(f"  API calls: {calls} ({report.rate_limited} rate-limited)", highlight=False)
+    if report.phase_seconds:
+        spent = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report.phase_seconds.items())
+        out.print(f"  time: {spent}", highlight=False)
     if report.problems:
         out.print(f"  [yellow]{len(report.problems)} records with bad data[/], e.g.", highlight=False)
         for problem in report.problems[:3]:

@@ -29,6 +29,12 @@ class Metrics:
         )
         self.api_calls = Counter("leadscore_api_calls", "API calls sent", [*labels, "endpoint"], registry=self.registry)
         self.rate_limited = Counter("leadscore_rate_limited", "429 answers", labels, registry=self.registry)
+        self.phase_seconds = Counter(
+            "leadscore_cycle_phase_seconds",
+            "Seconds cycles spent in each phase (targets, outbox, contacts, inbox, events, scoring, writes)",
+            [*labels, "phase"],
+            registry=self.registry,
+        )
         self.budget_left = Gauge(
             "leadscore_daily_budget_remaining",
             "Daily API calls left, as the platform said",
@@ -65,6 +71,8 @@ class Metrics:
         for endpoint, count in report.api_calls.items():
             self.api_calls.labels(source, endpoint).inc(count)
         self.rate_limited.labels(source).inc(report.rate_limited)
+        for phase, spent in report.phase_seconds.items():
+            self.phase_seconds.labels(source, phase).inc(spent)
         self.webhook_events.labels(source, "waiting").inc(report.events_waiting)
         self.webhook_events.labels(source, "expired").inc(report.events_expired)
         if report.status == "ok":

@@ -14,8 +14,9 @@ import contextlib
 import functools
 import logging
 import threading
+import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -98,6 +99,17 @@ class CycleReport:
     duplicates: list[str] = field(default_factory=list)
     waiting_for: list[str] = field(default_factory=list)
     """Sources of the people group whose first pull this source's first scoring waits for (records stay queued)."""
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    """Where the cycle's time went: setting up write targets, the outbox left from before, reading contacts, the
+    webhook inbox, reading events, scoring (with the writes sent while it runs), and the writes after it."""
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.phase_seconds[phase] = round(self.phase_seconds.get(phase, 0.0) + time.monotonic() - started, 3)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -129,6 +141,7 @@ class CycleReport:
             "folded": self.folded,
             "duplicates": self.duplicates,
             "waiting_for": self.waiting_for,
+            "phase_seconds": dict(self.phase_seconds),
         }
 
 
@@ -185,18 +198,25 @@ class Pipeline:
         try:
             full_rescore = self._people_changed(dry_run) or full_rescore
             if not dry_run:
-                for key in self.connector.ensure_targets():
-                    self.store.forget_list(self.source, key)
-                self.apply_outbox(report)
-            self._pull_contacts(report)
-            self._drain_inbox(report)
-            self._pull_events(report)
+                with report.timed("targets"):
+                    for key in self.connector.ensure_targets():
+                        self.store.forget_list(self.source, key)
+                with report.timed("outbox"):
+                    self.apply_outbox(report)
+            with report.timed("contacts"):
+                self._pull_contacts(report)
+            with report.timed("inbox"):
+                self._drain_inbox(report)
+            with report.timed("events"):
+                self._pull_events(report)
             if not dry_run:
                 self.store.mark_pulled(self.source)
             if not self._waits_for_first_pulls(report, dry_run=dry_run):
-                self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
+                with report.timed("scoring"):
+                    self._score_and_plan(report, dry_run=dry_run, full=full_rescore)
             if not dry_run:
-                self.apply_outbox(report)
+                with report.timed("writes"):
+                    self.apply_outbox(report)
                 report.history_pruned = self.store.prune_history(
                     self.source, self.clock() - timedelta(days=self.history_days)
                 )
