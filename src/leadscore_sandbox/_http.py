@@ -94,6 +94,9 @@ class RequestLog:
     early_retries: int = 0
     html_pages: int = 0
     """Answers replaced by an injected HTML page (``Faults.rate_html``)."""
+    in_flight: Counter[str] = field(default_factory=Counter)
+    most_in_flight: Counter[str] = field(default_factory=Counter)
+    """Per endpoint, the most requests it was answering at one moment (latency included)."""
 
     def count(self, endpoint: str) -> int:
         return self.calls[endpoint]
@@ -186,50 +189,61 @@ class SandboxServer:
                 continue
             request = Request(method, path, parse_qs(parts.query), headers, body, match.groupdict())
             endpoint = f"{method} {name}"
-            injected = True
             with self.lock:
-                now = time.monotonic()
-                sent = (method, raw_path, repr(body))
-                if now < self.blocked_until and sent == self.blocked_request:
-                    self.log.early_retries += 1
-                self.log.calls[endpoint] += 1
-                exempt = name in self.faults.exempt
-                if not exempt and self.faults.roll(self.faults.rate_drop):
-                    self.log.entries.append((now, endpoint, 0))
-                    return None
-                if not exempt and self.faults.roll(self.faults.rate_429):
-                    response = self.injected_429()
-                    if self.faults.retry_after_seconds is not None and self.sends_retry_after:
-                        response.headers["Retry-After"] = f"{self.faults.retry_after_seconds:g}"
-                        self.blocked_until = now + self.faults.retry_after_seconds
-                        self.blocked_request = sent
-                elif not exempt and self.faults.roll(self.faults.rate_5xx):
-                    response = self.injected_5xx()
-                elif not exempt and self.faults.roll(self.faults.rate_html):
-                    page = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
-                    response = Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
-                    self.log.html_pages += 1
-                else:
-                    limited = self.before(request, name)
-                    response = limited if limited is not None else handler(request)
-                    injected = False
-                    if name in self.faults.lose_next and limited is None:
-                        self.faults.lose_next.discard(name)
-                        response = self.injected_5xx()
-                        injected = True
-                self.after(request, name, response)
-                self.log.statuses[response.status] += 1
-                self.log.entries.append((now, endpoint, response.status))
-            for tap in self.taps:
-                tap(request, response, injected)
-            if self.faults.latency_seconds:
-                time.sleep(self.faults.latency_seconds)
-            return response
+                self.log.in_flight[endpoint] += 1
+                self.log.most_in_flight[endpoint] = max(self.log.most_in_flight[endpoint], self.log.in_flight[endpoint])
+            try:
+                return self._answer(request, raw_path, endpoint, name, handler)
+            finally:
+                with self.lock:
+                    self.log.in_flight[endpoint] -= 1
         with self.lock:
             self.log.calls[f"{method} (unrouted) {path}"] += 1
         response = self.not_found()
         for tap in self.taps:
             tap(Request(method, path, parse_qs(parts.query), headers, body, {}), response, False)
+        return response
+
+    def _answer(self, request: Request, raw_path: str, endpoint: str, name: str, handler: Handler) -> Response | None:
+        """One routed request through faults, rate limits, the handler, the log, the taps and the latency."""
+        injected = True
+        with self.lock:
+            now = time.monotonic()
+            sent = (request.method, raw_path, repr(request.body))
+            if now < self.blocked_until and sent == self.blocked_request:
+                self.log.early_retries += 1
+            self.log.calls[endpoint] += 1
+            exempt = name in self.faults.exempt
+            if not exempt and self.faults.roll(self.faults.rate_drop):
+                self.log.entries.append((now, endpoint, 0))
+                return None
+            if not exempt and self.faults.roll(self.faults.rate_429):
+                response = self.injected_429()
+                if self.faults.retry_after_seconds is not None and self.sends_retry_after:
+                    response.headers["Retry-After"] = f"{self.faults.retry_after_seconds:g}"
+                    self.blocked_until = now + self.faults.retry_after_seconds
+                    self.blocked_request = sent
+            elif not exempt and self.faults.roll(self.faults.rate_5xx):
+                response = self.injected_5xx()
+            elif not exempt and self.faults.roll(self.faults.rate_html):
+                page = b"<html><body><h1>Service temporarily unavailable</h1></body></html>"
+                response = Response(200, page, {"Content-Type": "text/html; charset=utf-8"})
+                self.log.html_pages += 1
+            else:
+                limited = self.before(request, name)
+                response = limited if limited is not None else handler(request)
+                injected = False
+                if name in self.faults.lose_next and limited is None:
+                    self.faults.lose_next.discard(name)
+                    response = self.injected_5xx()
+                    injected = True
+            self.after(request, name, response)
+            self.log.statuses[response.status] += 1
+            self.log.entries.append((now, endpoint, response.status))
+        for tap in self.taps:
+            tap(request, response, injected)
+        if self.faults.latency_seconds:
+            time.sleep(self.faults.latency_seconds)
         return response
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
 
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.mapping import load_mapping
+from leadscore.errors import LeaseLostError
+from leadscore.protocol import Outcome, PendingChange
+from leadscore.records import SET_PROPERTIES, Change
 from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
 from tests.spec_check import validator_for
 from tests.sync.conftest import MAPPING, NOW_MS, Rig, portal_state
@@ -309,3 +312,42 @@ def test_a_re_read_of_most_of_the_portal_goes_by_the_list_endpoint(make_rig: Cal
     assert later.contacts_read < 10
     assert calls["GET /crm/v3/objects/contacts"] == listed, "a small change is read by search"
     assert validator is None or not validator.unexplained, validator.report()
+
+
+def test_batch_updates_travel_a_few_at_a_time_and_are_saved_in_order(make_rig: Callable[..., Rig]) -> None:
+    """One update at a time, each answered and saved before the next, falls behind HubSpot's pace as soon as a
+    round trip and a save take longer than the pace allows a call (52 ms at 190 per 10 s)."""
+    rig = make_rig(contacts=1_000)
+    rig.connector.ensure_targets()
+    rig.sandbox.faults.latency_seconds = 0.05
+    entries = one_update_each(rig)
+    saved: list[list[int]] = []
+    outcomes = rig.connector.apply(entries, lambda answered: saved.append([o.key for o in answered]))
+    assert rig.sandbox.log.most_in_flight["POST /crm/v3/objects/contacts/batch/update"] == 3
+    assert saved == [list(range(n, n + 100)) for n in range(0, 1_000, 100)], "in order"
+    assert sorted(o.key for o in outcomes if o.status == "ok") == list(range(1_000))
+    assert all(c.properties["leadscore_score"] == "1" for c in rig.sandbox.live_contacts())
+
+
+def one_update_each(rig: Rig) -> list[PendingChange]:
+    return [
+        PendingChange(n, Change("hubspot", str(contact.id), SET_PROPERTIES, {"leadscore_score": "1"}))
+        for n, contact in enumerate(rig.sandbox.live_contacts())
+    ]
+
+
+def test_a_write_stopped_midway_sends_no_more_than_the_calls_already_in_flight(make_rig: Callable[..., Rig]) -> None:
+    rig = make_rig(contacts=1_000)
+    rig.sandbox.faults.latency_seconds = 0.02
+    rig.connector.ensure_targets()
+    entries = one_update_each(rig)
+    taken: list[int] = []
+
+    def stop_after_the_first(outcomes: Sequence[Outcome]) -> None:
+        taken.append(len(outcomes))
+        raise LeaseLostError("hubspot", "its session ended")
+
+    with pytest.raises(LeaseLostError):
+        rig.connector.apply(entries, stop_after_the_first)
+    assert taken == [100]
+    assert rig.sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"] <= 3, "the first and those in flight"

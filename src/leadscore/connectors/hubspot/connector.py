@@ -32,6 +32,7 @@ from leadscore.connectors.hubspot.client import GENERAL, SEARCH, HubSpotClient, 
 from leadscore.connectors.hubspot.cursors import Backfill, EmailEvents, Modified, WebEvents, contacts_cursor
 from leadscore.connectors.hubspot.mapping import HubSpotMapping
 from leadscore.connectors.hubspot.transform import counter_events, email_event, to_contact, web_event
+from leadscore.connectors.inflight import in_order
 from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.paging import token_pages, unless_refused
 from leadscore.connectors.values import parse_time
@@ -426,10 +427,13 @@ class HubSpotConnector:
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         memberships = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
         size = self.mapping.limits.batch_update
-        for start in range(0, len(updates), size):
-            answered = self._update(updates[start : start + size])
-            _final(progress, answered)
-            outcomes += answered
+        batches = [
+            functools.partial(self._update, updates[start : start + size]) for start in range(0, len(updates), size)
+        ]
+        with in_order(batches, self.mapping.limits.writes_in_flight) as answers:
+            for answered in answers:
+                _final(progress, answered)
+                outcomes += answered
         outcomes += self._memberships(memberships, progress)
         return self._follow_missing(outcomes, entries)
 

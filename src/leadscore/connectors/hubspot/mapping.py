@@ -47,6 +47,9 @@ class Limits(_Data):
     """An incremental read of at least this many records goes by the list endpoint when paging the whole portal
     there is quicker at the pace of each (after a large write, HubSpot reports every written record modified)."""
     batch_update: int = Field(100, gt=0, le=100)
+    writes_in_flight: int = Field(3, gt=0, le=10)
+    """Batch updates sent at once (the call budget still paces them): one call's round trip overlaps the saving of
+    the one before, so writes keep HubSpot's pace from far away too. 1 sends one at a time."""
     list_membership: int = Field(10_000, gt=0)
     events_page: int = Field(100, gt=0)
     email_events_page: int = Field(1000, gt=0)
