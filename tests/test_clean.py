@@ -38,3 +38,10 @@ def test_a_nul_or_a_lone_surrogate_anywhere_is_cleaned_and_named() -> None:
     assert clean_events(by_email).by_email[0][0] == "ann@x.example"
     attributes = EventPage([Event("s", "e1", "1", "visit", AT, {"url": "/\ud800"})], None)
     assert clean_events(attributes).events[0].attributes == {"url": "/\ufffd"}
+
+
+def test_an_event_a_clean_contact_implies_is_cleaned_too() -> None:
+    derived = Event("s", "1:visits", "1", "visit", AT, {"page": "/a\x00"})
+    cleaned = clean_contacts(page_of(Contact("s", "1", "ann@x.example"), events=(derived,)))
+    assert cleaned.events[0].attributes == {"page": "/a"}
+    assert [p.record_id for p in cleaned.problems] == ["1:visits"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from leadscore.protocol import ContactPage, EventPage, RecordProblem
@@ -61,11 +61,14 @@ def _may_hold_unstorable(values: Any) -> bool:
     return IN_JSON.search(text) is not None
 
 
+def _events_seen(events: Iterable[Event]) -> list[list[Any]]:
+    return [[e.id, e.contact_id, e.action, e.attributes] for e in events]
+
+
 def clean_contacts(page: ContactPage) -> ContactPage:
     """The page with every contact's text storable; each cleaned contact is a problem of the page."""
-    whole = [[c.id, c.email, c.profile, c.observed] for c in page.contacts]
-    whole.append([[e.id, e.contact_id, e.action, e.attributes] for e in page.events])
-    if not _may_hold_unstorable(whole):
+    contacts_seen = [[c.id, c.email, c.profile, c.observed] for c in page.contacts]
+    if not _may_hold_unstorable([contacts_seen, _events_seen(page.events)]):
         return page
     problems: list[RecordProblem] = []
     contacts: list[Contact] = []
@@ -77,17 +80,16 @@ def clean_contacts(page: ContactPage) -> ContactPage:
         named = [name for name, value in fields.items() if _unstorable(value)]
         problems.append(RecordProblem(_clean_text(contact.id), ", ".join(named), PROBLEM))
         contacts.append(dataclasses.replace(contact, **{name: _clean(fields[name]) for name in named}))
+    events = [_clean_event(event, problems) for event in page.events]
     if not problems:
         return page
-    events = [_clean_event(event, problems) for event in page.events]
     return dataclasses.replace(page, contacts=contacts, events=events, problems=[*page.problems, *problems])
 
 
 def clean_events(page: EventPage) -> EventPage:
     """The page with every event's text storable, those matched by email included."""
-    whole = [[e.id, e.contact_id, e.action, e.attributes] for e in page.events]
-    whole.append([[email, e.id, e.contact_id, e.action, e.attributes] for email, e in page.by_email])
-    if not _may_hold_unstorable(whole):
+    emails = [email for email, _ in page.by_email]
+    if not _may_hold_unstorable([_events_seen(page.events), _events_seen(e for _, e in page.by_email), emails]):
         return page
     problems: list[RecordProblem] = []
     events = [_clean_event(event, problems) for event in page.events]
