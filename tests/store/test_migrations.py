@@ -21,6 +21,7 @@ from leadscore.errors import StoreError
 from leadscore.records import Contact
 from leadscore.store import SQLStore
 from leadscore.store.schema import metadata
+from leadscore.store.sql import WAL_KEPT_BYTES
 from tests.conftest import postgres_schema
 
 
@@ -40,6 +41,29 @@ def test_sqlite_store_runs_in_wal_mode(tmp_path: Path) -> None:
     with store.db.connect() as connection:
         assert connection.execute(text("pragma journal_mode")).scalar_one() == "wal"
     store.close()
+
+
+def test_the_write_ahead_log_shrinks_back_once_copied_into_the_store(tmp_path: Path) -> None:
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    wal = tmp_path / "state.db-wal"
+    try:
+        with store.db.begin() as connection:
+            connection.execute(text("create table scratch (b blob)"))
+            connection.execute(
+                text(
+                    "with recursive n(i) as (select 1 union all select i + 1 from n where i < 96) "
+                    "insert into scratch select zeroblob(1048576) from n"
+                )
+            )
+        grown = wal.stat().st_size
+        with store.db.connect() as connection:
+            connection.execute(text("pragma wal_checkpoint(passive)"))
+        with store.db.begin() as connection:
+            connection.execute(text("insert into scratch values (zeroblob(1))"))
+        assert grown > 90 * 2**20
+        assert wal.stat().st_size <= WAL_KEPT_BYTES
+    finally:
+        store.close()
 
 
 def test_a_store_from_a_newer_leadscore_is_refused(tmp_path: Path) -> None:

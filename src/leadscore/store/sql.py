@@ -54,6 +54,10 @@ DAEMON_MEMORY = SQLiteMemory(page_cache_kib=8 * 1024, heap_limit_bytes=8 * 2**20
 """The daemon pulls pages, plans and writes, which gain little from a large cache. Bounded low, its memory stays
 flat as the account grows: a first sync cycle peaked at 130 MB for 10,000 contacts and 137 MB for 100,000, against
 144 and 158 MB with the scoring workers' setting, in the same time (bench/RESULTS.md)."""
+WAL_KEPT_BYTES = 64 * 2**20
+"""What of the write-ahead log SQLite keeps on disk once it has been copied into the store. A first sync of a large
+account grew it to the size of the store itself (677 MB beside a 764 MB store at 100,000 records per source in
+bench/people_sync.py), and without a limit the file stays that large."""
 SCORING_MEMORY = SQLiteMemory(page_cache_kib=16 * 1024, heap_limit_bytes=24 * 2**20)
 """A scoring worker (a fixed number of them) reads each queued contact's rows at random: a larger cache keeps the
 index pages of a large store hot."""
@@ -94,6 +98,7 @@ def _sqlite_pragmas(memory: SQLiteMemory, dbapi_connection: Any, _record: Any) -
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute(f"PRAGMA cache_size=-{memory.page_cache_kib}")
     cursor.execute(f"PRAGMA soft_heap_limit={memory.heap_limit_bytes}")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_KEPT_BYTES}")
     cursor.close()
 
 
