@@ -25,11 +25,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_sandbox(platform: str, port: int, contacts: int, seed: int) -> subprocess.Popen[str]:
+def start_sandbox(platform: str, port: int, contacts: int, seed: int, latency_ms: int = 0) -> subprocess.Popen[str]:
     """`leadscore sandbox` in the foreground of a child process; returns once it has seeded and listens."""
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "leadscore", "sandbox", "--platform", platform, "--port", str(port),
-         "--contacts", str(contacts), "--seed", str(seed)],
+         "--contacts", str(contacts), "--seed", str(seed), "--latency-ms", str(latency_ms)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert sandbox.stdout is not None
@@ -116,13 +116,14 @@ def sync_against_sandbox(
     mapping: dict[str, Any],
     base_path: str = "",
     workers: int | None = None,
+    latency_ms: int = 0,
 ) -> tuple[dict[str, Any], float, PeakRss]:
     """Serve a seeded ``platform`` sandbox, run one cycle of a source pointed at it, stop the sandbox.
 
     Returns what ``run_sync`` returns: (the cycle's report, wall seconds, peak RSS).
     """
     port = free_port()
-    sandbox = start_sandbox(platform, port, size, seed)
+    sandbox = start_sandbox(platform, port, size, seed, latency_ms)
     source = {
         "name": platform,
         "platform": platform,

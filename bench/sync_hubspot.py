@@ -2,6 +2,7 @@
 
     python bench/sync_hubspot.py                 # 10,000 and 100,000 contacts
     python bench/sync_hubspot.py --sizes 2000
+    python bench/sync_hubspot.py --sizes 10000 --latency-ms 100 --writes-in-flight 1
 
 The sandbox and the sync each run in their own process (as in production, the
 sync's memory is its own); the sync's peak RSS is sampled with psutil. Prints API
@@ -42,14 +43,12 @@ def minimum_calls(work: dict[str, int], band_sizes: dict[str, int]) -> dict[str,
     }
 
 
-def run(contacts: int, seed: int, workers: int | None) -> None:
+def run(contacts: int, seed: int, workers: int | None, latency_ms: int, writes_in_flight: int | None) -> None:
+    mapping: dict[str, object] = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
+    if writes_in_flight is not None:
+        mapping["limits"] = {"writes_in_flight": writes_in_flight}
     report, wall, peak = sync_against_sandbox(
-        "hubspot",
-        contacts,
-        seed,
-        token="sandbox-token",
-        mapping={"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]},
-        workers=workers,
+        "hubspot", contacts, seed, token="sandbox-token", mapping=mapping, workers=workers, latency_ms=latency_ms
     )
     work = expected_work(contacts, seed)
     band_sizes = {"adds": report["changes"].get("list_add", 0)}
@@ -72,6 +71,8 @@ def run(contacts: int, seed: int, workers: int | None) -> None:
         f"ratio {wall / floor:.2f} (target <= 1.2)"
     )
     print(f"scoring processes {report.get('scoring_workers', 1)}; {peak.describe()}")
+    phases = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report.get("phase_seconds", {}).items())
+    print(f"phases: {phases}")
 
 
 def _bands_from(report: dict[str, object], fallback: dict[str, int]) -> dict[str, int]:
@@ -85,9 +86,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workers", type=int, help="LEADSCORE_SCORING_WORKERS for the sync (default: its own)")
+    parser.add_argument("--latency-ms", type=int, default=0, help="the sandbox holds every answer this long")
+    parser.add_argument("--writes-in-flight", type=int, help="the source's limits.writes_in_flight (default: its own)")
     args = parser.parse_args()
     for size in args.sizes:
-        run(size, args.seed, args.workers)
+        run(size, args.seed, args.workers, args.latency_ms, args.writes_in_flight)
 
 
 if __name__ == "__main__":

@@ -28,11 +28,18 @@ class RequestLog(Protocol):
     def total(self) -> int: ...
 
 
+class Faults(Protocol):
+    latency_seconds: float
+
+
 class SandboxServer(Protocol):
     """A platform's imitation on loopback, as the CLI and the demo drive it."""
 
     @property
     def log(self) -> RequestLog: ...
+
+    @property
+    def faults(self) -> Faults: ...
 
     def start(self) -> Any: ...
 

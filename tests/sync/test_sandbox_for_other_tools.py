@@ -6,6 +6,10 @@ the exchange is validated against it too (tests/spec_check.py)."""
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -202,3 +206,24 @@ def test_readme_lists_every_endpoint_each_sandbox_serves(platform: str) -> None:
     row = next(line for line in section.splitlines() if line.lower().startswith(f"| {platform}"))
     assert [e for e in served if f"`{e}`" not in row] == []
     assert len(served) >= 17
+
+
+def test_the_sandbox_command_holds_every_answer_as_long_as_asked() -> None:
+    """`leadscore sandbox --latency-ms` imitates a platform far away, where one call at a time falls behind its pace."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    command = [sys.executable, "-m", "leadscore", "sandbox", "--platform", "brevo", "--port", str(port)]
+    served = subprocess.Popen([*command, "--contacts", "3", "--latency-ms", "300"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert served.stdout is not None
+        assert "brevo sandbox on" in served.stdout.readline()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v3/contacts", headers={"api-key": "sandbox-key"})
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200
+            assert len(json.loads(answer.read())["contacts"]) == 3
+        assert time.monotonic() - started >= 0.3
+    finally:
+        served.terminate()
+        served.communicate(timeout=10)

@@ -242,6 +242,9 @@ def sandbox(
     port: Annotated[int, typer.Option("--port", help="Port on 127.0.0.1 (0: any free port).")] = 8765,
     contacts: Annotated[int, typer.Option("--contacts", help="Seeded contacts.")] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the synthetic data.")] = 1,
+    latency_ms: Annotated[
+        int, typer.Option("--latency-ms", min=0, help="Hold every answer this long, as a distant platform would.")
+    ] = 0,
 ) -> None:
     """Serve a seeded platform sandbox in the foreground, for a source (or another tool) to point at."""
     known = platforms()
@@ -249,6 +252,7 @@ def sandbox(
     if platform not in known:
         raise fail(f"--platform: '{platform}' has no sandbox; available: {', '.join(known)}", 2)
     seeded = known[platform].sandbox(port, contacts, seed)
+    seeded.server.faults.latency_seconds = latency_ms / 1000
     out.print(f"{platform} sandbox on {seeded.base_url} with {contacts} contacts (seed {seed})")
     out.print(f"point a source at it: base_url: {seeded.base_url}, token: {seeded.token}. Ctrl-C stops it.")
     try:
