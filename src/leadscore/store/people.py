@@ -108,7 +108,11 @@ class PeopleStore(Tables):
             return True
 
     def mark_pulled(self, source: str) -> None:
-        """Remember that a cycle read every stream of ``source`` once; the first time is kept."""
+        """Remember that a cycle read every stream of ``source`` once; the first time is kept. Only that first time
+        writes: every later cycle just reads the mark."""
+        with self.db.connect() as connection:
+            if self._cursor_of(connection, source, PULLED_STREAM) is not None:
+                return
         with self.db.begin() as connection:
             if self._cursor_of(connection, source, PULLED_STREAM) is None:
                 self._set_cursor(connection, source, PULLED_STREAM, {"at": utcnow().isoformat()})
