@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from leadscore.protocol import ContactPage, EventPage, RecordProblem
@@ -61,19 +61,27 @@ def _may_hold_unstorable(values: Any) -> bool:
     return IN_JSON.search(text) is not None
 
 
-def _events_seen(events: Iterable[Event]) -> list[list[Any]]:
-    return [[e.id, e.contact_id, e.action, e.attributes] for e in events]
+CONTACT_FIELDS = ("id", "email", "profile", "observed")
+EVENT_FIELDS = ("id", "contact_id", "action", "attributes")
+
+
+def _contact_values(contact: Contact) -> tuple[Any, ...]:
+    return contact.id, contact.email, contact.profile, contact.observed
+
+
+def _event_values(event: Event) -> tuple[Any, ...]:
+    return event.id, event.contact_id, event.action, event.attributes
 
 
 def clean_contacts(page: ContactPage) -> ContactPage:
     """The page with every contact's text storable; each cleaned contact is a problem of the page."""
-    contacts_seen = [[c.id, c.email, c.profile, c.observed] for c in page.contacts]
-    if not _may_hold_unstorable([contacts_seen, _events_seen(page.events)]):
+    contacts_seen = [_contact_values(contact) for contact in page.contacts]
+    if not _may_hold_unstorable([contacts_seen, [_event_values(event) for event in page.events]]):
         return page
     problems: list[RecordProblem] = []
     contacts: list[Contact] = []
-    for contact in page.contacts:
-        fields = {"id": contact.id, "email": contact.email, "profile": contact.profile, "observed": contact.observed}
+    for contact, values in zip(page.contacts, contacts_seen, strict=True):
+        fields = dict(zip(CONTACT_FIELDS, values, strict=True))
         if not _unstorable(fields):
             contacts.append(contact)
             continue
@@ -88,8 +96,9 @@ def clean_contacts(page: ContactPage) -> ContactPage:
 
 def clean_events(page: EventPage) -> EventPage:
     """The page with every event's text storable, those matched by email included."""
-    emails = [email for email, _ in page.by_email]
-    if not _may_hold_unstorable([_events_seen(page.events), _events_seen(e for _, e in page.by_email), emails]):
+    seen = [_event_values(event) for event in page.events]
+    seen += [(email, *_event_values(event)) for email, event in page.by_email]
+    if not _may_hold_unstorable(seen):
         return page
     problems: list[RecordProblem] = []
     events = [_clean_event(event, problems) for event in page.events]
@@ -100,7 +109,7 @@ def clean_events(page: EventPage) -> EventPage:
 
 
 def _clean_event(event: Event, problems: list[RecordProblem]) -> Event:
-    fields = {"id": event.id, "contact_id": event.contact_id, "action": event.action, "attributes": event.attributes}
+    fields = dict(zip(EVENT_FIELDS, _event_values(event), strict=True))
     if not _unstorable(fields):
         return event
     named = [name for name, value in fields.items() if _unstorable(value)]
