@@ -31,7 +31,13 @@ def test_migrations_create_every_table(store: SQLStore) -> None:
     assert store.schema_revision() == "0006"
 
 
-def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore) -> None:
+def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store at head opens without alembic running its scripts (every CLI run and scoring worker opens one)."""
+
+    def no_upgrade(*args: object) -> None:
+        raise AssertionError("a store at head was migrated again")
+
+    monkeypatch.setattr("leadscore.store.sql.command.upgrade", no_upgrade)
     store.migrate()
     assert store.schema_revision() == "0006"
 

@@ -5,6 +5,8 @@ Mappings are data only; a bad one fails like a bad model file, with file, line a
 
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -31,10 +33,17 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+@lru_cache(maxsize=16)
+def _parsed(path: Path, modified_ns: int) -> dict[str, Any]:
+    """A mapping file's document, parsed once per version of the file: every cycle builds a connector, and parsing
+    YAML cost more than the rest of a small cycle's set-up."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}
+
+
 def load_mapping(platform: str, model: type[M], overrides: dict[str, Any] | None = None) -> M:
     path = mapping_path(platform)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = copy.deepcopy(_parsed(path, path.stat().st_mtime_ns))
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the {platform} mapping: {exc}") from None
     data = deep_merge(data, overrides or {})

@@ -36,6 +36,22 @@ from leadscore.store.runs import RunsStore
 from leadscore.store.scores import ScoresStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class Revisions:
+    known: frozenset[str]
+    head: str
+
+
+@functools.cache
+def _known_revisions() -> Revisions:
+    """The schema revisions this code knows, read from its migration scripts once per process: a store already at
+    head opens without alembic loading them again (a cycle's CLI run, a scoring worker, every test's store)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(config)
+    return Revisions(frozenset(rev.revision for rev in script.walk_revisions()), str(script.get_current_head()))
 DEFAULT_URL = "sqlite:///leadscore.db"
 MIGRATION_LOCK = 0x6C65_6164_7363_6F72  # "leadscor": one key for schema migrations across replicas
 
@@ -171,17 +187,15 @@ class SQLStore(
         with self.db.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
-    def check_schema(self) -> None:
-        """Refuse a database migrated by a newer leadscore rather than misread it."""
+    def check_schema(self) -> str | None:
+        """Refuse a database migrated by a newer leadscore rather than misread it; the store's revision."""
         current = self.schema_revision()
-        with self.db.connect() as connection:
-            script = ScriptDirectory.from_config(self._alembic_config(connection))
-        known = {rev.revision for rev in script.walk_revisions()}
-        if current is not None and current not in known:
+        if current is not None and current not in _known_revisions().known:
             raise StoreError(
                 f"the state store is at schema revision {current}, which this leadscore does not know",
                 "upgrade leadscore to the version that created this store",
             )
+        return current
 
     def migrate(self) -> None:
         """Bring the schema to head in one transaction, so a start killed mid-migration leaves the store as it was;
@@ -190,7 +204,8 @@ class SQLStore(
         Python's sqlite3 opens a transaction only before a data change, so on its own every CREATE TABLE of a
         first start would commit by itself; an explicit BEGIN holds them all (SQLite's DDL is transactional).
         """
-        self.check_schema()
+        if self.check_schema() == _known_revisions().head:
+            return
         with self.db.begin() as connection:
             if self._dialect == "sqlite":
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
