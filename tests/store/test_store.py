@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect
+from sqlalchemy import event, inspect
 
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event
+from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event, WrittenState
 from leadscore.store import SQLStore, StoredScore, VisibleScore
+from leadscore.store.contacts import as_json
 from leadscore.store.sql import DAEMON_MEMORY, SCORING_MEMORY, SQLiteMemory
 from tests.conftest import NOW
 
@@ -28,7 +31,7 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 def test_migrations_create_every_table(store: SQLStore) -> None:
     tables = set(inspect(store.db).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
-    assert store.schema_revision() == "0006"
+    assert store.schema_revision() == "0007"
 
 
 def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,7 +42,7 @@ def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pyt
 
     monkeypatch.setattr("leadscore.store.sql.command.upgrade", no_upgrade)
     store.migrate()
-    assert store.schema_revision() == "0006"
+    assert store.schema_revision() == "0007"
 
 
 def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
@@ -51,7 +54,7 @@ def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
     [page] = list(store.contacts_with_events("hs"))
     first = next(c for c, _ in page if c.id == "1")
     assert first.profile == {"job_title": "CEO"}
-    assert first.observed == {"leadscore_score": "40"}
+    assert store.written_state("hs", ["1"])["1"].properties == {"leadscore_score": "40"}, "a hand edit is seen"
     assert store.cursor("hs", "contacts") == {"after": "t2"}
 
 
@@ -79,6 +82,47 @@ def test_replaying_a_page_changes_nothing(store: SQLStore) -> None:
     store.save_scores("hs", [StoredScore("1", "lead", 10, 0, 10, "D", "New", "D-New", "", NOW)])
     assert store.save_events("hs", page, cursor=("web", 5)) == 0
     assert list(store.contacts_with_events("hs", only_queued=True)) == []
+
+
+@contextlib.contextmanager
+def statements_run(store: SQLStore) -> Iterator[list[str]]:
+    """The SQL the store sends while the block runs."""
+    sent: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        sent.append(" ".join(statement.split()).lower())
+
+    event.listen(store.db, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(store.db, "before_cursor_execute", record)
+
+
+def test_a_re_read_of_unchanged_records_rewrites_no_row(store: SQLStore) -> None:
+    """Platforms report every record leadscore wrote as modified, so a re-read is mostly records the store holds
+    as they are: nothing of theirs is written again, while a changed one in the same page is saved as always."""
+    shown = {"leadscore_score": "40"}
+    mql = frozenset({"MQL"})
+    page = [Contact("hs", cid, f"{cid}@acme.example", {"job_title": "VP"}, shown, mql) for cid in "123"]
+    store.save_contacts("hs", page)
+    store.save_scores("hs", [StoredScore(cid, "lead", 40, 0, 40, "D", "Warm", "D-Warm", "", NOW) for cid in "123"])
+    with statements_run(store) as sent:
+        store.save_contacts("hs", page)
+    writes = [statement for statement in sent if statement.startswith(("insert into contacts", "insert into written"))]
+    assert writes == []
+    assert queued(store) == []
+
+    edited = [
+        page[0],
+        Contact("hs", "2", "2@acme.example", {"job_title": "CEO"}, shown, mql),
+        Contact("hs", "3", "3@acme.example", {"job_title": "VP"}, {"leadscore_score": "99"}, frozenset({"SQL"})),
+    ]
+    store.save_contacts("hs", edited)
+    assert queued(store) == ["2", "3"], "a profile edit and a hand edit of leadscore's property are seen"
+    [stored_page] = list(store.contacts_with_events("hs"))
+    assert {c.id: c.profile["job_title"] for c, _ in stored_page} == {"1": "VP", "2": "CEO", "3": "VP"}
+    assert store.written_state("hs", ["3"])["3"] == WrittenState({"leadscore_score": "99"}, frozenset({"SQL"}))
 
 
 def test_new_events_mark_only_their_contacts_for_rescoring(store: SQLStore) -> None:
@@ -244,3 +288,17 @@ def test_the_daemon_bounds_sqlite_lower_than_its_scoring_workers(tmp_path: Path)
             assert connection.exec_driver_sql("PRAGMA soft_heap_limit").scalar() == DAEMON_MEMORY.heap_limit_bytes
     finally:
         store.close()
+
+
+def test_a_pulled_profile_compares_as_the_store_gives_it_back(store: SQLStore) -> None:
+    """Plain values are compared as they are; others as their JSON form (a tuple as a list), so a record re-read
+    with such values is not taken for a changed one."""
+    plain = {"job_title": "VP", "employees": 40, "revenue": 1.5, "opted_in": True, "region": None}
+    odd = {"tags": ("a", "b")}
+    assert as_json(plain) == plain
+    assert as_json(odd) == {"tags": ["a", "b"]}
+    page = [Contact("hs", "1", "1@acme.example", plain), Contact("hs", "2", "2@acme.example", odd)]
+    store.save_contacts("hs", page)
+    store.save_scores("hs", [StoredScore(cid, "lead", 0, 0, 0, "D", "New", "D-New", "", NOW) for cid in "12"])
+    store.save_contacts("hs", page)
+    assert queued(store) == []

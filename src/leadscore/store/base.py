@@ -4,9 +4,8 @@ recipients, inserting events)."""
 
 from __future__ import annotations
 
-import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -32,34 +31,6 @@ from leadscore.store.tallies import forget_scores
 EMPTY: dict[str, Any] = {}
 IDENTITY_CURSOR = ("_people", "identity")
 """Where the store keeps how emails become person keys, so that every process links records alike."""
-
-
-class JsonOnUse(Mapping[str, Any]):
-    """A stored JSON object decoded the first time it is read: a rescore reads a million and uses few."""
-
-    __slots__ = ("_decoded", "_text")
-
-    def __init__(self, text: str) -> None:
-        self._text = text
-        self._decoded: dict[str, Any] | None = None
-
-    def _value(self) -> dict[str, Any]:
-        if self._decoded is None:
-            loaded = json.loads(self._text)
-            self._decoded = loaded if isinstance(loaded, dict) else {}
-        return self._decoded
-
-    def __getitem__(self, key: str) -> Any:
-        return self._value()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._value())
-
-    def __len__(self) -> int:
-        return len(self._value())
-
-    def __repr__(self) -> str:
-        return repr(self._value())
 
 
 class Tables:

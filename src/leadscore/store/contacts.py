@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,14 @@ from leadscore.records import (
 )
 from leadscore.store import schema
 from leadscore.store.base import Tables, chunks, last_per_id
+
+
+@dataclass(frozen=True)
+class StoredRow:
+    """A stored contact as a pulled one is compared with it: (email, profile, deleted, merged_into) and its person."""
+
+    record: tuple[Any, ...]
+    person_id: int | None
 
 
 class ContactsStore(Tables):
@@ -48,63 +57,65 @@ class ContactsStore(Tables):
         return added
 
     def _save_contacts(self, connection: Connection, source: str, contacts: Sequence[Contact]) -> int:
+        """Save what a pull changed, and queue for rescoring the records scoring or planning must see again: new or
+        revived ones, ones whose email or profile changed, and ones showing leadscore's properties or lists other
+        than the store knows it wrote (a hand edit to heal, which also replaces what the store knows).
+
+        Platforms report every record leadscore wrote as modified, so most of a re-read is records showing what
+        leadscore wrote: their rows are not written again, and they are not rescored for it."""
         now = utcnow()
         latest = last_per_id(contacts)
+        if not latest:
+            return 0
         fold = self._folds_plus(connection)
         keys = {c.id: identity_key(c.email, fold) for c in latest}
         person_ids = self._person_ids(connection, {key for key in keys.values() if key})
-        before = self._persons_of(connection, source, [c.id for c in latest])
         after = {contact_id: person_ids[key] for contact_id, key in keys.items() if key}
-        left = [person for contact_id, person in before.items() if after.get(contact_id) != person]
-        rows = [
-            {
-                "source": source,
-                "contact_id": c.id,
-                "person_id": after.get(c.id),
-                "email": c.email,
-                "profile": dict(c.profile),
-                "written": dict(c.observed),
-                "deleted": False,
-                "merged_into": None,
-                "updated_at": now,
-            }
-            for c in latest
-        ]
-        if rows:
-            changed = self._needing_rescore(connection, source, latest)
-            connection.execute(self._sql.upsert_contacts, rows)
-            self._queue(connection, source, changed)
-            self._observe(connection, source, latest, now)
-            self._touch_persons(connection, left)
-        return len(rows)
-
-    def _needing_rescore(self, connection: Connection, source: str, contacts: Sequence[Contact]) -> list[str]:
-        """The pulled contacts that scoring or planning must see again: new or revived ones, ones whose email or
-        profile changed, and ones showing leadscore's properties or lists other than the store knows it wrote (a
-        hand edit to heal). A record the platform reports only because leadscore wrote its score is none of these,
-        and is not rescored for it."""
-        c = schema.contacts
-        stored: dict[str, tuple[Any, ...]] = {}
-        for chunk in chunks([contact.id for contact in contacts], 1000):
-            stored.update(
-                (row[0], tuple(row[1:]))
-                for row in connection.execute(
-                    select(c.c.contact_id, c.c.email, c.c.profile, c.c.deleted, c.c.merged_into).where(
-                        c.c.source == source, c.c.contact_id.in_(list(chunk))
-                    )
-                )
+        stored = self._stored_contacts(connection, source, [c.id for c in latest])
+        shown = self._written(connection, [(source, c.id) for c in latest])
+        left = [row.person_id for contact_id, row in stored.items() if row.person_id != after.get(contact_id)]
+        rescore: list[str] = []
+        rows: list[dict[str, Any]] = []
+        observed: list[Contact] = []
+        for contact in latest:
+            row, state = stored.get(contact.id), shown.get((source, contact.id))
+            same_record = row is not None and row.record == (contact.email, as_json(contact.profile), False, None)
+            lists_moved = contact.lists is not None and (state.lists if state else frozenset()) != frozenset(
+                contact.lists
             )
-        shown = self._written(connection, [(source, contact.id) for contact in contacts])
-        changed = []
-        for contact in contacts:
-            state = shown.get((source, contact.id))
-            if (
-                stored.get(contact.id) != (contact.email, as_json(contact.profile), False, None)
-                or not _shows_written(state.properties if state else {}, contact.observed)
-                or (contact.lists is not None and (state.lists if state else frozenset()) != frozenset(contact.lists))
+            hand_edited = not _shows_written(state.properties if state else {}, contact.observed) or lists_moved
+            if not same_record or hand_edited:
+                rescore.append(contact.id)
+            if hand_edited:
+                observed.append(contact)
+            if not same_record or row is None or row.person_id != after.get(contact.id):
+                rows.append(
+                    {
+                        "source": source,
+                        "contact_id": contact.id,
+                        "person_id": after.get(contact.id),
+                        "email": contact.email,
+                        "profile": dict(contact.profile),
+                        "deleted": False,
+                        "merged_into": None,
+                        "updated_at": now,
+                    }
+                )
+        if rows:
+            connection.execute(self._sql.upsert_contacts, rows)
+        self._queue(connection, source, rescore)
+        self._observe(connection, source, observed, now)
+        self._touch_persons(connection, [person for person in left if person is not None])
+        return len(latest)
+
+    def _stored_contacts(self, connection: Connection, source: str, contact_ids: Sequence[str]) -> dict[str, StoredRow]:
+        stored: dict[str, StoredRow] = {}
+        for chunk in chunks(contact_ids, 1000):
+            for contact_id, email, profile, deleted, merged_into, person_id in connection.execute(
+                self._sql.stored_contacts_of_ids, {"p_source": source, "p_ids": list(chunk)}
             ):
-                changed.append(contact.id)
-        return changed
+                stored[contact_id] = StoredRow((email, profile, deleted, merged_into), person_id)
+        return stored
 
     def _observe(self, connection: Connection, source: str, contacts: Sequence[Contact], now: datetime) -> None:
         """What a pull saw in leadscore's own properties replaces what acks said: a hand edit is seen and healed.
@@ -182,8 +193,14 @@ class ContactsStore(Tables):
             connection.execute(delete(c).where(c.c.source == source, c.c.stream == stream))
 
 
+PLAIN_JSON = frozenset({str, int, float, bool, type(None)})
+"""Types a JSON column gives back as they went in: a profile of only these needs no round trip to be compared."""
+
+
 def as_json(values: Mapping[str, Any]) -> Any:
     """``values`` as the store reads them back from a JSON column, for comparing a pulled record with a stored one."""
+    if all(type(key) is str and type(value) in PLAIN_JSON for key, value in values.items()):
+        return dict(values)
     return json.loads(json.dumps(dict(values), default=str))
 
 

@@ -45,7 +45,6 @@ contacts = Table(
     Column("person_id", Integer, ForeignKey("persons.id"), nullable=True),
     Column("email", String(320), nullable=True),
     Column("profile", Json, nullable=False),
-    Column("written", Json, nullable=False),
     Column("deleted", Boolean, nullable=False, default=False),
     Column("merged_into", Id, nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -16,7 +16,7 @@ from leadscore.records import (
     ensure_utc,
 )
 from leadscore.store import schema
-from leadscore.store.base import EMPTY, JsonOnUse, Tables, chunks
+from leadscore.store.base import EMPTY, Tables, chunks
 from leadscore.store.statements import (
     contacts_page,
     page_ends,
@@ -123,11 +123,8 @@ class ScoresStore(Tables):
                         bucket = grouped[contact_id] = []
                     bucket.append((event_id, action, occurred_ms, attributes))
             yield [
-                (
-                    Contact(source, contact_id, email, profile or EMPTY, JsonOnUse(written) if written else EMPTY),
-                    grouped.get(contact_id, []),
-                )
-                for contact_id, email, profile, written in contact_rows
+                (Contact(source, contact_id, email, profile or EMPTY), grouped.get(contact_id, []))
+                for contact_id, email, profile in contact_rows
             ]
             after = last
 

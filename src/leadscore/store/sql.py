@@ -52,6 +52,8 @@ def _known_revisions() -> Revisions:
     config.set_main_option("script_location", str(MIGRATIONS))
     script = ScriptDirectory.from_config(config)
     return Revisions(frozenset(rev.revision for rev in script.walk_revisions()), str(script.get_current_head()))
+
+
 DEFAULT_URL = "sqlite:///leadscore.db"
 MIGRATION_LOCK = 0x6C65_6164_7363_6F72  # "leadscor": one key for schema migrations across replicas
 

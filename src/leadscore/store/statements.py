@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from leadscore.store import schema
 
 SCORE_COLUMNS = ("score", "fit", "behaviour", "grade", "band", "label", "reasons", "scored_at")
-CONTACT_COLUMNS = ("person_id", "email", "profile", "written", "deleted", "merged_into", "updated_at")
+CONTACT_COLUMNS = ("person_id", "email", "profile", "deleted", "merged_into", "updated_at")
 
 
 def _ids(name: str = "p_ids") -> Any:
@@ -82,6 +82,7 @@ class Statements:
     unqueue_gone: Any
     enqueue_rescore: Any
     upsert_contacts: Any
+    stored_contacts_of_ids: Any
     upsert_observed: Any
     insert_persons: Any
     persons_of_emails: Any
@@ -118,6 +119,9 @@ def statements_for(dialect: str) -> Statements:
             .exists(),
         ),
         upsert_contacts=_upsert_contacts(dialect),
+        stored_contacts_of_ids=select(
+            c.c.contact_id, c.c.email, c.c.profile, c.c.deleted, c.c.merged_into, c.c.person_id
+        ).where(c.c.source == source, c.c.contact_id.in_(_ids())),
         upsert_observed=_upsert(dialect, w, ["source", "contact_id"], ("properties", "written_at")),
         insert_persons=_insert_ignore(dialect, schema.persons, ["email"]),
         persons_of_emails=select(schema.persons.c.email, schema.persons.c.id).where(
@@ -167,13 +171,11 @@ def _live(only_queued: bool) -> tuple[Any, list[Any]]:
 
 @cache
 def contacts_page(only_queued: bool, bounded: bool) -> Any:
-    """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order.
-
-    ``written`` comes as text: scoring never reads it, so it is decoded only if used."""
+    """Live contacts after ``p_after`` (up to ``p_upto`` when bounded), ``p_limit`` of them, in id order."""
     c = schema.contacts
     key, conditions = _live(only_queued)
     query = (
-        select(key, c.c.email, c.c.profile, cast(c.c.written, Text))
+        select(key, c.c.email, c.c.profile)
         .where(*conditions, key > bindparam("p_after"))
         .order_by(key)
         .limit(bindparam("p_limit"))
