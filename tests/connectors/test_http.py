@@ -41,6 +41,21 @@ def test_a_window_lets_its_limit_through_then_waits_for_the_oldest_call_to_age_o
     assert budget.waited == pytest.approx(6.0)
 
 
+def test_a_call_counts_in_its_window_from_when_its_answer_came() -> None:
+    """The platform received the call at some moment before its answer: a call held up on its way (a busy host)
+    must not let the next window's calls reach the platform before it leaves the platform's window (a 429)."""
+    clock = Clock()
+    budget = CallBudget({"general": Window(2, 10.0)}, sleep=clock.sleep, clock=clock)
+    first = budget.acquire("general")
+    clock.now = 0.5
+    budget.answered("general", first)
+    second = budget.acquire("general")
+    budget.answered("general", second)
+    assert budget.next_free_in("general") == pytest.approx(10.0), "free at 10.5, not at 10.0"
+    clock.now = 10.5
+    assert budget.next_free_in("general") == 0.0
+
+
 def test_windows_are_independent() -> None:
     clock = Clock()
     budget = CallBudget({"general": Window(1, 10.0), "search": Window(1, 1.0)}, sleep=clock.sleep, clock=clock)

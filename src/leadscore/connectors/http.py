@@ -60,8 +60,9 @@ class CallBudget:
         self.waited = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self, name: str) -> None:
-        """Wait out a hold the platform asked for, then until the window has room, and count the call."""
+    def acquire(self, name: str) -> float:
+        """Wait out a hold the platform asked for, then until the window has room, and count the call; returns
+        the moment the call was counted at, for ``answered``."""
         window = self.windows[name]
         with self._lock:
             served = window.held_until
@@ -78,9 +79,20 @@ class CallBudget:
                 delay = window.wait_needed(now)
                 if delay <= 0:
                     window.record(now)
-                    return
+                    return now
                 self.waited += delay
             self.sleep(delay)
+
+    def answered(self, name: str, sent_at: float) -> None:
+        """Count the call counted at ``sent_at`` as made when its answer came: the platform received it somewhere
+        between, and a call held up on its way (a busy host, a slow network) must not let the next window's calls
+        reach the platform before this one leaves the platform's window."""
+        window = self.windows[name]
+        with self._lock:
+            for position in range(len(window.sent) - 1, -1, -1):
+                if window.sent[position] == sent_at:
+                    window.sent[position] = max(sent_at, self.clock())
+                    return
 
     def next_free_in(self, name: str) -> float:
         window = self.windows[name]

@@ -85,15 +85,17 @@ class BrevoClient:
         """Whether a call in ``group`` could go now without waiting (used to defer hourly-limited work)."""
         return all(self.budget.next_free_in(name) == 0 for name in _windows(group))
 
-    def _pace(self, group: str, endpoint: str) -> None:
+    def _pace(self, group: str, endpoint: str) -> list[tuple[str, float]]:
         """Wait for room in each of the group's windows, but never longer than ``max_retry_seconds``: a budget
         another integration spent (Brevo's headers then say to wait until the hourly reset) pauses the cycle, and
-        a later cycle resumes where this one stopped."""
+        a later cycle resumes where this one stopped. Returns (window, moment counted) for ``answered``."""
+        counted = []
         for name in _windows(group):
             wait = self.budget.next_free_in(name)
             if wait > self.limits.max_retry_seconds:
                 raise self._spent(name, wait, endpoint)
-            self.budget.acquire(name)
+            counted.append((name, self.budget.acquire(name)))
+        return counted
 
     def _spent(self, window: str, wait: float, endpoint: str) -> BudgetExhaustedError:
         return BudgetExhaustedError(
@@ -133,7 +135,7 @@ class BrevoClient:
         self, method: str, path: str, endpoint: str, params: Mapping[str, Any] | None, body: Any
     ) -> httpx.Response:
         group = group_of(path)
-        self._pace(group, endpoint)
+        counted = self._pace(group, endpoint)
         self.usage.count_call(endpoint)
         try:
             response = self.http.request(method, path, params=params, json=body)
@@ -141,6 +143,9 @@ class BrevoClient:
             raise RetryableError(
                 f"Brevo {endpoint}: {type(exc).__name__}: {exc}", source=self.source, endpoint=endpoint
             ) from None
+        finally:
+            for name, sent_at in counted:
+                self.budget.answered(name, sent_at)
         reset = self._observe(group, response.headers)
         status = response.status_code
         if status < 400:

@@ -186,8 +186,14 @@ class HubSpotClient:
                 source=self.source,
                 endpoint=endpoint,
             )
-        self.budget.acquire(group)
+        sent_at = self.budget.acquire(group)
         self.usage.count_call(endpoint)
+        try:
+            return self._request(endpoint, target, raw, *args, **kwargs)
+        finally:
+            self.budget.answered(group, sent_at)
+
+    def _request(self, endpoint: str, target: str, raw: bool, *args: Any, **kwargs: Any) -> Any:
         try:
             if raw:
                 response = self._resolve(target)(
