@@ -82,11 +82,8 @@ def round_of_cycles(
     """Every source's cycle, ``passes`` times (a second pass sends what the others planned), in one 'process':
     a crash ends the process there."""
     store = SQLStore.open(url)
-    if crash is not None:
-        event.listen(store.db, "commit", crash)
-        if isinstance(crash, CommitKinds):
-            event.listen(store.db, "before_cursor_execute", crash.statement)
-            event.listen(store.db, "rollback", crash.rolled_back)
+    for name, hook in _hooks(crash):
+        event.listen(store.db, name, hook)
     try:
         for _ in range(passes):
             for name in NAMES:
@@ -98,12 +95,18 @@ def round_of_cycles(
     except SimulatedCrash:
         pass
     finally:
-        if crash is not None:
-            event.remove(store.db, "commit", crash)
-            if isinstance(crash, CommitKinds):
-                event.remove(store.db, "before_cursor_execute", crash.statement)
-                event.remove(store.db, "rollback", crash.rolled_back)
+        for name, hook in _hooks(crash):
+            event.remove(store.db, name, hook)
         store.close()
+
+
+def _hooks(crash: CrashBeforeCommit | None) -> list[tuple[str, Any]]:
+    """The store events a crash (and, for CommitKinds, its notes of what each commit writes) listens to."""
+    if crash is None:
+        return []
+    if isinstance(crash, CommitKinds):
+        return [("commit", crash), ("before_cursor_execute", crash.statement), ("rollback", crash.rolled_back)]
+    return [("commit", crash)]
 
 
 def everything(platforms: dict[str, Platform], url: str) -> dict[str, object]:

@@ -40,17 +40,23 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 @dataclass(frozen=True)
 class Revisions:
+    """The schema revisions this code's migration scripts know, and the newest."""
+
     known: frozenset[str]
     head: str
 
 
-@functools.cache
-def _known_revisions() -> Revisions:
-    """The schema revisions this code knows, read from its migration scripts once per process: a store already at
-    head opens without alembic loading them again (a cycle's CLI run, a scoring worker, every test's store)."""
+def _migrations_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    script = ScriptDirectory.from_config(config)
+    return config
+
+
+@functools.cache
+def _known_revisions() -> Revisions:
+    """Read from the migration scripts once per process: a store already at head opens without alembic loading
+    them again (a cycle's CLI run, a scoring worker, every test's store)."""
+    script = ScriptDirectory.from_config(_migrations_config())
     return Revisions(frozenset(rev.revision for rev in script.walk_revisions()), str(script.get_current_head()))
 
 
@@ -180,8 +186,7 @@ class SQLStore(
         self.db.dispose()
 
     def _alembic_config(self, connection: Connection) -> Config:
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS))
+        config = _migrations_config()
         config.attributes["connection"] = connection
         return config
 
