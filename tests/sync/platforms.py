@@ -357,3 +357,25 @@ def build_rig(
     store = SQLStore.open(f"sqlite:///{tmp_path / name}")
     pipeline = Pipeline(store, platform.connector(**overrides), engines(load_model_file(model)), clock=lambda: NOW)
     return PlatformRig(platform, store, pipeline)
+
+
+def stop_after_saved_pages(pipeline: Pipeline, store: SQLStore, stream: str, pages: int) -> Callable[[], None]:
+    """Ask ``pipeline`` to stop once ``pages`` pages of ``stream`` are saved with their cursor, as a SIGTERM
+    arriving then would. The cycle reads ahead, so the page after them may have been read already; returns what
+    puts the store's own method back."""
+    real = store.save_event_page
+    saved = itertools.count(1)
+
+    def save_event_page(source: str, name: str, page: Any) -> tuple[int, int]:
+        outcome = real(source, name, page)
+        if name == stream and next(saved) == pages:
+            pipeline.stop.set()
+        return outcome
+
+    store.save_event_page = save_event_page  # type: ignore[method-assign]
+
+    def restore() -> None:
+        del store.save_event_page
+
+    return restore
+

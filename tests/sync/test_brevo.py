@@ -21,7 +21,14 @@ from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
 from leadscore_sandbox.brevo_seed import seed_brevo
 from tests.conftest import DEFAULT_MODEL, NOW, TARGETS
-from tests.sync.platforms import BREVO_CONNECTOR_FAST, BREVO_FAST, BrevoPlatform, PlatformRig, build_rig
+from tests.sync.platforms import (
+    BREVO_CONNECTOR_FAST,
+    BREVO_FAST,
+    BrevoPlatform,
+    PlatformRig,
+    build_rig,
+    stop_after_saved_pages,
+)
 
 
 @pytest.fixture
@@ -334,18 +341,10 @@ def test_the_transactional_report_interrupted_after_page_k_resumes_at_page_k_plu
 
     rig = make(contacts=150, **small_pages)
     k = pages // 2
-    read = rig.connector.read_events
-
-    def stopping_after_k(name: str, cursor: Any) -> Iterator[Any]:
-        for number, page in enumerate(read(name, cursor), 1):
-            yield page
-            if name == "transactional_events" and number == k:
-                rig.pipeline.stop.set()
-
-    rig.connector.read_events = stopping_after_k  # type: ignore[method-assign]
+    restore = stop_after_saved_pages(rig.pipeline, rig.store, "transactional_events", k)
     assert rig.pipeline.run_cycle().status == "interrupted"
     first = sandbox_of(rig).log.calls[endpoint]
-    rig.connector.read_events = read  # type: ignore[method-assign]
+    restore()
     rig.pipeline.stop.clear()
     assert rig.pipeline.run_cycle().status == "ok"
     assert sandbox_of(rig).log.calls[endpoint] - first == pages - k

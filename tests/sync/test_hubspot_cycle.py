@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -16,6 +16,7 @@ from leadscore.records import SET_PROPERTIES, Change
 from leadscore_sandbox.hubspot_seed import PROMO_CAMPAIGN
 from tests.spec_check import validator_for
 from tests.sync.conftest import MAPPING, NOW_MS, Rig, portal_state
+from tests.sync.platforms import stop_after_saved_pages
 
 WEB_CALLS, EMAIL_CALLS = "GET /events/v3/events", "GET /email/public/v1/events"
 
@@ -162,18 +163,10 @@ def test_an_event_stream_interrupted_after_page_k_resumes_at_page_k_plus_one(
 
     rig = small_email_pages(make_rig(contacts=400))
     k = pages // 2
-    read = rig.connector.read_events
-
-    def stopping_after_k(name: str, cursor: Any) -> Iterator[Any]:
-        for number, page in enumerate(read(name, cursor), 1):
-            yield page
-            if name == stream and number == k:
-                rig.pipeline.stop.set()
-
-    rig.connector.read_events = stopping_after_k  # type: ignore[method-assign]
+    restore = stop_after_saved_pages(rig.pipeline, rig.store, stream, k)
     assert rig.pipeline.run_cycle().status == "interrupted"
     first = rig.sandbox.log.calls[endpoint]
-    rig.connector.read_events = read  # type: ignore[method-assign]
+    restore()
     rig.pipeline.stop.clear()
     assert rig.pipeline.run_cycle().status == "ok"
     assert rig.sandbox.log.calls[endpoint] - first == pages - k

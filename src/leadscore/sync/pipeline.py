@@ -3,7 +3,8 @@
 The pipeline talks to a Connector and a store; it knows no platform by name.
 Order matters for crash safety:
 - the outbox is drained first, so changes planned before a crash go out before anything new;
-- each pulled page is one unit of work (its records, what they imply, its cursor), so a crash replays at most a page;
+- each pulled page is one unit of work (its records, what they imply, its cursor), so a crash replays at most a page
+  (the next page is read while one is saved; a page read and not saved is read again);
 - each scored page is one unit of work (its planned changes, its scores, the end of its rescore marks);
 - an entry leaves the outbox only when the platform acknowledged it, and what one apply answered is saved at once.
 """
@@ -32,6 +33,7 @@ from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
 from leadscore.store import Lease, Settlement, Store
 from leadscore.sync.clean import clean_contacts, clean_events
 from leadscore.sync.planner import PagePlanner, PlanTally
+from leadscore.sync.readahead import ReadAhead
 
 log = logging.getLogger("leadscore.sync")
 CONTACT_STREAM = "contacts"
@@ -298,14 +300,16 @@ class Pipeline:
         return True
 
     def _pull_contacts(self, report: CycleReport) -> None:
-        for pulled in self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM)):
-            self._check_stop()
-            page = clean_contacts(pulled)
-            report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
-            report.contacts_read += len(page.contacts)
-            report.problems.extend(page.problems)
-            report.merged += len(page.merged)
-            report.gone += len(page.deleted)
+        pages = self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM))
+        with ReadAhead(pages, name=f"{self.source}-read-{CONTACT_STREAM}") as ahead:
+            for pulled in ahead:
+                self._check_stop()
+                page = clean_contacts(pulled)
+                report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
+                report.contacts_read += len(page.contacts)
+                report.problems.extend(page.problems)
+                report.merged += len(page.merged)
+                report.gone += len(page.deleted)
 
     def _pull_events(self, report: CycleReport) -> None:
         """Each event stream from its cursor; at once, one thread each, where the connector's client allows it."""
@@ -340,14 +344,16 @@ class Pipeline:
                 report.streams_off[stream] = str(off.get("reason", ""))
             return
         try:
-            for pulled in self.connector.read_events(stream, self.store.cursor(self.source, stream)):
-                self._check_stop(halted)
-                page = clean_events(pulled)
-                added, unresolved = self.store.save_event_page(self.source, stream, page)
-                with self._tally:
-                    report.events_new += added
-                    report.events_unresolved += unresolved
-                    report.problems.extend(page.problems)
+            pages = self.connector.read_events(stream, self.store.cursor(self.source, stream))
+            with ReadAhead(pages, name=f"{self.source}-read-{stream}") as ahead:
+                for pulled in ahead:
+                    self._check_stop(halted)
+                    page = clean_events(pulled)
+                    added, unresolved = self.store.save_event_page(self.source, stream, page)
+                    with self._tally:
+                        report.events_new += added
+                        report.events_unresolved += unresolved
+                        report.problems.extend(page.problems)
         except BudgetExhaustedError as exc:
             with self._tally:
                 report.streams_waiting[stream] = str(exc)
