@@ -5,6 +5,7 @@ Each answer is one Brevo would give (shapes from connectors/brevo.md); no sandbo
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import httpx
@@ -130,3 +131,76 @@ def test_an_export_file_is_fetched_without_the_key_and_retried_on_5xx(client: Br
         assert export.read() == "EMAIL\na@x.example\n"
     assert "api-key" not in route.calls.last.request.headers
     assert route.call_count == 2
+
+
+class Clock:
+    """Monotonic seconds that move only when the client sleeps or an answer takes time."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def _paced_client(clock: Clock) -> BrevoClient:
+    made = BrevoClient("brevo-main", BASE, "xkeysib-test", LIMITS, sleep=clock.sleep)
+    made.budget.clock = clock
+    return made
+
+
+def _second_of_answers(clock: Clock, latency: float, unseen: int = 0) -> Iterator[httpx.Response]:
+    """Brevo's answers over a per-second window of ten: ``unseen`` calls of another integration counted first,
+    and each answer taking ``latency``; the reset is whole seconds rounded up, as Brevo gives it."""
+    for used in itertools.count(unseen + 1):
+        clock.now += latency
+        remaining = max(0, 10 - used)
+        yield httpx.Response(
+            200,
+            headers={
+                "x-sib-ratelimit-limit": "10",
+                "x-sib-ratelimit-remaining": str(remaining),
+                "x-sib-ratelimit-reset": "1",
+            },
+            json={"contacts": []},
+        )
+
+
+@respx.mock
+def test_the_last_call_of_its_own_second_holds_the_group_only_as_long_as_its_own_window() -> None:
+    """Brevo rounds the reset up to a whole second. Holding that whole second after every tenth call, when this
+    client sent all ten, cost a first read of 100,000 contacts 17 s where 102 calls at 10 a second take 11."""
+    clock = Clock()
+    client = _paced_client(clock)
+    respx.get(f"{BASE}/contacts").mock(side_effect=_second_of_answers(clock, latency=0.05))
+    for _ in range(10):
+        client.call("GET", "/contacts", "GET /contacts")
+    first_answer, tenth_answer = 100.05, clock.now
+    assert clock.sleeps == []
+    client.call("GET", "/contacts", "GET /contacts")
+    [waited] = clock.sleeps
+    own_window = client.budget.windows["contacts_second"].seconds
+    assert waited == pytest.approx(first_answer + own_window - tenth_answer, abs=1e-6), (
+        "the eleventh call goes when the first of the ten leaves this client's window, not a whole second later"
+    )
+    client.close()
+
+
+@respx.mock
+def test_a_second_another_integration_spent_is_waited_out_whole() -> None:
+    """The platform counted calls this client did not send: their moments are unknown, so the next call waits a
+    whole window from the answer that said none are left."""
+    clock = Clock()
+    client = _paced_client(clock)
+    respx.get(f"{BASE}/contacts").mock(side_effect=_second_of_answers(clock, latency=0.05, unseen=9))
+    client.call("GET", "/contacts", "GET /contacts")
+    said_none_left = clock.now
+    client.call("GET", "/contacts", "GET /contacts")
+    assert sum(clock.sleeps) >= 1.0
+    assert clock.now - 0.05 >= said_none_left + 1.0
+    client.close()

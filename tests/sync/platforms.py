@@ -378,4 +378,3 @@ def stop_after_saved_pages(pipeline: Pipeline, store: SQLStore, stream: str, pag
         del store.save_event_page
 
     return restore
-

@@ -73,12 +73,12 @@ def test_no_more_than_depth_pages_are_read_beyond_the_one_held() -> None:
 
 def test_closing_stops_the_reads_and_cleans_up_the_stream_in_its_own_thread() -> None:
     stream = Stream(1_000)
-    ahead = ReadAhead(stream(), name="reader")
+    ahead = ReadAhead(stream(), name="reader", depth=2)
     assert [next(ahead) for _ in range(3)] == [0, 1, 2]
     ahead.close()
     read_when_closed = stream.read
     threading.Event().wait(0.1)
-    assert stream.read == read_when_closed <= 3 + 1 + 1
+    assert stream.read == read_when_closed <= 3 + 2 + 1
     assert stream.cleaned_up_in == "reader"
     with pytest.raises(StopIteration):
         next(ahead)

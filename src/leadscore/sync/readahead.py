@@ -8,8 +8,9 @@ larger of the two.
 
 Nothing changes for crash safety: a page still counts only once the store has
 saved it with its cursor, so a page read ahead and never saved is read again
-by the next cycle. At most ``depth`` pages are read beyond the one being saved,
-and no call is made once the reader is closed.
+by the next cycle. At most ``depth + 1`` pages are read beyond the one being
+saved (``depth`` waiting, one being read), and no call is made once the reader
+is closed.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class ReadAhead(Generic[T]):
     the stream there, so that a generator's clean-up runs in the thread that ran it.
     """
 
-    def __init__(self, pages: Iterator[T], *, name: str, depth: int = 1) -> None:
+    def __init__(self, pages: Iterator[T], *, name: str, depth: int = 2) -> None:
         self._pages = pages
         self._ready: queue.Queue[_Page[T] | _Failed | _End] = queue.Queue(maxsize=depth)
         self._closed = threading.Event()

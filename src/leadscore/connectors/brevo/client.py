@@ -176,16 +176,28 @@ class BrevoClient:
         return response
 
     def _observe(self, group: str, headers: httpx.Headers) -> float | None:
-        """Read Brevo's rate-limit headers; when none are left, hold the group until the window resets."""
+        """Read Brevo's rate-limit headers; when none are left, hold the group until the window resets.
+
+        Brevo rounds the reset up to whole seconds, so a per-second window it calls spent resets "in 1 s" however
+        soon it has room. There the client's own record of what it sent is the better clock: calls Brevo counted
+        and this client did not send are added as sent now, and the group waits until the window has room.
+        """
         reset_text = headers.get("x-sib-ratelimit-reset")
         remaining_text = headers.get("x-sib-ratelimit-remaining")
+        limit_text = headers.get("x-sib-ratelimit-limit")
         try:
             reset = float(reset_text) if reset_text is not None else None
             remaining = int(remaining_text) if remaining_text is not None else None
+            limit = int(limit_text) if limit_text is not None else None
         except ValueError:
             return None
-        if remaining is not None and remaining <= 0 and reset is not None:
-            self.budget.hold(_windows(group)[0], reset)
+        if remaining is None or remaining > 0 or reset is None:
+            return reset
+        window = _windows(group)[0]
+        if group == CONTACTS and limit is not None and reset <= 1:
+            self.budget.learn(window, limit, 1.0 + PACE_MARGIN_SECONDS, remaining)
+        else:
+            self.budget.hold(window, reset)
         return reset
 
     def raise_for(self, response: httpx.Response, endpoint: str) -> None:
