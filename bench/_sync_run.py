@@ -74,12 +74,15 @@ def _rss(process: psutil.Process) -> int:
         return 0
 
 
-def run_sync(source: dict[str, Any], prefix: str, workers: int | None = None) -> tuple[dict[str, Any], float, PeakRss]:
-    """One cycle of ``source`` into a fresh SQLite store: (its report, wall seconds, peak RSS).
+def run_sync(
+    source: dict[str, Any], prefix: str, workers: int | None = None, workdir: Path | None = None
+) -> tuple[dict[str, Any], float, PeakRss]:
+    """One cycle of ``source`` into a SQLite store: (its report, wall seconds, peak RSS).
 
-    ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default).
+    ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default); ``workdir`` holds the
+    store (None: a fresh one), so a second call with the same one runs the source's next cycle.
     """
-    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    workdir = workdir or Path(tempfile.mkdtemp(prefix=prefix))
     sources = workdir / "sources.yaml"
     sources.write_text(yaml.safe_dump({"sources": [source]}))
     report_file = workdir / "report.json"
@@ -117,10 +120,12 @@ def sync_against_sandbox(
     base_path: str = "",
     workers: int | None = None,
     latency_ms: int = 0,
-) -> tuple[dict[str, Any], float, PeakRss]:
-    """Serve a seeded ``platform`` sandbox, run one cycle of a source pointed at it, stop the sandbox.
+    cycles: int = 1,
+) -> list[tuple[dict[str, Any], float, PeakRss]]:
+    """Serve a seeded ``platform`` sandbox, run ``cycles`` cycles of a source pointed at it (one store), stop the
+    sandbox.
 
-    Returns what ``run_sync`` returns: (the cycle's report, wall seconds, peak RSS).
+    Returns what ``run_sync`` returns for each cycle: (the cycle's report, wall seconds, peak RSS).
     """
     port = free_port()
     sandbox = start_sandbox(platform, port, size, seed, latency_ms)
@@ -131,8 +136,9 @@ def sync_against_sandbox(
         "token": token,
         "mapping": mapping,
     }
+    workdir = Path(tempfile.mkdtemp(prefix=f"leadscore-{platform}-bench-"))
     try:
-        return run_sync(source, f"leadscore-{platform}-bench-", workers)
+        return [run_sync(source, "", workers, workdir) for _ in range(cycles)]
     finally:
         sandbox.terminate()
         sandbox.wait()

@@ -7,19 +7,22 @@ The sandbox and the sync run in separate processes; the sync's peak RSS is
 sampled with psutil. Prints API calls per endpoint against the minimum for the
 same work (connectors/brevo.md, Limits: contact pages of 1,000, event pages of 5,000,
 four recipient exports per campaign, imports of up to 50,000 rows into each band
-list), the calls the batch path alone would need, and peak RSS.
+list), the calls the batch path alone would need, and peak RSS; then where the cycle's time went and a second
+cycle's, which re-reads every contact (Brevo reports every written contact modified).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from typing import Any
 
 from _sync_run import sync_against_sandbox
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo_seed import seed_brevo
 
 IMPORT_ROWS = 50_000  # connectors/brevo.yaml limits.import_rows
+CONTACTS_PER_SECOND = 10  # connectors/brevo.yaml limits.contacts_per_second
 SETUP = ("attributes", "folders", "/lists")
 
 
@@ -43,8 +46,14 @@ def minimum_calls(work: dict[str, int], bands: int) -> dict[str, int]:
 
 
 def run(contacts: int, seed: int) -> None:
-    report, wall, peak = sync_against_sandbox(
-        "brevo", contacts, seed, token="sandbox-key", mapping={"limits": {"process_poll_seconds": 0.2}}, base_path="/v3"
+    [(report, wall, peak), (again, again_wall, _)] = sync_against_sandbox(
+        "brevo",
+        contacts,
+        seed,
+        token="sandbox-key",
+        mapping={"limits": {"process_poll_seconds": 0.2}},
+        base_path="/v3",
+        cycles=2,
     )
     work = expected_work(contacts, seed)
     calls: dict[str, int] = report["api_calls"]
@@ -67,6 +76,21 @@ def run(contacts: int, seed: int) -> None:
     print(f"{'total':55} {used:>8,} {least:>8,}   ratio {ratio:.2f} ({ratio_work:.2f} without setup)")
     print(f"the batch path alone would need {batch_only:,} POST /contacts/batch calls for the writes")
     print(f"wall seconds {wall:.1f}; {peak.describe()}")
+    print(f"phases: {_phases(report)}")
+    pages = calls.get("GET /contacts", 0)
+    print(
+        f"contacts phase {report['phase_seconds'].get('contacts', 0):.1f} s for {pages} pages; "
+        f"their floor at {CONTACTS_PER_SECOND} a second {pages / CONTACTS_PER_SECOND:.1f} s"
+    )
+    read_again = again["api_calls"].get("GET /contacts", 0)
+    print(
+        f"second cycle (nothing changed; every contact re-read, as after a write): {again_wall:.1f} s wall, "
+        f"{again['contacts_read']:,} read in {read_again} pages; phases: {_phases(again)}"
+    )
+
+
+def _phases(report: dict[str, Any]) -> str:
+    return ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report["phase_seconds"].items() if seconds >= 0.05)
 
 
 def main() -> None:

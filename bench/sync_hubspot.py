@@ -47,7 +47,7 @@ def run(contacts: int, seed: int, workers: int | None, latency_ms: int, writes_i
     mapping: dict[str, object] = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN]}
     if writes_in_flight is not None:
         mapping["limits"] = {"writes_in_flight": writes_in_flight}
-    report, wall, peak = sync_against_sandbox(
+    [(report, wall, peak)] = sync_against_sandbox(
         "hubspot", contacts, seed, token="sandbox-token", mapping=mapping, workers=workers, latency_ms=latency_ms
     )
     work = expected_work(contacts, seed)

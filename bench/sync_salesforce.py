@@ -47,7 +47,7 @@ def minimum(people: int, path: str) -> dict[str, int]:
 
 def run(people: int, path: str, seed: int) -> None:
     limits = {"bulk_threshold": 2000 if path == "bulk" else 10**9, "bulk_poll_seconds": 0.2}
-    report, wall, peak = sync_against_sandbox(
+    [(report, wall, peak)] = sync_against_sandbox(
         "salesforce", people, seed, token="sandbox-session", mapping={"limits": limits}
     )
     calls: dict[str, int] = {}
