@@ -143,6 +143,13 @@ def cycle(
             f"scored {report.contacts_scored:,}; peak RSS so far {peak_rss_mb():.0f} MB; calls: {calls}"
         )
         print("    phases: " + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report.phase_seconds.items()))
+        print(
+            "    streams: "
+            + "; ".join(
+                f"{name} waited {spent.waiting:.1f}s, saved {spent.saving:.1f}s"
+                for name, spent in report.stream_seconds.items()
+            )
+        )
     work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)

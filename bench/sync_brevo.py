@@ -67,7 +67,7 @@ def run(contacts: int, seed: int) -> None:
         print(f"{name:55} {calls.get(name, 0):>8,} {minimal:>8,}")
     others = {n: c for n, c in calls.items() if n not in minimum}
     for name, count in sorted(others.items()):
-        kind = "setup" if any(part in name for part in SETUP) else "write"
+        kind = "setup" if any(part in name for part in SETUP) else "read" if name.startswith("GET") else "write"
         print(f"{name:55} {count:>8,} {'(' + kind + ')':>8}")
     used, least = sum(calls.values()), sum(minimum.values())
     setup = sum(c for n, c in others.items() if any(part in n for part in SETUP))
@@ -77,6 +77,7 @@ def run(contacts: int, seed: int) -> None:
     print(f"the batch path alone would need {batch_only:,} POST /contacts/batch calls for the writes")
     print(f"wall seconds {wall:.1f}; {peak.describe()}")
     print(f"phases: {_phases(report)}")
+    print(f"streams: {_streams(report)}")
     pages = calls.get("GET /contacts", 0)
     print(
         f"contacts phase {report['phase_seconds'].get('contacts', 0):.1f} s for {pages} pages; "
@@ -86,6 +87,13 @@ def run(contacts: int, seed: int) -> None:
     print(
         f"second cycle (nothing changed; every contact re-read, as after a write): {again_wall:.1f} s wall, "
         f"{again['contacts_read']:,} read in {read_again} pages; phases: {_phases(again)}"
+    )
+
+
+def _streams(report: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{name} {spent['pages']} pages, waited {spent['waiting']:.1f}s, saved {spent['saving']:.1f}s"
+        for name, spent in report["stream_seconds"].items()
     )
 
 

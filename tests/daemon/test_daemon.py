@@ -59,6 +59,13 @@ def test_metrics_parse_and_match_the_sandbox_request_log(tmp_path: Path, sandbox
         assert set(phases) == {"targets", "outbox", "contacts", "inbox", "events", "scoring", "writes"}
         assert phases["contacts"] > 0
         assert phases["scoring"] > 0
+        streams = {
+            (s.labels["stream"], s.labels["part"]): s.value
+            for s in families["leadscore_stream_seconds"].samples
+            if s.name.endswith("_total")
+        }
+        assert {stream for stream, _ in streams} == {"contacts", "web_events", "email_events"}
+        assert streams["contacts", "saving"] > 0
         assert families["leadscore_last_success_timestamp_seconds"].samples[0].value > time.time() - 120
     finally:
         assert daemon.terminate() == 0
@@ -110,6 +117,7 @@ def test_sigterm_mid_cycle_exits_0_and_the_next_start_resumes(tmp_path: Path, sa
         while sandbox.log.calls["POST /crm/v3/objects/contacts/batch/update"] == writes:
             assert time.monotonic() < deadline, daemon.output()
             time.sleep(0.005)
+        sandbox.faults.latency_seconds = 0.5  # the cycle's last calls outlast the signal's way to the daemon
         started = time.monotonic()
         assert daemon.terminate(timeout=15) == 0
         assert time.monotonic() - started < 10

@@ -6,13 +6,15 @@ read beyond the one the caller holds, no call after it is closed, and the stream
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from leadscore.connectors.hubspot.connector import WEB
+from leadscore.connectors.hubspot.connector import EMAIL, WEB
 from leadscore.errors import PlatformError
 from leadscore.protocol import ContactPage, EventPage, SavedCursor
 from leadscore.sync.pipeline import CONTACT_STREAM
@@ -159,3 +161,32 @@ def test_a_cycle_reads_an_event_streams_next_page_while_it_saves_one(make_rig: C
 
     assert _first_save_sees_the_next_read(rig, WEB, "save_event_page", wrap) == [True]
     assert pages[WEB] >= 2
+
+
+def test_the_report_says_whether_the_platform_or_the_store_held_a_stream_up(make_rig: Callable[..., Rig]) -> None:
+    """A store slowed by 50 ms a page, then a platform slowed by 50 ms a page: each shows where it should."""
+    rig = make_rig(contacts=300)
+    real_save = rig.store.save_contact_page
+
+    def slow_save(*args: Any) -> int:
+        time.sleep(0.05)
+        return real_save(*args)
+
+    rig.store.save_contact_page = slow_save  # type: ignore[method-assign]
+    slow_store = rig.pipeline.run_cycle().stream_seconds[CONTACT_STREAM]
+    assert slow_store.pages == 3
+    assert slow_store.saving >= 3 * 0.05
+    assert set(rig.pipeline.run_cycle().as_dict()["stream_seconds"]) == {CONTACT_STREAM, WEB, EMAIL}
+
+    slow = make_rig(contacts=300)
+    real_read = slow.connector.read_contacts
+
+    def slow_read(cursor: SavedCursor | None) -> Iterator[ContactPage]:
+        for page in real_read(cursor):
+            time.sleep(0.05)
+            yield page
+
+    slow.connector.read_contacts = slow_read  # type: ignore[method-assign]
+    slow_platform = slow.pipeline.run_cycle().stream_seconds[CONTACT_STREAM]
+    assert slow_platform.pages == 3
+    assert slow_platform.waiting >= 0.05, "the first page is waited for whatever is read ahead"

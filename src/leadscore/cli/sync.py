@@ -207,6 +207,12 @@ def print_report(report: CycleReport) -> None:
     if report.phase_seconds:
         spent = ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report.phase_seconds.items())
         out.print(f"  time: {spent}", highlight=False)
+    if report.stream_seconds:
+        streams = "; ".join(
+            f"{name} {spent.pages} pages, waited {spent.waiting:.1f}s, saved {spent.saving:.1f}s"
+            for name, spent in report.stream_seconds.items()
+        )
+        out.print(escape(f"  reading: {streams}"), highlight=False)
     if report.problems:
         out.print(f"  [yellow]{len(report.problems)} records with bad data[/], e.g.", highlight=False)
         for problem in report.problems[:3]:

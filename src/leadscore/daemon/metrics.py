@@ -35,6 +35,12 @@ class Metrics:
             [*labels, "phase"],
             registry=self.registry,
         )
+        self.stream_seconds = Counter(
+            "leadscore_stream_seconds",
+            "Seconds cycles spent on each stream's pages: waiting for the platform, or saving them",
+            [*labels, "stream", "part"],
+            registry=self.registry,
+        )
         self.budget_left = Gauge(
             "leadscore_daily_budget_remaining",
             "Daily API calls left, as the platform said",
@@ -73,6 +79,9 @@ class Metrics:
         self.rate_limited.labels(source).inc(report.rate_limited)
         for phase, spent in report.phase_seconds.items():
             self.phase_seconds.labels(source, phase).inc(spent)
+        for stream, times in report.stream_seconds.items():
+            self.stream_seconds.labels(source, stream, "waiting").inc(times.waiting)
+            self.stream_seconds.labels(source, stream, "saving").inc(times.saving)
         self.webhook_events.labels(source, "waiting").inc(report.events_waiting)
         self.webhook_events.labels(source, "expired").inc(report.events_expired)
         if report.status == "ok":

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from leadscore.clock import utcnow
 from leadscore.engine import Engine
@@ -36,6 +36,7 @@ from leadscore.sync.planner import PagePlanner, PlanTally
 from leadscore.sync.readahead import ReadAhead
 
 log = logging.getLogger("leadscore.sync")
+T = TypeVar("T")
 CONTACT_STREAM = "contacts"
 APPLY_BATCH = 10_000
 EARLY_BATCH = 1_000
@@ -56,6 +57,20 @@ def _stopped_or_lost(stop: threading.Event, group: Lease) -> bool:
     """Asked between scored pages: a lost people lease raises LeaseLostError before another page is saved."""
     group.check()
     return stop.is_set()
+
+
+@dataclass
+class StreamTime:
+    """A stream's pages are read ahead while the last one is saved: ``waiting`` is the time the cycle waited for
+    a page (the platform's answer, its rate limit), ``saving`` the time it spent storing pages. A stream whose
+    waiting dominates runs at the platform's pace; one whose saving dominates is held up by leadscore's store."""
+
+    waiting: float = 0.0
+    saving: float = 0.0
+    pages: int = 0
+
+    def as_dict(self) -> dict[str, float]:
+        return {"waiting": round(self.waiting, 3), "saving": round(self.saving, 3), "pages": self.pages}
 
 
 @dataclass
@@ -104,6 +119,8 @@ class CycleReport:
     phase_seconds: dict[str, float] = field(default_factory=dict)
     """Where the cycle's time went: setting up write targets, the outbox left from before, reading contacts, the
     webhook inbox, reading events, scoring (with the writes sent while it runs), and the writes after it."""
+    stream_seconds: dict[str, StreamTime] = field(default_factory=dict)
+    """Per stream read (contacts and each event stream): whether the platform or the store held it up."""
 
     @contextlib.contextmanager
     def timed(self, phase: str) -> Iterator[None]:
@@ -144,6 +161,7 @@ class CycleReport:
             "duplicates": self.duplicates,
             "waiting_for": self.waiting_for,
             "phase_seconds": dict(self.phase_seconds),
+            "stream_seconds": {name: spent.as_dict() for name, spent in self.stream_seconds.items()},
         }
 
 
@@ -302,7 +320,7 @@ class Pipeline:
     def _pull_contacts(self, report: CycleReport) -> None:
         pages = self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM))
         with ReadAhead(pages, name=f"{self.source}-read-{CONTACT_STREAM}") as ahead:
-            for pulled in ahead:
+            for pulled in self._timed(ahead, report, CONTACT_STREAM):
                 self._check_stop()
                 page = clean_contacts(pulled)
                 report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
@@ -310,6 +328,20 @@ class Pipeline:
                 report.problems.extend(page.problems)
                 report.merged += len(page.merged)
                 report.gone += len(page.deleted)
+
+    def _timed(self, pages: Iterator[T], report: CycleReport, stream: str) -> Iterator[T]:
+        """``pages``, with the time spent waiting for each and the time the caller spent on it (saving it) added
+        to the report's ``stream_seconds``."""
+        with self._tally:
+            spent = report.stream_seconds.setdefault(stream, StreamTime())
+        asked = time.monotonic()
+        for page in pages:
+            got = time.monotonic()
+            spent.waiting += got - asked
+            spent.pages += 1
+            yield page
+            asked = time.monotonic()
+            spent.saving += asked - got
 
     def _pull_events(self, report: CycleReport) -> None:
         """Each event stream from its cursor; at once, one thread each, where the connector's client allows it."""
@@ -346,7 +378,7 @@ class Pipeline:
         try:
             pages = self.connector.read_events(stream, self.store.cursor(self.source, stream))
             with ReadAhead(pages, name=f"{self.source}-read-{stream}") as ahead:
-                for pulled in ahead:
+                for pulled in self._timed(ahead, report, stream):
                     self._check_stop(halted)
                     page = clean_events(pulled)
                     added, unresolved = self.store.save_event_page(self.source, stream, page)
