@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from leadscore.records import Contact
 from leadscore.store import SQLStore, schema
+from tests.store.test_store import statements_run
 
 SOURCES = ("hubspot", "brevo", "salesforce")
 
@@ -113,3 +114,22 @@ def test_a_mark_is_cleared_for_another_source_only_if_nothing_marked_it_since_it
     settled = [(source, contact_id, version) for (source, contact_id), version in read.marks.items()]
     store.save_scored_page("hubspot", [], ["h1"], [], settled)
     assert queued(store) == {("salesforce", "s1")}, "b1 was scored from what was read; s1 changed since"
+
+
+def test_the_marks_a_scored_page_settles_are_cleared_in_one_statement(store: SQLStore) -> None:
+    """A person's page settles the marks of every linked record it read; a statement each made scoring 100,000
+    people as slow as its per-record round trips. Only the marks still at the version read are cleared."""
+    people = 60
+    for source in SOURCES:
+        store.save_contacts(
+            source, [Contact(source, f"{source[0]}{n}", f"person{n}@acme.example") for n in range(people)]
+        )
+    read = store.linked_records("hubspot", [f"h{n}" for n in range(people)], SOURCES)
+    assert len(read.marks) == 2 * people
+    store.mark_for_rescore("brevo", ["b7"])  # new data after the read
+    settled = [(source, contact_id, version) for (source, contact_id), version in read.marks.items()]
+    with statements_run(store) as sent:
+        store.save_scored_page("hubspot", [], [f"h{n}" for n in range(people)], [], settled)
+    deletes = [statement for statement in sent if statement.startswith("delete from rescore_queue")]
+    assert len(deletes) <= 2, f"{len(deletes)} deletes for {len(settled)} marks"
+    assert queued(store) == {("brevo", "b7")}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, insert, select
 
 from leadscore.records import (
     Change,
@@ -178,10 +178,13 @@ class ScoresStore(Tables):
                 )
             own = [s.contact_id for s in scores if s.source in ("", source)]
             self._unqueue(connection, source, own + list(scored_ids))
-            q = schema.rescore_queue
-            for other_source, contact_id, version in settled:
+            if settled:
                 connection.execute(
-                    delete(q).where(q.c.source == other_source, q.c.contact_id == contact_id, q.c.version == version)
+                    self._sql.settle_mark,
+                    [
+                        {"p_source": other, "p_id": contact_id, "p_version": version}
+                        for other, contact_id, version in settled
+                    ],
                 )
 
     def _history_rows(

@@ -79,6 +79,7 @@ class Statements:
     visible_scores_of_ids: Any
     upsert_scores: Any
     unqueue: Any
+    settle_mark: Any
     unqueue_gone: Any
     enqueue_rescore: Any
     upsert_contacts: Any
@@ -111,6 +112,9 @@ def statements_for(dialect: str) -> Statements:
         ).where(s.c.source == source, s.c.contact_id.in_(_ids())),
         upsert_scores=_upsert(dialect, s, ["source", "contact_id", "model"], SCORE_COLUMNS),
         unqueue=delete(q).where(q.c.source == source, q.c.contact_id.in_(_ids())),
+        settle_mark=delete(q).where(
+            q.c.source == source, q.c.contact_id == bindparam("p_id"), q.c.version == bindparam("p_version")
+        ),
         enqueue_rescore=_upsert(dialect, q, ["source", "contact_id"], ("version",)),
         unqueue_gone=delete(q).where(
             q.c.source == source,
