@@ -15,6 +15,7 @@ import respx
 from leadscore.connectors.brevo.client import BrevoApiError, BrevoClient
 from leadscore.connectors.brevo.mapping import Limits
 from leadscore.errors import AuthError, RetryableError
+from tests.connectors.test_http import Clock
 
 BASE = "https://api.brevo.example/v3"
 LIMITS = Limits(max_attempts=3, max_wait_seconds=5, max_retry_seconds=30)
@@ -133,21 +134,6 @@ def test_an_export_file_is_fetched_without_the_key_and_retried_on_5xx(client: Br
     assert route.call_count == 2
 
 
-class Clock:
-    """Monotonic seconds that move only when the client sleeps or an answer takes time."""
-
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 def _paced_client(clock: Clock) -> BrevoClient:
     made = BrevoClient("brevo-main", BASE, "xkeysib-test", LIMITS, sleep=clock.sleep)
     made.budget.clock = clock
@@ -178,12 +164,13 @@ def test_the_last_call_of_its_own_second_holds_the_group_only_as_long_as_its_own
     clock = Clock()
     client = _paced_client(clock)
     respx.get(f"{BASE}/contacts").mock(side_effect=_second_of_answers(clock, latency=0.05))
+    first_answer = clock.now + 0.05
     for _ in range(10):
         client.call("GET", "/contacts", "GET /contacts")
-    first_answer, tenth_answer = 100.05, clock.now
-    assert clock.sleeps == []
+    tenth_answer = clock.now
+    assert clock.slept == []
     client.call("GET", "/contacts", "GET /contacts")
-    [waited] = clock.sleeps
+    [waited] = clock.slept
     own_window = client.budget.windows["contacts_second"].seconds
     assert waited == pytest.approx(first_answer + own_window - tenth_answer, abs=1e-6), (
         "the eleventh call goes when the first of the ten leaves this client's window, not a whole second later"
@@ -201,6 +188,6 @@ def test_a_second_another_integration_spent_is_waited_out_whole() -> None:
     client.call("GET", "/contacts", "GET /contacts")
     said_none_left = clock.now
     client.call("GET", "/contacts", "GET /contacts")
-    assert sum(clock.sleeps) >= 1.0
+    assert sum(clock.slept) >= 1.0
     assert clock.now - 0.05 >= said_none_left + 1.0
     client.close()
