@@ -44,7 +44,7 @@ class _End:
 
 
 class ReadAhead(Generic[T]):
-    """The pages of ``pages``, each read by a thread of its own while the caller works on the one before.
+    """The pages of ``pages``, read in a thread of their own while the caller works on the one before.
 
     Errors the stream raises reach the caller after the pages read before them, as they would without reading
     ahead. Closing (or leaving the ``with`` block) stops the thread after its call in flight, if any, and closes
