@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,12 @@ def test_sync_dry_run_prints_the_plan_and_writes_nothing(tmp_path: Path) -> None
         spent = result.stdout.split("  time: ")[1].splitlines()[0]
         assert "contacts " in spent, "where the cycle's time went"
         assert "writes " in spent
+        reading = result.stdout.split("  reading: ")[1].splitlines()[0]
+        assert re.match(r"contacts \d+ pages, waited \d+\.\ds, saved \d+\.\ds", reading), (
+            "whether the platform or the store held a stream up"
+        )
+        assert "web_events " in reading
+        assert "email_events " in reading
     finally:
         server.stop()
 
