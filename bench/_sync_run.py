@@ -75,14 +75,13 @@ def _rss(process: psutil.Process) -> int:
 
 
 def run_sync(
-    source: dict[str, Any], prefix: str, workers: int | None = None, workdir: Path | None = None
+    source: dict[str, Any], workdir: Path, workers: int | None = None
 ) -> tuple[dict[str, Any], float, PeakRss]:
-    """One cycle of ``source`` into a SQLite store: (its report, wall seconds, peak RSS).
+    """One cycle of ``source`` into the SQLite store in ``workdir``: (its report, wall seconds, peak RSS). A second
+    call with the same ``workdir`` runs the source's next cycle.
 
-    ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default); ``workdir`` holds the
-    store (None: a fresh one), so a second call with the same one runs the source's next cycle.
+    ``workers`` sets LEADSCORE_SCORING_WORKERS for the sync (None: the daemon's default).
     """
-    workdir = workdir or Path(tempfile.mkdtemp(prefix=prefix))
     sources = workdir / "sources.yaml"
     sources.write_text(yaml.safe_dump({"sources": [source]}))
     report_file = workdir / "report.json"
@@ -138,7 +137,7 @@ def sync_against_sandbox(
     }
     workdir = Path(tempfile.mkdtemp(prefix=f"leadscore-{platform}-bench-"))
     try:
-        return [run_sync(source, "", workers, workdir) for _ in range(cycles)]
+        return [run_sync(source, workdir, workers) for _ in range(cycles)]
     finally:
         sandbox.terminate()
         sandbox.wait()

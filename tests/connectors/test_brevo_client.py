@@ -142,7 +142,7 @@ def _paced_client(clock: Clock) -> BrevoClient:
 
 def _second_of_answers(clock: Clock, latency: float, unseen: int = 0) -> Iterator[httpx.Response]:
     """Brevo's answers over a per-second window of ten: ``unseen`` calls of another integration counted first,
-    and each answer taking ``latency``; the reset is whole seconds rounded up, as Brevo gives it."""
+    and each answer taking ``latency``; the reset is whole seconds rounded up, as the sandbox gives it."""
     for used in itertools.count(unseen + 1):
         clock.now += latency
         remaining = max(0, 10 - used)
@@ -159,8 +159,9 @@ def _second_of_answers(clock: Clock, latency: float, unseen: int = 0) -> Iterato
 
 @respx.mock
 def test_the_last_call_of_its_own_second_holds_the_group_only_as_long_as_its_own_window() -> None:
-    """Brevo rounds the reset up to a whole second. Holding that whole second after every tenth call, when this
-    client sent all ten, cost a first read of 100,000 contacts 17 s where 102 calls at 10 a second take 11."""
+    """A reset in whole seconds, rounded up, says 1 s after the tenth call of a second. Holding that whole second
+    after every tenth call, when this client sent all ten, cost a first read of 100,000 contacts 17 s where 102
+    calls at 10 a second take 11."""
     clock = Clock()
     client = _paced_client(clock)
     respx.get(f"{BASE}/contacts").mock(side_effect=_second_of_answers(clock, latency=0.05))

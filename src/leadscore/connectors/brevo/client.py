@@ -31,6 +31,9 @@ from leadscore.protocol import ApiUsage
 
 CONTACTS, SMTP, OTHER = "contacts", "smtp", "other"
 PACE_MARGIN_SECONDS = 0.05
+PER_SECOND_WINDOW = 1.0 + PACE_MARGIN_SECONDS
+"""The contacts group's per-second window as paced, with a margin, both when set up and when learned from Brevo's
+headers."""
 
 
 class BrevoApiError(PlatformError):
@@ -72,7 +75,7 @@ class BrevoClient:
         """Export files are links outside the API, fetched without the key: one client for all of them."""
         self.budget = CallBudget(
             {
-                "contacts_second": Window(limits.contacts_per_second, 1.0 + PACE_MARGIN_SECONDS),
+                "contacts_second": Window(limits.contacts_per_second, PER_SECOND_WINDOW),
                 "contacts_hour": Window(limits.contacts_per_hour, 3600.0),
                 SMTP: Window(limits.smtp_per_hour, 3600.0),
                 OTHER: Window(limits.other_per_hour, 3600.0),
@@ -178,9 +181,10 @@ class BrevoClient:
     def _observe(self, group: str, headers: httpx.Headers) -> float | None:
         """Read Brevo's rate-limit headers; when none are left, hold the group until the window resets.
 
-        Brevo rounds the reset up to whole seconds, so a per-second window it calls spent resets "in 1 s" however
-        soon it has room. There the client's own record of what it sent is the better clock: calls Brevo counted
-        and this client did not send are added as sent now, and the group waits until the window has room.
+        The reset counts in seconds (whole ones, rounded up, in the sandbox), so a per-second window Brevo calls
+        spent resets "in 1 s" however soon it has room. There the client's own record of what it sent is the
+        better clock: calls Brevo counted and this client did not send are added as sent now, and the group waits
+        until the window has room.
         """
         reset_text = headers.get("x-sib-ratelimit-reset")
         remaining_text = headers.get("x-sib-ratelimit-remaining")
@@ -195,7 +199,7 @@ class BrevoClient:
             return reset
         window = _windows(group)[0]
         if group == CONTACTS and limit is not None and reset <= 1:
-            self.budget.learn(window, limit, 1.0 + PACE_MARGIN_SECONDS, remaining)
+            self.budget.learn(window, limit, PER_SECOND_WINDOW, remaining)
         else:
             self.budget.hold(window, reset)
         return reset
