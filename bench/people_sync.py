@@ -14,8 +14,8 @@ sends is counted (changes by kind and list, calls, seconds); the minimum for the
 same writes and their time at the platform's limits is the platform's own
 write-cost arithmetic (what `leadscore plan` shows). Prints calls / minimum and
 write seconds / floor per source and phase, each source's cycle seconds against the
-least time its API calls take at the platform's per-second limits, and the syncing
-process's peak RSS; nothing asserts on time.
+least time its API calls take at the platform's per-second limits and the CPU time
+leadscore spent in them, and the syncing process's peak RSS; nothing asserts on time.
 """
 
 from __future__ import annotations
@@ -109,6 +109,8 @@ class Phase:
     changes: Counter[str] = field(default_factory=Counter)
     wall: float = 0.0
     cycle_seconds: Counter[str] = field(default_factory=Counter)
+    cpu_seconds: Counter[str] = field(default_factory=Counter)
+    """CPU time leadscore spent in each source's cycles: this process's threads and its scoring workers."""
     rate_floor: dict[str, float | None] = field(default_factory=dict)
     api_calls: Counter[str] = field(default_factory=Counter)
 
@@ -119,7 +121,7 @@ def cycle(
     writes = Writes()
     connector = Counted(build_connector(source, write_targets(compiled)), writes)
     try:
-        started = time.monotonic()
+        started, cpu_before = time.monotonic(), leadscore_cpu_seconds()
         report = Pipeline(
             store,
             connector,  # type: ignore[arg-type]
@@ -130,6 +132,8 @@ def cycle(
         elapsed = time.monotonic() - started
         phase.wall += elapsed
         phase.cycle_seconds[source.name] += elapsed
+        cpu = leadscore_cpu_seconds() - cpu_before
+        phase.cpu_seconds[source.name] += cpu
     finally:
         connector.close()
     assert report.status == "ok", report.error
@@ -139,7 +143,7 @@ def cycle(
         print(f"  {source.name}: {described or 'no writes'}")
         calls = ", ".join(f"{name} {n}" for name, n in sorted(report.api_calls.items(), key=lambda item: -item[1]))
         print(
-            f"    {elapsed:.1f}s ({writes.seconds:.1f}s sending); read {report.contacts_read:,}, "
+            f"    {elapsed:.1f}s ({writes.seconds:.1f}s sending, {cpu:.1f}s of CPU); read {report.contacts_read:,}, "
             f"scored {report.contacts_scored:,}; peak RSS so far {peak_rss_mb():.0f} MB; calls: {calls}"
         )
         print("    phases: " + ", ".join(f"{phase} {seconds:.1f}s" for phase, seconds in report.phase_seconds.items()))
@@ -162,6 +166,13 @@ def cycle(
     phase.rate_floor[source.name] = None if floor is None or (known is None) else known + floor
     phase.seconds[source.name] += writes.seconds
     phase.changes[source.name] += writes.properties + sum(writes.list_adds.values()) + sum(writes.list_removes.values())
+
+
+def leadscore_cpu_seconds() -> float:
+    """CPU seconds of every thread of this process and of its children that have ended (the scoring workers end
+    with their rescore; the sandboxes, also children, end only after the last cycle)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def peak_rss_mb() -> float:
@@ -254,7 +265,10 @@ def show_cycles(phase: Phase) -> None:
             against = "rate-limit floor 0s (the calls fit in one window)"
         else:
             against = f"rate-limit floor {floor:.1f}s, ratio {seconds / floor:.2f}"
-        print(f"  {source:12} cycles {seconds:.1f}s for {phase.api_calls[source]:,} API calls; {against}")
+        print(
+            f"  {source:12} cycles {seconds:.1f}s for {phase.api_calls[source]:,} API calls; {against}; "
+            f"leadscore's CPU {phase.cpu_seconds[source]:.1f}s"
+        )
 
 
 def main() -> None:
