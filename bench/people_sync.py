@@ -62,6 +62,9 @@ class Writes:
     properties: int = 0
     list_adds: Counter[str] = field(default_factory=Counter)
     list_removes: Counter[str] = field(default_factory=Counter)
+    lone_adds: Counter[str] = field(default_factory=Counter)
+    lone_removes: Counter[str] = field(default_factory=Counter)
+    """Moves of records the same apply does not update."""
     calls: int = 0
     seconds: float = 0.0
     applies: list[str] = field(default_factory=list)
@@ -89,14 +92,17 @@ class Counted:
             self._writes.seconds += time.monotonic() - started
             self._writes.calls += calls
             self._writes.applies.append(f"{dict(kinds)} in {calls} calls")
+            updated = {entry.change.contact_id for entry in entries if entry.change.kind == SET_PROPERTIES}
             for entry in entries:
-                kind = entry.change.kind
+                kind, lone = entry.change.kind, entry.change.contact_id not in updated
                 if kind == SET_PROPERTIES:
                     self._writes.properties += 1
                 elif kind == LIST_ADD:
                     self._writes.list_adds[str(entry.change.payload["list"])] += 1
+                    self._writes.lone_adds[str(entry.change.payload["list"])] += lone
                 elif kind == LIST_REMOVE:
                     self._writes.list_removes[str(entry.change.payload["list"])] += 1
+                    self._writes.lone_removes[str(entry.change.payload["list"])] += lone
         return outcomes
 
 
@@ -154,7 +160,13 @@ def cycle(
                 for name, spent in report.stream_seconds.items()
             )
         )
-    work = WriteWork(writes.properties, dict(writes.list_adds), dict(writes.list_removes))
+    work = WriteWork(
+        writes.properties,
+        dict(writes.list_adds),
+        dict(writes.list_removes),
+        dict(writes.lone_adds),
+        dict(writes.lone_removes),
+    )
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)
         phase.minimum[source.name] += cost.calls

@@ -238,6 +238,10 @@ class WriteWork:
     properties: int
     list_adds: Mapping[str, int] = field(default_factory=dict)
     list_removes: Mapping[str, int] = field(default_factory=dict)
+    lone_adds: Mapping[str, int] = field(default_factory=dict)
+    lone_removes: Mapping[str, int] = field(default_factory=dict)
+    """Of the moves, those of records whose properties do not change: a platform that carries a record's moves in
+    its update sends these by themselves."""
 
 
 @dataclass(frozen=True, slots=True)

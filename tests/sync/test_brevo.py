@@ -4,6 +4,7 @@ its rate-limit headers, campaign exports and the import path (issue 5, user-pain
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,8 @@ from sqlalchemy import update
 from leadscore.connectors.brevo import BrevoConnector
 from leadscore.engine import engines, load_model_file
 from leadscore.errors import AuthError, ConfigError
+from leadscore.platforms import platform
+from leadscore.protocol import WriteWork
 from leadscore.store import SQLStore, schema
 from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
@@ -102,12 +105,18 @@ def test_list_deleted_between_cycles_is_recreated_with_its_members(make: Callabl
     assert warm["members"]
     members = set(warm["members"])
     sandbox.delete_list(warm["id"])
+    calls_before = rig.platform.write_calls()
     report = rig.pipeline.run_cycle()
     again = sandbox.list_named("leadscore lead - Warm")
     assert again is not None
     assert again["id"] != warm["id"]
     assert again["members"] == members
-    assert report.changes["list_add"] == len(members)
+    assert report.changes == {"list_add": len(members)}
+    adds = {"lead:Warm": len(members)}
+    cost = platform("brevo").write_cost({}, WriteWork(0, adds, lone_adds=adds))
+    assert rig.platform.write_calls() - calls_before == cost.calls == math.ceil(len(members) / 150), (
+        "moves of records whose properties stay go by list calls of 150, as `plan` counts them"
+    )
     assert rig.pipeline.run_cycle().changes == {}
 
 

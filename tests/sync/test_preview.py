@@ -7,14 +7,16 @@ import math
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from leadscore.cli import app
 from leadscore.engine import engines, load_model_file, parse_model_text
+from leadscore.sync.pipeline import Pipeline
 from leadscore.sync.preview import preview_source
 from tests.conftest import DEFAULT_MODEL
-from tests.sync.platforms import NOW, HubSpotPlatform, build_rig
+from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, BrevoPlatform, HubSpotPlatform, build_rig
 
 runner = CliRunner()
 
@@ -121,3 +123,49 @@ def test_a_repointed_plan_matched_once_equals_one_matched_twice(tmp_path: Path) 
 
 
 NEVER_RULE = "      - {id: never_seen, action: carrier_pigeon, points: 5, reason: pigeon}\n"
+
+
+@pytest.mark.parametrize(
+    ("contacts", "import_threshold", "path"),
+    [(150, 2000, "one /contacts/batch call per 100 records, their list moves riding along"), (150, 5, "imports")],
+)
+def test_plan_says_the_brevo_write_calls_the_sync_then_makes(
+    tmp_path: Path, contacts: int, import_threshold: int, path: str
+) -> None:
+    """Brevo carries a record's list moves in its batch update, and a large change-set goes by import: the calls
+    `plan` gives for a model are the calls the sync then makes to apply it."""
+    platform = BrevoPlatform()
+    limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": import_threshold}
+    rig = build_rig(platform, tmp_path, "state.db", contacts, 8, limits=limits)
+    proposed = tmp_path / "proposed.yaml"
+    proposed.write_text(DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 30"))
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump({"sources": [{**platform.source(), "mapping": {"limits": limits}}]}))
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+        result = runner.invoke(
+            app,
+            ["plan", "--model", str(proposed), "--current", str(DEFAULT_MODEL), "--state",
+             f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
+             "--json", str(tmp_path / "plan.json")],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        [plan] = json.loads((tmp_path / "plan.json").read_text())
+        before = platform.write_calls()
+        connector = platform.connector(limits=limits)
+        applying = Pipeline(rig.store, connector, engines(load_model_file(proposed)), clock=lambda: NOW)
+        try:
+            assert applying.run_cycle(full_rescore=True).status == "ok"
+        finally:
+            connector.close()
+        made = platform.write_calls() - before
+        imports = platform.sandbox.log.calls["POST /v3/contacts/import"]
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    assert made > 0, "the lower threshold moves records"
+    assert (imports > 0) == (path == "imports")
+    assert plan["proposed"]["cost"]["calls"] == made, (
+        f"{path}: plan said {plan['proposed']['cost']}, the sync made {made}"
+    )

@@ -43,6 +43,8 @@ class Outcome:
     writes: Counter[str] = field(default_factory=Counter)
     list_adds: Counter[str] = field(default_factory=Counter)
     list_removes: Counter[str] = field(default_factory=Counter)
+    lone_adds: Counter[str] = field(default_factory=Counter)
+    lone_removes: Counter[str] = field(default_factory=Counter)
     samples: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
@@ -52,6 +54,8 @@ class Outcome:
         self.writes.update(other.writes)
         self.list_adds.update(other.list_adds)
         self.list_removes.update(other.list_removes)
+        self.lone_adds.update(other.lone_adds)
+        self.lone_removes.update(other.lone_removes)
         for model, by_move in other.samples.items():
             held = self.samples.setdefault(model, {})
             for move, items in by_move.items():
@@ -59,7 +63,13 @@ class Outcome:
                 kept.extend(items[: max(0, SAMPLES_PER_MOVE - len(kept))])
 
     def work(self) -> WriteWork:
-        return WriteWork(self.writes[SET_PROPERTIES], dict(self.list_adds), dict(self.list_removes))
+        return WriteWork(
+            self.writes[SET_PROPERTIES],
+            dict(self.list_adds),
+            dict(self.list_removes),
+            dict(self.lone_adds),
+            dict(self.lone_removes),
+        )
 
     def entering(self, model: str, band_order: Sequence[str]) -> dict[str, int]:
         """Contacts that would enter each band above the first from a lower one: the entries that fire workflows."""
@@ -121,12 +131,18 @@ def preview_source(
             ):
                 _tally(outcome, engines, results, before, record, baseline)
                 desired = desired_state(engines, results, _reasons(engines, results, now, rendered))
-                for change in plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names):
+                changes = plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names)
+                updated = any(change.kind == SET_PROPERTIES for change in changes)
+                for change in changes:
                     outcome.writes[change.kind] += 1
                     if change.kind == LIST_ADD:
                         outcome.list_adds[str(change.payload["list"])] += 1
+                        if not updated:
+                            outcome.lone_adds[str(change.payload["list"])] += 1
                     elif change.kind == LIST_REMOVE:
                         outcome.list_removes[str(change.payload["list"])] += 1
+                        if not updated:
+                            outcome.lone_removes[str(change.payload["list"])] += 1
     return preview
 
 

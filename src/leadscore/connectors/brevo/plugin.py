@@ -44,15 +44,32 @@ def profile_fields(overrides: Mapping[str, Any]) -> Mapping[str, frozenset[str]]
 
 
 def write_cost(overrides: Mapping[str, Any], work: WriteWork) -> WriteCost:
-    """Batch updates of 100; list moves of 150 per call and list; at the contacts group's per-second limit."""
+    """What the connector sends, at the contacts group's per-second limit: batch updates of 100 records, each
+    carrying its record's list moves; list calls of 150 for the moves of records whose properties stay; and, once
+    ``import_threshold`` records move into a list along with their update, an import per list of up to
+    ``import_rows`` of them instead, their removals from other lists following as list calls."""
     from leadscore.connectors.brevo.mapping import BrevoMapping
     from leadscore.connectors.mapping import load_mapping
 
     limits = load_mapping("brevo", BrevoMapping, dict(overrides)).limits
-    moves = [*work.list_adds.values(), *work.list_removes.values()]
-    calls = math.ceil(work.properties / limits.batch_update) + sum(math.ceil(n / limits.list_members) for n in moves)
+
+    def list_calls(moves: Mapping[str, int], size: int) -> int:
+        return sum(math.ceil(n / size) for n in moves.values() if n > 0)
+
+    riding = {key: n - work.lone_adds.get(key, 0) for key, n in work.list_adds.items()}
+    imported = sum(riding.values())
+    if imported >= limits.import_threshold:
+        updates = math.ceil(max(0, work.properties - imported) / limits.batch_update)
+        calls = updates + list_calls(riding, limits.import_rows) + list_calls(work.list_removes, limits.list_members)
+        calls += list_calls(work.lone_adds, limits.list_members)
+    else:
+        calls = math.ceil(work.properties / limits.batch_update)
+        calls += list_calls(work.lone_adds, limits.list_members) + list_calls(work.lone_removes, limits.list_members)
     seconds = max(calls / limits.contacts_per_second, 3600.0 * (calls // limits.contacts_per_hour))
-    note = f"at {limits.contacts_per_second} contact calls per second; large list moves go by import, in fewer calls"
+    note = (
+        f"at {limits.contacts_per_second} contact calls per second; a record's list moves ride in its update, and "
+        f"{limits.import_threshold:,} or more records moving into lists go by import"
+    )
     return WriteCost(calls, seconds, note)
 
 
