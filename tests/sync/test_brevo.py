@@ -20,6 +20,7 @@ from leadscore.errors import AuthError, ConfigError
 from leadscore.platforms import platform
 from leadscore.protocol import WriteWork
 from leadscore.store import SQLStore, schema
+from leadscore.sync import pipeline as pipeline_module
 from leadscore.sync.pipeline import Pipeline
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
 from leadscore_sandbox.brevo_seed import seed_brevo
@@ -299,6 +300,33 @@ def test_a_very_large_change_set_goes_through_contact_import(make: Callable[...,
     for contact in sandbox.contacts.values():
         assert contact.attributes.get("SCORE") is not None
         assert len(contact.list_ids) == 1
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_a_change_set_of_many_applies_is_handed_over_list_by_list(
+    make: Callable[..., PlatformRig], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An import carries one list's arrivals. Handed over by record, each apply held records of every band and took
+    an import per band; handed over by the list each record enters, an apply spans one list, or two where one
+    list's arrivals end and the next begin."""
+    monkeypatch.setattr(pipeline_module, "APPLY_BATCH", 40)
+    rig = make(contacts=120, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    applies: list[int] = []
+    apply = rig.connector.apply
+
+    def counted(entries: Any, progress: Any = None) -> Any:
+        applies.append(len(entries))
+        return apply(entries, progress)
+
+    rig.connector.apply = counted  # type: ignore[method-assign]
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    sandbox = sandbox_of(rig)
+    bands = {list_id for contact in sandbox.contacts.values() for list_id in contact.list_ids}
+    assert len(bands) >= 3, "the seed spreads its records over the band lists"
+    assert len(applies) >= 5
+    imports = sandbox.log.calls["POST /v3/contacts/import"]
+    assert imports <= len(applies) + len(bands) - 1, f"{imports} imports in {len(applies)} applies"
     assert rig.pipeline.run_cycle().changes == {}
 
 

@@ -221,6 +221,11 @@ class Tables:
         if not changes:
             return []
         now = utcnow()
+        entering: dict[tuple[str, str], str] = {}
+        for ch in changes:
+            if ch.kind == LIST_ADD:
+                key = (ch.source, ch.contact_id)
+                entering[key] = min(entering.get(key, str(ch.payload["list"])), str(ch.payload["list"]))
         result = connection.execute(
             self._sql.insert_outbox,
             [
@@ -233,6 +238,7 @@ class Tables:
                     "attempts": 0,
                     "created_at": now,
                     "target": str(ch.payload.get("list")) if ch.kind in (LIST_ADD, LIST_REMOVE) else None,
+                    "entering": entering.get((ch.source, ch.contact_id)),
                 }
                 for ch in changes
             ],

@@ -149,7 +149,7 @@ def statements_for(dialect: str) -> Statements:
 def pending_query(order: str, one_kind: bool) -> Any:
     """Due outbox entries with each contact's email; takes ``p_source``, ``p_now``, ``p_limit`` (and ``p_kind``)."""
     o, c = schema.outbox, schema.contacts
-    grouping = (o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
+    grouping = (o.c.entering, o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
     query = (
         select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email)
         .outerjoin(c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id))
