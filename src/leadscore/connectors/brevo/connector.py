@@ -729,18 +729,24 @@ class BrevoConnector:
 
         Import keys contacts by email and needs a target list, so only contacts that
         move into a list and have a known email come this way (the caller picks
-        them); their list removals follow as list calls. An accepted import (202)
-        counts as applied: Brevo's process status has no failure state to wait
-        for, and polling would spend the 100-an-hour budget of /processes.
+        them); their list removals follow as list calls. A contact entering lists
+        of two models is imported into each, its attributes with the first. An
+        accepted import (202) counts as applied: Brevo's process status has no
+        failure state to wait for, and polling would spend the 100-an-hour budget
+        of /processes.
         """
         by_list: dict[int, list[tuple[dict[str, Any], list[PendingChange]]]] = defaultdict(list)
         removes: list[PendingChange] = []
         for contact_id, items in grouped.items():
-            added = next(e for e in items if e.change.kind == LIST_ADD)
-            item = self._item(contact_id, [e for e in items if e.change.kind == SET_PROPERTIES])
+            adds = sorted((e for e in items if e.change.kind == LIST_ADD), key=lambda e: str(e.change.payload["list"]))
+            updates = [e for e in items if e.change.kind == SET_PROPERTIES]
             email = next(e.email for e in items if e.email)
-            row = {"email": email, "attributes": item.get("attributes", {})}
-            by_list[self._list_ids[str(added.change.payload["list"])]].append((row, items))
+            row = {"email": email, "attributes": self._item(contact_id, updates).get("attributes", {})}
+            for position, added in enumerate(adds):
+                carried = [added, *updates] if position == 0 else [added]
+                by_list[self._list_ids[str(added.change.payload["list"])]].append(
+                    (row if position == 0 else {"email": email}, carried)
+                )
             removes += [e for e in items if e.change.kind == LIST_REMOVE]
         outcomes: list[Outcome] = []
         size = self.mapping.limits.import_rows
@@ -756,7 +762,7 @@ class BrevoConnector:
                 }
                 response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
                 self.client.raise_for(response, "POST /contacts/import")
-                outcomes += [Outcome(e.key, "ok") for _, items in chunk for e in items if e.change.kind != LIST_REMOVE]
+                outcomes += [Outcome(e.key, "ok") for _, carried in chunk for e in carried]
         return outcomes + self._list_moves(removes, lambda _: None)
 
     def usage(self) -> ApiUsage:
