@@ -7,6 +7,7 @@ contact show high intent, hand-edit a score, and count write calls.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,13 +15,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from leadscore.connectors.brevo import BrevoConnector
 from leadscore.connectors.hubspot import HubSpotConnector
 from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.engine import engines, load_model_file
-from leadscore.protocol import Connector
+from leadscore.protocol import Connector, WriteTargets
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
+from leadscore.sync.plan import write_targets
 from leadscore_sandbox._http import SandboxServer
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo import Limits as BrevoLimits
@@ -52,7 +56,7 @@ class Platform(Protocol):
     """Salesforce has no 429: its sandbox injects 503 SERVER_UNAVAILABLE instead."""
     sandbox: SandboxServer
 
-    def connector(self, **overrides: Any) -> Connector: ...
+    def connector(self, targets: WriteTargets = TARGETS, **overrides: Any) -> Connector: ...
 
     def seed(self, contacts: int, seed: int) -> None: ...
 
@@ -60,7 +64,7 @@ class Platform(Protocol):
 
     def shown(self, contact_id: str) -> dict[str, str | None]: ...
 
-    def members(self, band: str) -> set[str]: ...
+    def members(self, band: str, model: str = "lead") -> set[str]: ...
 
     def high_intent(self, contact_id: str, store: SQLStore) -> None: ...
 
@@ -99,9 +103,9 @@ class HubSpotPlatform:
         ticks = itertools.count(NOW_MS)
         self.sandbox.clock_ms = lambda: next(ticks)
 
-    def connector(self, **overrides: Any) -> Connector:
+    def connector(self, targets: WriteTargets = TARGETS, **overrides: Any) -> Connector:
         mapping = {"newsletter_campaign_ids": [NEWSLETTER_CAMPAIGN], **overrides}
-        return HubSpotConnector("hubspot", self.sandbox.url, "sandbox-token", TARGETS, mapping, clock_ms=lambda: NOW_MS)
+        return HubSpotConnector("hubspot", self.sandbox.url, "sandbox-token", targets, mapping, clock_ms=lambda: NOW_MS)
 
     def seed(self, contacts: int, seed: int) -> None:
         seed_hubspot(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
@@ -113,8 +117,8 @@ class HubSpotPlatform:
         properties = self.sandbox.contacts[int(contact_id)].properties
         return {f: _text(properties.get(f"leadscore_{f}")) for f in FIELDS}
 
-    def members(self, band: str) -> set[str]:
-        found = self.sandbox.list_named(f"leadscore lead - {band}")
+    def members(self, band: str, model: str = "lead") -> set[str]:
+        found = self.sandbox.list_named(f"leadscore {model} - {band}")
         return {str(m) for m in found.members} if found else set()
 
     def high_intent(self, contact_id: str, store: SQLStore) -> None:
@@ -164,9 +168,9 @@ class BrevoPlatform:
     def __init__(self, **sandbox: Any) -> None:
         self.sandbox = BrevoSandbox(limits=sandbox.pop("limits", BREVO_FAST), **sandbox).start()
 
-    def connector(self, **overrides: Any) -> Connector:
+    def connector(self, targets: WriteTargets = TARGETS, **overrides: Any) -> Connector:
         mapping = {**BREVO_CONNECTOR_FAST, **overrides}
-        return BrevoConnector("brevo", self.sandbox.api_url, "sandbox-key", TARGETS, mapping, clock=lambda: NOW)
+        return BrevoConnector("brevo", self.sandbox.api_url, "sandbox-key", targets, mapping, clock=lambda: NOW)
 
     def seed(self, contacts: int, seed: int) -> None:
         seed_brevo(self.sandbox, contacts, seed=seed, now_ms=NOW_MS - DAY_MS)
@@ -179,8 +183,8 @@ class BrevoPlatform:
         names = {"score": "SCORE", "grade": "GRADE"}
         return {f: _text(attributes.get(names.get(f, f"LEADSCORE_{f.upper()}"))) for f in FIELDS}
 
-    def members(self, band: str) -> set[str]:
-        found = self.sandbox.list_named(f"leadscore lead - {band}")
+    def members(self, band: str, model: str = "lead") -> set[str]:
+        found = self.sandbox.list_named(f"leadscore {model} - {band}")
         return {str(m) for m in found["members"]} if found else set()
 
     def high_intent(self, contact_id: str, store: SQLStore) -> None:
@@ -252,10 +256,10 @@ class SalesforcePlatform:
     def __init__(self, **sandbox: Any) -> None:
         self.sandbox = SalesforceSandbox(**sandbox).start()
 
-    def connector(self, **overrides: Any) -> Connector:
+    def connector(self, targets: WriteTargets = TARGETS, **overrides: Any) -> Connector:
         mapping = {"limits": {"bulk_poll_seconds": 0}} | overrides
         return SalesforceConnector(
-            "salesforce", self.sandbox.url, TARGETS, "sandbox-session", mapping_overrides=mapping
+            "salesforce", self.sandbox.url, targets, "sandbox-session", mapping_overrides=mapping
         )
 
     def seed(self, contacts: int, seed: int) -> None:
@@ -274,8 +278,8 @@ class SalesforcePlatform:
         names = {"score": "Score", "grade": "Grade", "band": "Band", "label": "Label", "reasons": "Reasons"}
         return {f: _text(record.get(f"Leadscore_{names[f]}__c")) for f in FIELDS}
 
-    def members(self, band: str) -> set[str]:
-        campaign = self.sandbox.campaign_named(f"leadscore lead - {band}")
+    def members(self, band: str, model: str = "lead") -> set[str]:
+        campaign = self.sandbox.campaign_named(f"leadscore {model} - {band}")
         return self.sandbox.members(campaign) if campaign else set()
 
     def high_intent(self, contact_id: str, store: SQLStore) -> None:
@@ -355,8 +359,20 @@ def build_rig(
 ) -> PlatformRig:
     platform.seed(contacts, seed)
     store = SQLStore.open(f"sqlite:///{tmp_path / name}")
-    pipeline = Pipeline(store, platform.connector(**overrides), engines(load_model_file(model)), clock=lambda: NOW)
+    compiled = engines(load_model_file(model))
+    pipeline = Pipeline(store, platform.connector(write_targets(compiled), **overrides), compiled, clock=lambda: NOW)
     return PlatformRig(platform, store, pipeline)
+
+
+def two_models(folder: Path) -> Path:
+    """The default model and a second one, ``partner``, with the same rules, its own properties and band lists."""
+    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+    partner = copy.deepcopy(model["models"]["lead"])
+    partner["writes"] = {"score": "partner_score", "grade": "partner_grade", "band": "partner_band"}
+    model["models"]["partner"] = partner
+    path = folder / "two-models.yaml"
+    path.write_text(yaml.safe_dump(model, sort_keys=False))
+    return path
 
 
 def stop_after_saved_pages(pipeline: Pipeline, store: SQLStore, stream: str, pages: int) -> Callable[[], None]:

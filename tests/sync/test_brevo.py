@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import update
 
 from leadscore.connectors.brevo import BrevoConnector
@@ -34,6 +33,7 @@ from tests.sync.platforms import (
     PlatformRig,
     build_rig,
     stop_after_saved_pages,
+    two_models,
 )
 
 
@@ -336,13 +336,7 @@ def test_a_change_set_of_many_applies_is_handed_over_list_by_list(
 def test_a_record_entering_two_models_lists_is_in_both(tmp_path: Path, import_threshold: int) -> None:
     """Two models, each with its band lists: a record enters a list of each. An import goes into one list, so the
     record's other list is joined by a list call, not acknowledged unsent."""
-    model = yaml.safe_load(DEFAULT_MODEL.read_text())
-    second = json.loads(json.dumps(model["models"]["lead"]))
-    second["writes"] = {"score": "partner_score", "grade": "partner_grade", "band": "partner_band"}
-    model["models"]["partner"] = second
-    model_file = tmp_path / "two.yaml"
-    model_file.write_text(yaml.safe_dump(model, sort_keys=False))
-    compiled = engines(load_model_file(model_file))
+    compiled = engines(load_model_file(two_models(tmp_path)))
     sandbox = BrevoSandbox(limits=BREVO_FAST).start()
     seed_brevo(sandbox, 40, seed=3)
     limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": import_threshold}

@@ -10,7 +10,7 @@ import pytest
 
 from leadscore.sync.pipeline import CycleReport, Pipeline
 from tests.spec_check import SpecValidator, validator_for
-from tests.sync.platforms import PLATFORMS, PlatformRig, build_rig
+from tests.sync.platforms import PLATFORMS, PlatformRig, build_rig, two_models
 
 BANDS = ("New", "Warm", "MQL", "SQL")
 
@@ -276,3 +276,37 @@ def test_a_custom_field_and_a_company_field_score_on_every_platform(name: str, t
         rig.store.close()
         rig.connector.close()
         platform.sandbox.stop()
+
+
+LARGE_CHANGE_SETS = {
+    "hubspot": {},
+    "brevo": {"limits": {"import_threshold": 5, "process_poll_seconds": 0, "max_wait_seconds": 0.2}},
+    "salesforce": {"limits": {"bulk_threshold": 5, "bulk_poll_seconds": 0}},
+}
+"""Overrides that send a change-set of a few records the way a very large one goes (Brevo's imports, Salesforce's
+Bulk API); HubSpot has one path."""
+
+
+@pytest.mark.parametrize("large", [False, True], ids=["batches", "bulk"])
+@pytest.mark.parametrize("name", sorted(PLATFORMS))
+def test_two_models_put_every_record_in_a_band_list_of_each(tmp_path: Path, name: str, large: bool) -> None:
+    """Each model writes its own properties and keeps its own band lists; what a cycle acknowledges is what the
+    platform shows, so the next cycle changes nothing."""
+    platform = PLATFORMS[name]()
+    overrides = LARGE_CHANGE_SETS[name] if large else {}
+    if name == "salesforce":
+        overrides = {**overrides, "manage_fields": True}
+    rig = build_rig(platform, tmp_path, "state.db", 60, 6, model=two_models(tmp_path), **overrides)
+    try:
+        first = rig.pipeline.run_cycle()
+        assert first.status == "ok", first.error
+        again = rig.pipeline.run_cycle()
+        members = {model: [platform.members(band, model) for band in BANDS] for model in ("lead", "partner")}
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    assert again.changes == {}, "what was acknowledged is what the platform shows"
+    ids = set(platform.contact_ids())
+    for model, lists in members.items():
+        assert sorted(m for band in lists for m in band) == sorted(ids), f"every record in one {model} band list"

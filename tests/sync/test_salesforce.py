@@ -11,8 +11,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from leadscore.connectors.mapping import load_mapping
 from leadscore.connectors.salesforce import SalesforceConnector
 from leadscore.connectors.salesforce.client import LoginCredentials, RefreshCredentials
+from leadscore.connectors.salesforce.mapping import SalesforceMapping
 from leadscore.engine import engines, load_model_file
 from leadscore.errors import AuthError, ConfigError, RetryableError
 from leadscore.store import SQLStore
@@ -425,3 +427,14 @@ def test_a_query_longer_than_one_page_is_followed_through_next_records_url(make:
     live = [i for sobject in ("Lead", "Contact") for i, r in sandbox.records[sobject].items() if not r["IsDeleted"]]
     assert len(live) > 2000
     assert rig.store.count("contacts", "salesforce") >= len(live)
+
+
+def test_a_property_no_mapping_names_goes_to_a_custom_field_named_after_it() -> None:
+    """Salesforce names every custom field with ``__c``: a second model's ``partner_score`` could be neither created
+    nor found under that bare name."""
+    mapping = load_mapping("salesforce", SalesforceMapping, {"writes": {"fit_score": "Fit__c"}})
+    assert mapping.write_name("partner_score") == "Partner_Score__c"
+    assert mapping.write_name("leadscore_score") == "Leadscore_Score__c"
+    assert mapping.write_name("fit_score") == "Fit__c"
+    assert mapping.write_name("Rating") == "Rating", "a standard field's API name is kept"
+    assert mapping.write_name("Their_Score__c") == "Their_Score__c"

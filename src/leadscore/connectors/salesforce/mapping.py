@@ -53,4 +53,12 @@ class SalesforceMapping(_Data):
     limits: Limits = Limits()
 
     def write_name(self, neutral: str) -> str:
-        return self.writes.get(neutral, neutral)
+        """The field a model's property goes to. One ``writes`` does not list becomes a custom field's API name, as
+        the defaults are (``partner_score``: ``Partner_Score__c``): Salesforce names every custom field with
+        ``__c``, so a bare name could be neither created nor found. A name already in API form (``__c``, or with
+        capitals, as a standard field such as ``Rating``) is kept."""
+        if neutral in self.writes:
+            return self.writes[neutral]
+        if neutral.endswith("__c") or neutral != neutral.lower():
+            return neutral
+        return "_".join(part.capitalize() for part in neutral.split("_")) + "__c"
