@@ -22,7 +22,6 @@ from leadscore.protocol import WriteWork
 from leadscore.store import SQLStore, schema
 from leadscore.sync import pipeline as pipeline_module
 from leadscore.sync.pipeline import Pipeline
-from leadscore.sync.plan import write_targets
 from leadscore_sandbox.brevo import BrevoSandbox, Limits
 from leadscore_sandbox.brevo_seed import seed_brevo
 from tests.conftest import DEFAULT_MODEL, NOW, TARGETS
@@ -33,7 +32,6 @@ from tests.sync.platforms import (
     PlatformRig,
     build_rig,
     stop_after_saved_pages,
-    two_models,
 )
 
 
@@ -330,36 +328,6 @@ def test_a_change_set_of_many_applies_is_handed_over_list_by_list(
     imports = sandbox.log.calls["POST /v3/contacts/import"]
     assert imports <= len(applies) + len(bands) - 1, f"{imports} imports in {len(applies)} applies"
     assert rig.pipeline.run_cycle().changes == {}
-
-
-@pytest.mark.parametrize("import_threshold", [2000, 5], ids=["batch", "import"])
-def test_a_record_entering_two_models_lists_is_in_both(tmp_path: Path, import_threshold: int) -> None:
-    """Two models, each with its band lists: a record enters a list of each. An import goes into one list, so the
-    record's other list is joined by a list call, not acknowledged unsent."""
-    compiled = engines(load_model_file(two_models(tmp_path)))
-    sandbox = BrevoSandbox(limits=BREVO_FAST).start()
-    seed_brevo(sandbox, 40, seed=3)
-    limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": import_threshold}
-    connector = BrevoConnector(
-        "brevo", sandbox.api_url, "sandbox-key", write_targets(compiled), {"limits": limits}, clock=lambda: NOW
-    )
-    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
-    try:
-        assert Pipeline(store, connector, compiled, clock=lambda: NOW).run_cycle().status == "ok"
-        lists = {entry["id"]: entry["name"] for entry in sandbox.lists.values()}
-        joined = {
-            contact.id: sorted(lists[i].split(" - ")[0] for i in contact.list_ids)
-            for contact in sandbox.contacts.values()
-        }
-        imports = sandbox.log.calls["POST /v3/contacts/import"]
-        again = Pipeline(store, connector, compiled, clock=lambda: NOW).run_cycle()
-    finally:
-        connector.close()
-        store.close()
-        sandbox.stop()
-    assert (imports > 0) == (import_threshold == 5)
-    assert again.changes == {}, "what was acknowledged is what the platform shows"
-    assert joined == {contact_id: ["leadscore lead", "leadscore partner"] for contact_id in joined}
 
 
 def test_wrong_api_key_fails_once_with_the_fix(make: Callable[..., PlatformRig]) -> None:

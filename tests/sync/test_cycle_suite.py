@@ -279,12 +279,15 @@ def test_a_custom_field_and_a_company_field_score_on_every_platform(name: str, t
 
 
 LARGE_CHANGE_SETS = {
-    "hubspot": {},
-    "brevo": {"limits": {"import_threshold": 5, "process_poll_seconds": 0, "max_wait_seconds": 0.2}},
-    "salesforce": {"limits": {"bulk_threshold": 5, "bulk_poll_seconds": 0}},
+    "hubspot": ({}, None),
+    "brevo": (
+        {"limits": {"import_threshold": 5, "process_poll_seconds": 0, "max_wait_seconds": 0.2}},
+        "POST /v3/contacts/import",
+    ),
+    "salesforce": ({"limits": {"bulk_threshold": 5, "bulk_poll_seconds": 0}}, "POST /services/data/v59.0/jobs/ingest"),
 }
-"""Overrides that send a change-set of a few records the way a very large one goes (Brevo's imports, Salesforce's
-Bulk API); HubSpot has one path."""
+"""Overrides that send a change-set of a few records the way a very large one goes, and the call that path makes
+(Brevo's imports, Salesforce's Bulk API); HubSpot has one path."""
 
 
 @pytest.mark.parametrize("large", [False, True], ids=["batches", "bulk"])
@@ -293,7 +296,7 @@ def test_two_models_put_every_record_in_a_band_list_of_each(tmp_path: Path, name
     """Each model writes its own properties and keeps its own band lists; what a cycle acknowledges is what the
     platform shows, so the next cycle changes nothing."""
     platform = PLATFORMS[name]()
-    overrides = LARGE_CHANGE_SETS[name] if large else {}
+    overrides, large_call = LARGE_CHANGE_SETS[name] if large else ({}, None)
     if name == "salesforce":
         overrides = {**overrides, "manage_fields": True}
     rig = build_rig(platform, tmp_path, "state.db", 60, 6, model=two_models(tmp_path), **overrides)
@@ -302,10 +305,12 @@ def test_two_models_put_every_record_in_a_band_list_of_each(tmp_path: Path, name
         assert first.status == "ok", first.error
         again = rig.pipeline.run_cycle()
         members = {model: [platform.members(band, model) for band in BANDS] for model in ("lead", "partner")}
+        calls = dict(platform.sandbox.log.calls)
     finally:
         rig.store.close()
         rig.connector.close()
         platform.sandbox.stop()
+    assert large_call is None or calls.get(large_call, 0) >= 1, f"the large path ({large_call}) was taken"
     assert again.changes == {}, "what was acknowledged is what the platform shows"
     ids = set(platform.contact_ids())
     for model, lists in members.items():
