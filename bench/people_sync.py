@@ -65,6 +65,8 @@ class Writes:
     lone_adds: Counter[str] = field(default_factory=Counter)
     lone_removes: Counter[str] = field(default_factory=Counter)
     """Moves of records the same apply does not update."""
+    entering_with_update: int = 0
+    """Records an apply updates and moves into a list."""
     calls: int = 0
     seconds: float = 0.0
     applies: list[str] = field(default_factory=list)
@@ -93,6 +95,8 @@ class Counted:
             self._writes.calls += calls
             self._writes.applies.append(f"{dict(kinds)} in {calls} calls")
             updated = {entry.change.contact_id for entry in entries if entry.change.kind == SET_PROPERTIES}
+            entering = {entry.change.contact_id for entry in entries if entry.change.kind == LIST_ADD}
+            self._writes.entering_with_update += len(updated & entering)
             for entry in entries:
                 kind, lone = entry.change.kind, entry.change.contact_id not in updated
                 if kind == SET_PROPERTIES:
@@ -166,6 +170,7 @@ def cycle(
         dict(writes.list_removes),
         dict(writes.lone_adds),
         dict(writes.lone_removes),
+        writes.entering_with_update,
     )
     if writes.properties or writes.list_adds or writes.list_removes:
         cost = platform(source.platform).write_cost(source.mapping, work)

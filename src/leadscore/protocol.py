@@ -242,6 +242,9 @@ class WriteWork:
     lone_removes: Mapping[str, int] = field(default_factory=dict)
     """Of the moves, those of records whose properties do not change: a platform that carries a record's moves in
     its update sends these by themselves."""
+    entering_with_update: int | None = None
+    """Records whose update comes with a move into a list (with two models, a record may enter two lists); None
+    where unknown, taken as one record per such move."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -364,13 +364,14 @@ def build_rig(
     return PlatformRig(platform, store, pipeline)
 
 
-def two_models(folder: Path) -> Path:
-    """The default model and a second one, ``partner``, with the same rules, its own properties and band lists."""
-    model = yaml.safe_load(DEFAULT_MODEL.read_text())
+def two_models(folder: Path, base: str | None = None, name: str = "two-models.yaml") -> Path:
+    """A model file (``base``'s text, else the default model's) with a second model, ``partner``, beside ``lead``:
+    the same rules, its own properties and band lists."""
+    model = yaml.safe_load(DEFAULT_MODEL.read_text() if base is None else base)
     partner = copy.deepcopy(model["models"]["lead"])
     partner["writes"] = {"score": "partner_score", "grade": "partner_grade", "band": "partner_band"}
     model["models"]["partner"] = partner
-    path = folder / "two-models.yaml"
+    path = folder / name
     path.write_text(yaml.safe_dump(model, sort_keys=False))
     return path
 

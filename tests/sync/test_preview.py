@@ -6,6 +6,7 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -14,9 +15,17 @@ from typer.testing import CliRunner
 from leadscore.cli import app
 from leadscore.engine import engines, load_model_file, parse_model_text
 from leadscore.sync.pipeline import Pipeline
+from leadscore.sync.plan import write_targets
 from leadscore.sync.preview import preview_source
 from tests.conftest import DEFAULT_MODEL
-from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, BrevoPlatform, HubSpotPlatform, build_rig
+from tests.sync.platforms import (
+    BREVO_CONNECTOR_FAST,
+    NOW,
+    BrevoPlatform,
+    HubSpotPlatform,
+    build_rig,
+    two_models,
+)
 
 runner = CliRunner()
 
@@ -169,3 +178,49 @@ def test_plan_says_the_brevo_write_calls_the_sync_then_makes(
     assert plan["proposed"]["cost"]["calls"] == made, (
         f"{path}: plan said {plan['proposed']['cost']}, the sync made {made}"
     )
+
+
+def test_plan_weighs_brevo_s_import_threshold_in_records_not_list_moves(tmp_path: Path) -> None:
+    """Brevo imports a change-set once ``import_threshold`` records move into lists with their update. With two
+    models a record makes two list adds: a threshold above the records but not above their adds keeps the sync on
+    batch updates, and `plan` must say so."""
+    platform = BrevoPlatform()
+    current = two_models(tmp_path)
+    lowered = DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 30")
+    proposed = two_models(tmp_path, lowered, "proposed.yaml")
+    rig = build_rig(platform, tmp_path, "state.db", 150, 8, model=current)
+    sources = tmp_path / "sources.yaml"
+
+    def plan_with(limits: dict[str, Any]) -> dict[str, Any]:
+        sources.write_text(yaml.safe_dump({"sources": [{**platform.source(), "mapping": {"limits": limits}}]}))
+        result = runner.invoke(
+            app,
+            ["plan", "--model", str(proposed), "--current", str(current), "--state",
+             f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
+             "--json", str(tmp_path / "plan.json")],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        [plan] = json.loads((tmp_path / "plan.json").read_text())
+        return dict(plan["proposed"])
+
+    try:
+        assert rig.pipeline.run_cycle().status == "ok"
+        lifted = plan_with(dict(BREVO_CONNECTOR_FAST["limits"]))["list_adds"]["lead:MQL"]
+        limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": lifted + 1}
+        planned = plan_with(limits)
+        assert planned["list_adds"] == {"lead:MQL": lifted, "partner:MQL": lifted}
+        before = platform.write_calls()
+        connector = platform.connector(write_targets(engines(load_model_file(proposed))), limits=limits)
+        applying = Pipeline(rig.store, connector, engines(load_model_file(proposed)), clock=lambda: NOW)
+        try:
+            assert applying.run_cycle(full_rescore=True).status == "ok"
+        finally:
+            connector.close()
+        made = platform.write_calls() - before
+        imports = platform.sandbox.log.calls["POST /v3/contacts/import"]
+    finally:
+        rig.store.close()
+        rig.connector.close()
+        platform.sandbox.stop()
+    assert imports == 0, f"{lifted} records stay below the threshold of {lifted + 1}"
+    assert planned["cost"]["calls"] == made == math.ceil(lifted / 100), f"plan said {planned['cost']}"

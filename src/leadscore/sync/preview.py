@@ -45,6 +45,7 @@ class Outcome:
     list_removes: Counter[str] = field(default_factory=Counter)
     lone_adds: Counter[str] = field(default_factory=Counter)
     lone_removes: Counter[str] = field(default_factory=Counter)
+    entering_with_update: int = 0
     samples: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
@@ -56,6 +57,7 @@ class Outcome:
         self.list_removes.update(other.list_removes)
         self.lone_adds.update(other.lone_adds)
         self.lone_removes.update(other.lone_removes)
+        self.entering_with_update += other.entering_with_update
         for model, by_move in other.samples.items():
             held = self.samples.setdefault(model, {})
             for move, items in by_move.items():
@@ -69,6 +71,7 @@ class Outcome:
             dict(self.list_removes),
             dict(self.lone_adds),
             dict(self.lone_removes),
+            self.entering_with_update,
         )
 
     def entering(self, model: str, band_order: Sequence[str]) -> dict[str, int]:
@@ -133,6 +136,7 @@ def preview_source(
                 desired = desired_state(engines, results, _reasons(engines, results, now, rendered))
                 changes = plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names)
                 updated = any(change.kind == SET_PROPERTIES for change in changes)
+                outcome.entering_with_update += updated and any(change.kind == LIST_ADD for change in changes)
                 for change in changes:
                     outcome.writes[change.kind] += 1
                     if change.kind == LIST_ADD:

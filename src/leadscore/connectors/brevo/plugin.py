@@ -57,7 +57,7 @@ def write_cost(overrides: Mapping[str, Any], work: WriteWork) -> WriteCost:
         return sum(math.ceil(n / size) for n in moves.values() if n > 0)
 
     riding = {key: n - work.lone_adds.get(key, 0) for key, n in work.list_adds.items()}
-    imported = sum(riding.values())
+    imported = sum(riding.values()) if work.entering_with_update is None else work.entering_with_update
     if imported >= limits.import_threshold:
         updates = math.ceil(max(0, work.properties - imported) / limits.batch_update)
         calls = updates + list_calls(riding, limits.import_rows) + list_calls(work.list_removes, limits.list_members)
