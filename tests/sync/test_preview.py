@@ -23,6 +23,7 @@ from tests.sync.platforms import (
     NOW,
     BrevoPlatform,
     HubSpotPlatform,
+    PlatformRig,
     build_rig,
     two_models,
 )
@@ -134,50 +135,61 @@ def test_a_repointed_plan_matched_once_equals_one_matched_twice(tmp_path: Path) 
 NEVER_RULE = "      - {id: never_seen, action: carrier_pigeon, points: 5, reason: pigeon}\n"
 
 
+LOWER_MQL = ("{name: MQL, min: 50", "{name: MQL, min: 30")
+
+
+def brevo_plan(tmp_path: Path, platform: BrevoPlatform, proposed: Path, current: Path, limits: dict[str, Any]) -> Any:
+    """What `leadscore plan` proposes for a Brevo source with these connector limits (its JSON)."""
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(yaml.safe_dump({"sources": [{**platform.source(), "mapping": {"limits": limits}}]}))
+    result = runner.invoke(
+        app,
+        ["plan", "--model", str(proposed), "--current", str(current), "--state",
+         f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
+         "--json", str(tmp_path / "plan.json")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    [plan] = json.loads((tmp_path / "plan.json").read_text())
+    return plan["proposed"]
+
+
+def write_calls_to_apply(rig: PlatformRig, proposed: Path, limits: dict[str, Any]) -> tuple[int, int]:
+    """The write calls, and of them the imports, a cycle makes to bring the records to ``proposed``'s scores."""
+    platform = rig.platform
+    before = platform.write_calls()
+    compiled = engines(load_model_file(proposed))
+    connector = platform.connector(write_targets(compiled), limits=limits)
+    try:
+        assert Pipeline(rig.store, connector, compiled, clock=lambda: NOW).run_cycle(full_rescore=True).status == "ok"
+    finally:
+        connector.close()
+    return platform.write_calls() - before, platform.sandbox.log.calls["POST /v3/contacts/import"]
+
+
 @pytest.mark.parametrize(
-    ("contacts", "import_threshold", "path"),
-    [(150, 2000, "one /contacts/batch call per 100 records, their list moves riding along"), (150, 5, "imports")],
+    ("import_threshold", "path"),
+    [(2000, "one /contacts/batch call per 100 records, their list moves riding along"), (5, "imports")],
+    ids=["batch", "imports"],
 )
-def test_plan_says_the_brevo_write_calls_the_sync_then_makes(
-    tmp_path: Path, contacts: int, import_threshold: int, path: str
-) -> None:
+def test_plan_says_the_brevo_write_calls_the_sync_then_makes(tmp_path: Path, import_threshold: int, path: str) -> None:
     """Brevo carries a record's list moves in its batch update, and a large change-set goes by import: the calls
     `plan` gives for a model are the calls the sync then makes to apply it."""
     platform = BrevoPlatform()
     limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": import_threshold}
-    rig = build_rig(platform, tmp_path, "state.db", contacts, 8, limits=limits)
+    rig = build_rig(platform, tmp_path, "state.db", 150, 8, limits=limits)
     proposed = tmp_path / "proposed.yaml"
-    proposed.write_text(DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 30"))
-    sources = tmp_path / "sources.yaml"
-    sources.write_text(yaml.safe_dump({"sources": [{**platform.source(), "mapping": {"limits": limits}}]}))
+    proposed.write_text(DEFAULT_MODEL.read_text().replace(*LOWER_MQL))
     try:
         assert rig.pipeline.run_cycle().status == "ok"
-        result = runner.invoke(
-            app,
-            ["plan", "--model", str(proposed), "--current", str(DEFAULT_MODEL), "--state",
-             f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
-             "--json", str(tmp_path / "plan.json")],
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        [plan] = json.loads((tmp_path / "plan.json").read_text())
-        before = platform.write_calls()
-        connector = platform.connector(limits=limits)
-        applying = Pipeline(rig.store, connector, engines(load_model_file(proposed)), clock=lambda: NOW)
-        try:
-            assert applying.run_cycle(full_rescore=True).status == "ok"
-        finally:
-            connector.close()
-        made = platform.write_calls() - before
-        imports = platform.sandbox.log.calls["POST /v3/contacts/import"]
+        planned = brevo_plan(tmp_path, platform, proposed, DEFAULT_MODEL, limits)
+        made, imports = write_calls_to_apply(rig, proposed, limits)
     finally:
         rig.store.close()
         rig.connector.close()
         platform.sandbox.stop()
     assert made > 0, "the lower threshold moves records"
     assert (imports > 0) == (path == "imports")
-    assert plan["proposed"]["cost"]["calls"] == made, (
-        f"{path}: plan said {plan['proposed']['cost']}, the sync made {made}"
-    )
+    assert planned["cost"]["calls"] == made, f"{path}: plan said {planned['cost']}, the sync made {made}"
 
 
 def test_plan_weighs_brevo_s_import_threshold_in_records_not_list_moves(tmp_path: Path) -> None:
@@ -186,41 +198,19 @@ def test_plan_weighs_brevo_s_import_threshold_in_records_not_list_moves(tmp_path
     batch updates, and `plan` must say so."""
     platform = BrevoPlatform()
     current = two_models(tmp_path)
-    lowered = DEFAULT_MODEL.read_text().replace("{name: MQL, min: 50", "{name: MQL, min: 30")
-    proposed = two_models(tmp_path, lowered, "proposed.yaml")
+    proposed = two_models(tmp_path, DEFAULT_MODEL.read_text().replace(*LOWER_MQL), "proposed.yaml")
     rig = build_rig(platform, tmp_path, "state.db", 150, 8, model=current)
-    sources = tmp_path / "sources.yaml"
-
-    def plan_with(limits: dict[str, Any]) -> dict[str, Any]:
-        sources.write_text(yaml.safe_dump({"sources": [{**platform.source(), "mapping": {"limits": limits}}]}))
-        result = runner.invoke(
-            app,
-            ["plan", "--model", str(proposed), "--current", str(current), "--state",
-             f"sqlite:///{tmp_path / 'state.db'}", "--sources", str(sources), "--now", NOW.isoformat(),
-             "--json", str(tmp_path / "plan.json")],
-        )  # fmt: skip
-        assert result.exit_code == 0, result.output
-        [plan] = json.loads((tmp_path / "plan.json").read_text())
-        return dict(plan["proposed"])
-
     try:
         assert rig.pipeline.run_cycle().status == "ok"
-        lifted = plan_with(dict(BREVO_CONNECTOR_FAST["limits"]))["list_adds"]["lead:MQL"]
-        limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": lifted + 1}
-        planned = plan_with(limits)
-        assert planned["list_adds"] == {"lead:MQL": lifted, "partner:MQL": lifted}
-        before = platform.write_calls()
-        connector = platform.connector(write_targets(engines(load_model_file(proposed))), limits=limits)
-        applying = Pipeline(rig.store, connector, engines(load_model_file(proposed)), clock=lambda: NOW)
-        try:
-            assert applying.run_cycle(full_rescore=True).status == "ok"
-        finally:
-            connector.close()
-        made = platform.write_calls() - before
-        imports = platform.sandbox.log.calls["POST /v3/contacts/import"]
+        lifted = brevo_plan(tmp_path, platform, proposed, current, dict(BREVO_CONNECTOR_FAST["limits"]))
+        records = lifted["list_adds"]["lead:MQL"]
+        limits = {**BREVO_CONNECTOR_FAST["limits"], "import_threshold": records + 1}
+        planned = brevo_plan(tmp_path, platform, proposed, current, limits)
+        made, imports = write_calls_to_apply(rig, proposed, limits)
     finally:
         rig.store.close()
         rig.connector.close()
         platform.sandbox.stop()
-    assert imports == 0, f"{lifted} records stay below the threshold of {lifted + 1}"
-    assert planned["cost"]["calls"] == made == math.ceil(lifted / 100), f"plan said {planned['cost']}"
+    assert planned["list_adds"] == {"lead:MQL": records, "partner:MQL": records}
+    assert imports == 0, f"{records} records stay below the threshold of {records + 1}"
+    assert planned["cost"]["calls"] == made == math.ceil(records / 100), f"plan said {planned['cost']}"
