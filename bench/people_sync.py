@@ -44,12 +44,11 @@ from leadscore.connectors.mapping import load_mapping
 from leadscore.engine import engines, load_model_file
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platform
-from leadscore.protocol import Connector, Outcome, PendingChange, Progress, WriteWork
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES
+from leadscore.protocol import Connector, Outcome, PendingChange, Progress
 from leadscore.settings import load_settings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
-from leadscore.sync.plan import write_targets
+from leadscore.sync.plan import WriteTally, write_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOXES = tuple(SANDBOX_SOURCES)
@@ -59,14 +58,7 @@ SANDBOXES = tuple(SANDBOX_SOURCES)
 class Writes:
     """What one cycle of one source sent: changes by kind and list, calls, and seconds spent sending."""
 
-    properties: int = 0
-    list_adds: Counter[str] = field(default_factory=Counter)
-    list_removes: Counter[str] = field(default_factory=Counter)
-    lone_adds: Counter[str] = field(default_factory=Counter)
-    lone_removes: Counter[str] = field(default_factory=Counter)
-    """Moves of records the same apply does not update."""
-    entering_with_update: int = 0
-    """Records an apply updates and moves into a list."""
+    tally: WriteTally = field(default_factory=WriteTally)
     calls: int = 0
     seconds: float = 0.0
     applies: list[str] = field(default_factory=list)
@@ -94,19 +86,7 @@ class Counted:
             self._writes.seconds += time.monotonic() - started
             self._writes.calls += calls
             self._writes.applies.append(f"{dict(kinds)} in {calls} calls")
-            updated = {entry.change.contact_id for entry in entries if entry.change.kind == SET_PROPERTIES}
-            entering = {entry.change.contact_id for entry in entries if entry.change.kind == LIST_ADD}
-            self._writes.entering_with_update += len(updated & entering)
-            for entry in entries:
-                kind, lone = entry.change.kind, entry.change.contact_id not in updated
-                if kind == SET_PROPERTIES:
-                    self._writes.properties += 1
-                elif kind == LIST_ADD:
-                    self._writes.list_adds[str(entry.change.payload["list"])] += 1
-                    self._writes.lone_adds[str(entry.change.payload["list"])] += lone
-                elif kind == LIST_REMOVE:
-                    self._writes.list_removes[str(entry.change.payload["list"])] += 1
-                    self._writes.lone_removes[str(entry.change.payload["list"])] += lone
+            self._writes.tally.add([entry.change for entry in entries])
         return outcomes
 
 
@@ -164,16 +144,8 @@ def cycle(
                 for name, spent in report.stream_seconds.items()
             )
         )
-    work = WriteWork(
-        writes.properties,
-        dict(writes.list_adds),
-        dict(writes.list_removes),
-        dict(writes.lone_adds),
-        dict(writes.lone_removes),
-        writes.entering_with_update,
-    )
-    if writes.properties or writes.list_adds or writes.list_removes:
-        cost = platform(source.platform).write_cost(source.mapping, work)
+    if writes.tally.changes():
+        cost = platform(source.platform).write_cost(source.mapping, writes.tally.work())
         phase.minimum[source.name] += cost.calls
         phase.floor[source.name] += cost.seconds or 0.0
     phase.calls[source.name] += writes.calls
@@ -182,7 +154,7 @@ def cycle(
     known = phase.rate_floor.get(source.name, 0.0)
     phase.rate_floor[source.name] = None if floor is None or (known is None) else known + floor
     phase.seconds[source.name] += writes.seconds
-    phase.changes[source.name] += writes.properties + sum(writes.list_adds.values()) + sum(writes.list_removes.values())
+    phase.changes[source.name] += writes.tally.changes()
 
 
 def leadscore_cpu_seconds() -> float:

@@ -125,7 +125,8 @@ class WritePolicy:
     can take the platform's bulk path.
     ``order``: how pending changes are handed over: one list's members together
     (``by_list``, where one call moves many members of one list) or each contact's
-    changes together (``by_contact``, where one call carries a record's changes).
+    changes together (``by_contact``, where one call carries a record's changes; records entering one list come
+    together too, where one import carries a list's arrivals).
     """
 
     batch: int

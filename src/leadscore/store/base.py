@@ -222,10 +222,8 @@ class Tables:
             return []
         now = utcnow()
         entering: dict[tuple[str, str], str] = {}
-        for ch in changes:
-            if ch.kind == LIST_ADD:
-                key = (ch.source, ch.contact_id)
-                entering[key] = min(entering.get(key, str(ch.payload["list"])), str(ch.payload["list"]))
+        for ch in sorted((ch for ch in changes if ch.kind == LIST_ADD), key=lambda ch: str(ch.payload["list"])):
+            entering.setdefault((ch.source, ch.contact_id), str(ch.payload["list"]))
         result = connection.execute(
             self._sql.insert_outbox,
             [

@@ -319,8 +319,8 @@ class Pipeline:
 
     def _pull_contacts(self, report: CycleReport) -> None:
         pages = self.connector.read_contacts(self.store.cursor(self.source, CONTACT_STREAM))
-        with ReadAhead(pages, name=f"{self.source}-read-{CONTACT_STREAM}") as ahead:
-            for pulled in self._timed(ahead, report, CONTACT_STREAM):
+        with self._read_ahead(pages, report, CONTACT_STREAM) as timed:
+            for pulled in timed:
                 self._check_stop()
                 page = clean_contacts(pulled)
                 report.events_new += self.store.save_contact_page(self.source, CONTACT_STREAM, page)
@@ -328,6 +328,12 @@ class Pipeline:
                 report.problems.extend(page.problems)
                 report.merged += len(page.merged)
                 report.gone += len(page.deleted)
+
+    @contextlib.contextmanager
+    def _read_ahead(self, pages: Iterator[T], report: CycleReport, stream: str) -> Iterator[Iterator[T]]:
+        """``pages`` read ahead in a thread of their own (``ReadAhead``), timed into the report."""
+        with ReadAhead(pages, name=f"{self.source}-read-{stream}") as ahead:
+            yield self._timed(ahead, report, stream)
 
     def _timed(self, pages: Iterator[T], report: CycleReport, stream: str) -> Iterator[T]:
         """``pages``, with the time spent waiting for each and the time the caller spent on it (saving it) added
@@ -377,8 +383,8 @@ class Pipeline:
             return
         try:
             pages = self.connector.read_events(stream, self.store.cursor(self.source, stream))
-            with ReadAhead(pages, name=f"{self.source}-read-{stream}") as ahead:
-                for pulled in self._timed(ahead, report, stream):
+            with self._read_ahead(pages, report, stream) as timed:
+                for pulled in timed:
                     self._check_stop(halted)
                     page = clean_events(pulled)
                     added, unresolved = self.store.save_event_page(self.source, stream, page)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from leadscore.engine import Engine, Reasons, render_reasons
-from leadscore.protocol import TargetProperty, WriteTargets, list_key
+from leadscore.protocol import TargetProperty, WriteTargets, WriteWork, list_key
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, ScoreResult, WrittenState, property_text
 
 
@@ -112,3 +113,56 @@ def _only_ageing(changed: Mapping[str, str], current: Mapping[str, object], reas
     old = property_text(current.get(name))
     rendered = reasons.get(name)
     return bool(old) and rendered is not None and rendered.same_parts(old)
+
+
+@dataclass(slots=True)
+class WriteTally:
+    """Planned changes counted as the platforms' write-cost arithmetic takes them (``WriteWork``), a record's or an
+    apply's changes at a time: a list move is lone when no change added with it updates its record."""
+
+    properties: int = 0
+    list_adds: Counter[str] = field(default_factory=Counter)
+    list_removes: Counter[str] = field(default_factory=Counter)
+    lone_adds: Counter[str] = field(default_factory=Counter)
+    lone_removes: Counter[str] = field(default_factory=Counter)
+    entering_with_update: int = 0
+
+    def add(self, changes: Sequence[Change]) -> None:
+        updated = {(c.source, c.contact_id) for c in changes if c.kind == SET_PROPERTIES}
+        entering = {(c.source, c.contact_id) for c in changes if c.kind == LIST_ADD}
+        self.properties += sum(1 for c in changes if c.kind == SET_PROPERTIES)
+        self.entering_with_update += len(updated & entering)
+        for change in changes:
+            if change.kind not in (LIST_ADD, LIST_REMOVE):
+                continue
+            key = str(change.payload["list"])
+            moves, lone = (
+                (self.list_adds, self.lone_adds) if change.kind == LIST_ADD else (self.list_removes, self.lone_removes)
+            )
+            moves[key] += 1
+            if (change.source, change.contact_id) not in updated:
+                lone[key] += 1
+
+    def merge(self, other: WriteTally) -> None:
+        self.properties += other.properties
+        self.entering_with_update += other.entering_with_update
+        for mine, theirs in (
+            (self.list_adds, other.list_adds),
+            (self.list_removes, other.list_removes),
+            (self.lone_adds, other.lone_adds),
+            (self.lone_removes, other.lone_removes),
+        ):
+            mine.update(theirs)
+
+    def changes(self) -> int:
+        return self.properties + sum(self.list_adds.values()) + sum(self.list_removes.values())
+
+    def work(self) -> WriteWork:
+        return WriteWork(
+            self.properties,
+            dict(self.list_adds),
+            dict(self.list_removes),
+            dict(self.lone_adds),
+            dict(self.lone_removes),
+            self.entering_with_update,
+        )

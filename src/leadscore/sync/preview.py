@@ -24,9 +24,9 @@ from typing import Any
 from leadscore.engine import Engine, Reasons, render_reasons
 from leadscore.engine.explain import format_points
 from leadscore.protocol import WriteWork
-from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, ScoreResult
+from leadscore.records import ScoreResult
 from leadscore.store import Store
-from leadscore.sync.plan import desired_state, plan_contact
+from leadscore.sync.plan import WriteTally, desired_state, plan_contact
 
 SAMPLES_PER_MOVE = 3
 NONE = "(none)"
@@ -41,11 +41,7 @@ class Outcome:
     """Per model: (band on the record, band after) -> contacts."""
     grades: dict[str, Counter[tuple[str, str]]] = field(default_factory=dict)
     writes: Counter[str] = field(default_factory=Counter)
-    list_adds: Counter[str] = field(default_factory=Counter)
-    list_removes: Counter[str] = field(default_factory=Counter)
-    lone_adds: Counter[str] = field(default_factory=Counter)
-    lone_removes: Counter[str] = field(default_factory=Counter)
-    entering_with_update: int = 0
+    tally: WriteTally = field(default_factory=WriteTally)
     samples: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = field(default_factory=dict)
 
     def merge(self, other: Outcome) -> None:
@@ -53,26 +49,23 @@ class Outcome:
             for model, moves in theirs.items():
                 mine.setdefault(model, Counter()).update(moves)
         self.writes.update(other.writes)
-        self.list_adds.update(other.list_adds)
-        self.list_removes.update(other.list_removes)
-        self.lone_adds.update(other.lone_adds)
-        self.lone_removes.update(other.lone_removes)
-        self.entering_with_update += other.entering_with_update
+        self.tally.merge(other.tally)
         for model, by_move in other.samples.items():
             held = self.samples.setdefault(model, {})
             for move, items in by_move.items():
                 kept = held.setdefault(move, [])
                 kept.extend(items[: max(0, SAMPLES_PER_MOVE - len(kept))])
 
+    @property
+    def list_adds(self) -> Counter[str]:
+        return self.tally.list_adds
+
+    @property
+    def list_removes(self) -> Counter[str]:
+        return self.tally.list_removes
+
     def work(self) -> WriteWork:
-        return WriteWork(
-            self.writes[SET_PROPERTIES],
-            dict(self.list_adds),
-            dict(self.list_removes),
-            dict(self.lone_adds),
-            dict(self.lone_removes),
-            self.entering_with_update,
-        )
+        return self.tally.work()
 
     def entering(self, model: str, band_order: Sequence[str]) -> dict[str, int]:
         """Contacts that would enter each band above the first from a lower one: the entries that fire workflows."""
@@ -135,18 +128,8 @@ def preview_source(
                 _tally(outcome, engines, results, before, record, baseline)
                 desired = desired_state(engines, results, _reasons(engines, results, now, rendered))
                 changes = plan_contact(source, contact.id, desired, written.get(contact.id), now, scored_at_names)
-                updated = any(change.kind == SET_PROPERTIES for change in changes)
-                outcome.entering_with_update += updated and any(change.kind == LIST_ADD for change in changes)
-                for change in changes:
-                    outcome.writes[change.kind] += 1
-                    if change.kind == LIST_ADD:
-                        outcome.list_adds[str(change.payload["list"])] += 1
-                        if not updated:
-                            outcome.lone_adds[str(change.payload["list"])] += 1
-                    elif change.kind == LIST_REMOVE:
-                        outcome.list_removes[str(change.payload["list"])] += 1
-                        if not updated:
-                            outcome.lone_removes[str(change.payload["list"])] += 1
+                outcome.writes.update(change.kind for change in changes)
+                outcome.tally.add(changes)
     return preview
 
 
