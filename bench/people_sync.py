@@ -29,7 +29,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,7 +44,7 @@ from leadscore.connectors.mapping import load_mapping
 from leadscore.engine import engines, load_model_file
 from leadscore.people import PeopleScope
 from leadscore.platforms import build_connector, platform
-from leadscore.protocol import Connector, Outcome, PendingChange, Progress
+from leadscore.protocol import Connector, Gathering, Outcome, PendingChange, Progress
 from leadscore.settings import load_settings
 from leadscore.store import SQLStore
 from leadscore.sync.pipeline import Pipeline
@@ -77,17 +77,43 @@ class Counted:
         return getattr(self._inner, name)
 
     def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
-        before = sum(self._inner.usage().calls.values())
-        started = time.monotonic()
-        outcomes = self._inner.apply(entries, progress)
-        calls = sum(self._inner.usage().calls.values()) - before
+        with self._counted() as calls:
+            outcomes = self._inner.apply(entries, progress)
         kinds = Counter(entry.change.kind for entry in entries)
         with self._writes.lock:
-            self._writes.seconds += time.monotonic() - started
-            self._writes.calls += calls
-            self._writes.applies.append(f"{dict(kinds)} in {calls} calls")
+            self._writes.applies.append(f"{dict(kinds)} in {calls[0]} calls")
             self._writes.tally.add([entry.change for entry in entries])
         return outcomes
+
+    @contextlib.contextmanager
+    def _counted(self) -> Iterator[list[int]]:
+        """The calls and seconds of what runs inside, added to the cycle's writes (and yielded, once done)."""
+        before = sum(self._inner.usage().calls.values())
+        started = time.monotonic()
+        calls = [0]
+        yield calls
+        calls[0] = sum(self._inner.usage().calls.values()) - before
+        with self._writes.lock:
+            self._writes.seconds += time.monotonic() - started
+            self._writes.calls += calls[0]
+
+
+class CountedGathering(Counted):
+    """A gathering connector counted: what its release sends counts as writes too."""
+
+    def __init__(self, inner: Connector, writes: Writes) -> None:
+        assert isinstance(inner, Gathering)
+        super().__init__(inner, writes)
+        self._gathering = inner
+
+    def gather(self) -> None:
+        self._gathering.gather()
+
+    def release(self, progress: Progress) -> None:
+        with self._counted() as calls:
+            self._gathering.release(progress)
+        with self._writes.lock:
+            self._writes.applies.append(f"release in {calls[0]} calls")
 
 
 @dataclass
@@ -109,7 +135,8 @@ def cycle(
     store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope, phase: Phase, applies: bool = False
 ) -> None:
     writes = Writes()
-    connector = Counted(build_connector(source, write_targets(compiled)), writes)
+    inner = build_connector(source, write_targets(compiled))
+    connector = CountedGathering(inner, writes) if isinstance(inner, Gathering) else Counted(inner, writes)
     try:
         started, cpu_before = time.monotonic(), leadscore_cpu_seconds()
         report = Pipeline(

@@ -100,12 +100,13 @@ class PendingChange:
         return self.change.contact_id
 
 
-OutcomeStatus = Literal["ok", "rejected", "gone", "merged"]
+OutcomeStatus = Literal["ok", "rejected", "gone", "merged", "held"]
 
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What became of one pending change: applied, rejected (retry later), gone for good, or merged away."""
+    """What became of one pending change: applied, rejected (retry later), gone for good, merged away, or held by a
+    gathering connector for its bulk path (its outcome comes from ``Gathering.release``)."""
 
     key: int
     status: OutcomeStatus
@@ -223,6 +224,23 @@ class Checkable(Protocol):
     each stream, the write targets, and the limits the platform reports."""
 
     def check(self) -> list[CheckItem]: ...
+
+
+@runtime_checkable
+class Gathering(Protocol):
+    """A connector whose bulk path gains from a change-set larger than one apply: a platform that imports a list's
+    arrivals in one call takes a whole drain's arrivals in as few calls as its body limit allows.
+
+    The pipeline drains such a connector's outbox once a cycle, after scoring, so that what other sources planned
+    for it and what its own scoring planned go together. Between ``gather`` and ``release``, an apply answers what
+    it sends at once and answers "held" for what it keeps for its bulk path (on disk, not in memory); ``release``
+    sends what was held and hands the outcomes of each call to ``progress`` as it is answered. Held changes stay in
+    the outbox until then, so a drain cut short sends them again; ``gather`` forgets what an earlier drain held.
+    """
+
+    def gather(self) -> None: ...
+
+    def release(self, progress: Progress) -> None: ...
 
 
 @runtime_checkable

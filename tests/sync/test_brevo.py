@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from leadscore.connectors.brevo import BrevoConnector
 from leadscore.engine import engines, load_model_file
-from leadscore.errors import AuthError, ConfigError
+from leadscore.errors import AuthError, ConfigError, RetryableError
 from leadscore.platforms import platform
 from leadscore.protocol import WriteWork
 from leadscore.store import SQLStore, schema
@@ -303,12 +303,11 @@ def test_a_very_large_change_set_goes_through_contact_import(make: Callable[...,
     assert rig.pipeline.run_cycle().changes == {}
 
 
-def test_a_change_set_of_many_applies_is_handed_over_list_by_list(
+def test_a_change_set_of_many_applies_goes_by_one_import_per_list(
     make: Callable[..., PlatformRig], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """An import carries one list's arrivals. Handed over by record, each apply held records of every band and took
-    an import per band; handed over by the list each record enters, an apply spans one list, or two where one
-    list's arrivals end and the next begin."""
+    """An import carries one list's arrivals. However many applies the outbox is handed over in, the records to
+    import are held until the whole outbox is through, and each list's arrivals then go in one import."""
     monkeypatch.setattr(pipeline_module, "APPLY_BATCH", 40)
     rig = make(contacts=120, limits={"import_threshold": 5, "process_poll_seconds": 0})
     applies: list[int] = []
@@ -325,8 +324,127 @@ def test_a_change_set_of_many_applies_is_handed_over_list_by_list(
     bands = {list_id for contact in sandbox.contacts.values() for list_id in contact.list_ids}
     assert len(bands) >= 3, "the seed spreads its records over the band lists"
     assert len(applies) >= 5
-    imports = sandbox.log.calls["POST /v3/contacts/import"]
-    assert imports <= len(applies) + len(bands) - 1, f"{imports} imports in {len(applies)} applies"
+    assert sandbox.log.calls["POST /v3/contacts/import"] == len(bands)
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_imports_are_cut_to_brevo_s_body_limit(make: Callable[..., PlatformRig]) -> None:
+    """Brevo refuses an import body over 10 MB (8 MB advised), whatever its row count: an import holds at most
+    ``import_bytes`` of rows. Here the sandbox refuses bodies over 6,000 bytes and one list's arrivals take more."""
+    rig = make(
+        contacts=120,
+        sandbox={"limits": replace(BREVO_FAST, import_body_max_bytes=6_000)},
+        limits={"import_threshold": 5, "process_poll_seconds": 0, "import_bytes": 5_000},
+    )
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    sandbox = sandbox_of(rig)
+    bands = {list_id for contact in sandbox.contacts.values() for list_id in contact.list_ids}
+    assert sandbox.log.calls["POST /v3/contacts/import"] > len(bands)
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def _writes_refused(rig: PlatformRig, paths: tuple[str, ...]) -> Callable[[], None]:
+    """Make the connector's calls to ``paths`` fail as an outage does (after its retries); returns the undo."""
+    connector = rig.connector
+    assert isinstance(connector, BrevoConnector)
+    call = connector.client.call
+
+    def refusing(method: str, path: str, endpoint: str, **kwargs: Any) -> Any:
+        if path.startswith(paths):
+            raise RetryableError(f"Brevo answered 503 to {endpoint}", source="brevo", endpoint=endpoint, status=503)
+        return call(method, path, endpoint, **kwargs)
+
+    connector.client.call = refusing  # type: ignore[method-assign]
+    return lambda: setattr(connector.client, "call", call)
+
+
+def test_changes_left_by_a_failed_cycle_go_with_the_next_cycle_s_in_one_import_per_list(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """A cycle whose writes failed leaves its changes in the outbox. The next cycle sends them together with what
+    it plans itself, as one change-set: one import per list, not one for the leftovers and one for the new."""
+    rig = make(contacts=60, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    sandbox = sandbox_of(rig)
+    undo = _writes_refused(rig, ("/contacts/import", "/contacts/batch", "/contacts/lists/"))
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    undo()
+    left = rig.store.outbox_depth("brevo")
+    assert left > 0
+    newcomers = [rig.platform.add_person(f"newcomer{n}@northwind.example") for n in range(8)]
+    before = sandbox.log.calls["POST /v3/contacts/import"]
+    report = rig.pipeline.run_cycle()
+    assert report.status == "ok"
+    lists = {list_id for contact in sandbox.contacts.values() for list_id in contact.list_ids}
+    assert {list_id for n in newcomers for list_id in sandbox.contacts[int(n)].list_ids} <= lists
+    assert sandbox.log.calls["POST /v3/contacts/import"] - before == len(lists)
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
+
+
+def test_a_record_planned_twice_in_one_drain_ends_as_the_later_plan_says(make: Callable[..., PlatformRig]) -> None:
+    """Changes left by a failed cycle and the next cycle's changes for the same record are sent in one drain: the
+    record is held once, with the later plan's attributes and lists; the list its earlier plan joined is undone."""
+    rig = make(contacts=60, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    sandbox = sandbox_of(rig)
+    undo = _writes_refused(rig, ("/contacts/import", "/contacts/batch", "/contacts/lists/"))
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    undo()
+    pending = rig.store.pending("brevo", 10_000)
+    new = {e.contact_id for e in pending if e.change.kind == "list_add" and e.change.payload["list"] == "lead:New"}
+    quiet = next(
+        e.contact_id
+        for e in pending
+        if e.contact_id in new and e.change.payload.get("leadscore_grade") not in (None, "D")
+    )
+    rig.platform.high_intent(quiet, rig.store)
+    assert rig.pipeline.run_cycle().status == "ok"
+    shown = rig.platform.shown(quiet)
+    assert shown["band"] in ("MQL", "SQL")
+    assert rig.platform.members(str(shown["band"])) >= {quiet}
+    assert quiet not in rig.platform.members("New")
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
+    assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_an_import_refused_midway_leaves_the_rest_of_the_change_set_pending(
+    make: Callable[..., PlatformRig],
+) -> None:
+    """The first import is answered, the next ones fail: what the first carried is saved as written, the rest stays
+    in the outbox, and the next cycle sends it; every record ends in one band list and nothing is sent twice."""
+    rig = make(contacts=90, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    sandbox = sandbox_of(rig)
+    connector = rig.connector
+    assert isinstance(connector, BrevoConnector)
+    call = connector.client.call
+    imports: list[str] = []
+
+    def second_import_fails(method: str, path: str, endpoint: str, **kwargs: Any) -> Any:
+        if path == "/contacts/import":
+            imports.append(path)
+            if len(imports) > 1:
+                raise RetryableError("Brevo answered 503", source="brevo", endpoint=endpoint, status=503)
+        return call(method, path, endpoint, **kwargs)
+
+    connector.client.call = second_import_fails  # type: ignore[method-assign]
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    connector.client.call = call  # type: ignore[method-assign]
+    first = {c.id for c in sandbox.contacts.values() if c.list_ids}
+    assert first, "the first import's records joined their list"
+    pending = {entry.contact_id for entry in rig.store.pending("brevo", 10_000)}
+    assert pending, "the failed imports' changes wait in the outbox"
+    assert not pending & {str(c) for c in first}, "what the first import carried left the outbox"
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
     assert rig.pipeline.run_cycle().changes == {}
 
 

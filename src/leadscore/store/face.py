@@ -91,8 +91,16 @@ class Store(Protocol):
 
     # writing: one transaction an apply
     def pending(
-        self, source: str, limit: int, now: datetime | None = None, kind: str | None = None, order: str = "by_list"
+        self,
+        source: str,
+        limit: int,
+        now: datetime | None = None,
+        kind: str | None = None,
+        order: str = "by_list",
+        after: int = 0,
     ) -> list[PendingChange]: ...
+
+    def outbox_entries(self, source: str, keys: Sequence[int]) -> list[PendingChange]: ...
 
     def settle(self, settlement: Settlement) -> None: ...
 

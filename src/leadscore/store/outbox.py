@@ -20,9 +20,7 @@ from leadscore.records import (
 )
 from leadscore.store import schema
 from leadscore.store.base import EMPTY, Tables, chunks
-from leadscore.store.statements import (
-    pending_query,
-)
+from leadscore.store.statements import outbox_entries_query, pending_query
 
 
 @dataclass(slots=True)
@@ -51,20 +49,31 @@ class OutboxStore(Tables):
         now: datetime | None = None,
         kind: str | None = None,
         order: str = "by_list",
+        after: int = 0,
     ) -> list[PendingChange]:
         """Changes due for sending, oldest first within a group; set-aside changes wait for their backoff to pass.
 
         ``by_list`` groups by kind and list (one call carries one list's members);
         ``by_contact`` keeps a contact's changes together (one call carries them all), contacts entering one list
-        after those entering another (one import carries a list's arrivals).
+        after those entering another (one import carries a list's arrivals);
+        ``by_key`` takes them in the order they were planned (a record's changes are planned together), from the
+        key after ``after``: a drain whose connector holds changes back pages through the outbox once.
         """
         query = pending_query(order, kind is not None)
         parameters = {"p_source": source, "p_now": now or utcnow(), "p_limit": limit, "p_kind": kind}
+        if order == "by_key":
+            parameters["p_after"] = after
         with self.db.connect() as connection:
-            return [
-                PendingChange(row[0], Change(source, row[1], row[2], row[3]), row[4], row[5])
-                for row in connection.execute(query, parameters)
-            ]
+            return _entries(source, connection.execute(query, parameters))
+
+    def outbox_entries(self, source: str, keys: Sequence[int]) -> list[PendingChange]:
+        """The entries of ``keys`` still in the outbox, as ``pending`` gives them."""
+        found: list[PendingChange] = []
+        with self.db.connect() as connection:
+            for chunk in chunks(list(keys), 1000):
+                rows = connection.execute(outbox_entries_query(), {"p_source": source, "p_keys": list(chunk)})
+                found += _entries(source, rows)
+        return found
 
     def outbox_depth(self, source: str, status: str | None = None) -> int:
         o = schema.outbox
@@ -193,3 +202,7 @@ def _folded(state: WrittenState, changes: Sequence[Change]) -> WrittenState:
         elif change.kind == LIST_REMOVE:
             lists.discard(str(change.payload["list"]))
     return WrittenState(properties, frozenset(lists))
+
+
+def _entries(source: str, rows: Any) -> list[PendingChange]:
+    return [PendingChange(row[0], Change(source, row[1], row[2], row[3]), row[4], row[5]) for row in rows]

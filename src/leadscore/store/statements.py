@@ -147,17 +147,42 @@ def statements_for(dialect: str) -> Statements:
 
 @cache
 def pending_query(order: str, one_kind: bool) -> Any:
-    """Due outbox entries with each contact's email; takes ``p_source``, ``p_now``, ``p_limit`` (and ``p_kind``)."""
-    o, c = schema.outbox, schema.contacts
-    grouping = (o.c.entering, o.c.contact_id, o.c.id) if order == "by_contact" else (o.c.kind, o.c.target, o.c.id)
+    """Due outbox entries with each contact's email; takes ``p_source``, ``p_now``, ``p_limit`` (and ``p_kind``;
+    ``by_key`` also ``p_after``, the last key of the page before)."""
+    o = schema.outbox
+    groupings = {
+        "by_contact": (o.c.entering, o.c.contact_id, o.c.id),
+        "by_list": (o.c.kind, o.c.target, o.c.id),
+        "by_key": (o.c.id,),
+    }
     query = (
-        select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email)
-        .outerjoin(c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id))
+        _outbox_entries()
         .where(o.c.source == bindparam("p_source"), (o.c.not_before.is_(None)) | (o.c.not_before <= bindparam("p_now")))
-        .order_by(*grouping)
+        .order_by(*groupings[order])
         .limit(bindparam("p_limit"))
     )
+    if order == "by_key":
+        query = query.where(o.c.id > bindparam("p_after"))
     return query.where(o.c.kind == bindparam("p_kind")) if one_kind else query
+
+
+@cache
+def outbox_entries_query() -> Any:
+    """The outbox entries of ``p_source`` with the keys ``p_keys``, each with its contact's email, in planned
+    order (a record's acknowledged changes fold into its written state in that order)."""
+    o = schema.outbox
+    return (
+        _outbox_entries()
+        .where(o.c.source == bindparam("p_source"), o.c.id.in_(bindparam("p_keys", expanding=True)))
+        .order_by(o.c.id)
+    )
+
+
+def _outbox_entries() -> Any:
+    o, c = schema.outbox, schema.contacts
+    return select(o.c.id, o.c.contact_id, o.c.kind, o.c.payload, o.c.attempts, c.c.email).outerjoin(
+        c, (c.c.source == o.c.source) & (c.c.contact_id == o.c.contact_id)
+    )
 
 
 def _live(only_queued: bool) -> tuple[Any, list[Any]]:

@@ -2,7 +2,8 @@
 
 The pipeline talks to a Connector and a store; it knows no platform by name.
 Order matters for crash safety:
-- the outbox is drained first, so changes planned before a crash go out before anything new;
+- the outbox is drained first, so changes planned before a crash go out before anything new (a gathering
+  connector's is drained once, after scoring, its older changes first: it sends a drain's arrivals in few calls);
 - each pulled page is one unit of work (its records, what they imply, its cursor), so a crash replays at most a page
   (the next page is read while one is saved; a page read and not saved is read again);
 - each scored page is one unit of work (its planned changes, its scores, the end of its rescore marks);
@@ -27,7 +28,7 @@ from leadscore.clock import utcnow
 from leadscore.engine import Engine
 from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError, StreamUnavailableError
 from leadscore.people import PeopleScope
-from leadscore.protocol import Connector, Outcome, PendingChange, RecordProblem, WebhookReceiver
+from leadscore.protocol import Connector, Gathering, Outcome, PendingChange, RecordProblem, WebhookReceiver
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
 from leadscore.store import Lease, Settlement, Store
@@ -221,8 +222,9 @@ class Pipeline:
                 with report.timed("targets"):
                     for key in self.connector.ensure_targets():
                         self.store.forget_list(self.source, key)
-                with report.timed("outbox"):
-                    self.apply_outbox(report)
+                if not isinstance(self.connector, Gathering):
+                    with report.timed("outbox"):
+                        self.apply_outbox(report)
             with report.timed("contacts"):
                 self._pull_contacts(report)
             with report.timed("inbox"):
@@ -515,12 +517,39 @@ class Pipeline:
 
     def apply_outbox(self, report: CycleReport) -> None:
         """Send what the outbox holds, in batches, until it is empty or only holds entries waiting out a backoff."""
+        if isinstance(self.connector, Gathering):
+            self._apply_gathered(self.connector, report)
+            return
         while True:
             self._check_stop()
             entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order=self.connector.policy.order)
             if not entries:
                 return
             self._send(entries, report)
+
+    def _apply_gathered(self, connector: Gathering, report: CycleReport) -> None:
+        """Hand every due entry over once, in planned order, then let the connector send what it held back; each
+        answer is saved as it comes, re-reading the entries it names from the outbox (they are not kept here)."""
+        connector.gather()
+        after = 0
+        while True:
+            self._check_stop()
+            entries = self.store.pending(self.source, APPLY_BATCH, now=self.clock(), order="by_key", after=after)
+            if not entries:
+                break
+            after = entries[-1].key
+            self._send(entries, report)
+        if self._lease is not None:
+            self._lease.check()
+
+        def settle(outcomes: Sequence[Outcome]) -> None:
+            entries = self.store.outbox_entries(self.source, [o.key for o in outcomes])
+            known = {entry.key for entry in entries}
+            self._settle(entries, [o for o in outcomes if o.key in known], report)
+            if self._lease is not None:
+                self._lease.check()
+
+        connector.release(settle)
 
     def _send(self, entries: Sequence[PendingChange], report: CycleReport) -> None:
         """Apply ``entries``, saving each platform call's outcomes as it is answered (an interruption re-sends

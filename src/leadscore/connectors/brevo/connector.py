@@ -25,16 +25,18 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
 
 from leadscore.connectors.brevo.client import OTHER, BrevoClient, error_fields
 from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, DealsPass, ReportDay
+from leadscore.connectors.brevo.held import HeldWrites, RecordWrite
 from leadscore.connectors.brevo.mapping import BrevoMapping
 from leadscore.connectors.brevo.transform import (
     export_events,
@@ -84,6 +86,8 @@ ATTRIBUTE_TYPES = {
 COMPANY_PREFIX = "company."
 """A mapped name with this prefix is an attribute of the company the contact is linked to."""
 MISSING_INDEXES = re.compile(r"indexes\s+([\d,\s]+)")
+IMPORT_ENVELOPE = 200
+"""Bytes of an import body besides its rows (list, flags), kept free under ``import_bytes``."""
 
 
 class BrevoConnector:
@@ -120,6 +124,8 @@ class BrevoConnector:
         )
         self._company_of: dict[int, Mapping[str, Any]] | None = None
         """Linked contact id -> company attributes, read once per pull when a company attribute is mapped."""
+        self._held: HeldWrites | None = None
+        """Records held for the import path between ``gather`` and ``release``."""
 
     # --- reading contacts -----------------------------------------------------------------
 
@@ -591,184 +597,222 @@ class BrevoConnector:
 
     # --- writing --------------------------------------------------------------------------
 
+    def gather(self) -> None:
+        if self._held is not None:
+            self._held.close()
+        self._held = HeldWrites()
+
+    def release(self, progress: Progress) -> None:
+        held, self._held = self._held, None
+        if held is None:
+            return
+        try:
+            self._send_held(held, progress)
+        finally:
+            held.close()
+
     def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
-        """Imports, batches and list calls each hand their outcomes to ``progress`` as they are answered."""
-        report = progress or (lambda _: None)
+        """Batches and list calls hand their outcomes to ``progress`` as they are answered. Records that move into
+        a list with their update are held for the import path: while gathering, until ``release``; otherwise
+        until the end of this apply."""
+        outcomes: list[Outcome] = []
+
+        def report(answered: Sequence[Outcome]) -> None:
+            outcomes.extend(answered)
+            if progress is not None:
+                progress(answered)
+
         updates = [e for e in entries if e.change.kind == SET_PROPERTIES]
         moves = [e for e in entries if e.change.kind in (LIST_ADD, LIST_REMOVE)]
-        with_update = {e.change.contact_id for e in updates}
-        riding = [e for e in moves if e.change.contact_id in with_update]
-        alone = [e for e in moves if e.change.contact_id not in with_update]
-        outcomes: list[Outcome] = []
-        unknown = [e for e in riding + alone if str(e.change.payload["list"]) not in self._list_ids]
+        unknown = [e for e in moves if str(e.change.payload["list"]) not in self._list_ids]
         outcomes += [Outcome(e.key, "rejected", f"no Brevo list for '{e.change.payload['list']}' yet") for e in unknown]
-        unknown_ids = {e.key for e in unknown}
-        riding = [e for e in riding if e.key not in unknown_ids]
-        alone = [e for e in alone if e.key not in unknown_ids]
-        grouped = _by_contact(updates + riding)
-        importable = {
-            c: items
-            for c, items in grouped.items()
-            if any(e.change.kind == LIST_ADD for e in items) and any(e.email for e in items)
-        }
-        if len(importable) >= self.mapping.limits.import_threshold:
-            imported = self._import(importable)
-            report(imported)
-            outcomes += imported
-            grouped = {c: items for c, items in grouped.items() if c not in importable}
-        contact_ids = list(grouped)
-        size = self.mapping.limits.batch_update
-        for start in range(0, len(contact_ids), size):
-            answered = self._batch({c: grouped[c] for c in contact_ids[start : start + size]})
-            report(answered)
-            outcomes += answered
-        outcomes += self._list_moves(alone, report)
+        moves = [e for e in moves if str(e.change.payload["list"]) in self._list_ids]
+        with_update = {e.change.contact_id for e in updates}
+        records = [
+            self._record(contact_id, items)
+            for contact_id, items in _by_contact(updates + [e for e in moves if e.contact_id in with_update]).items()
+        ]
+        importable = [r for r in records if r.adds and r.email]
+        held = self._held if self._held is not None else HeldWrites()
+        try:
+            held.hold(importable)
+            if self._held is not None:
+                outcomes += [Outcome(key, "held") for record in importable for key in record.outbox_keys()]
+            self._send_batches([r for r in records if not (r.adds and r.email)], report)
+            self._list_moves([e for e in moves if e.contact_id not in with_update], report)
+            if self._held is None:
+                self._send_held(held, report)
+        finally:
+            if held is not self._held:
+                held.close()
         return outcomes
 
-    def _item(self, contact_id: str, entries: Sequence[PendingChange]) -> dict[str, Any]:
-        """One contact's batch item: attributes and list changes, never identity or blacklist fields."""
+    def _record(self, contact_id: str, entries: Sequence[PendingChange]) -> RecordWrite:
+        """One contact's changes as Brevo takes them; its adds in list-key order, the first carrying the attributes
+        when it is imported."""
         attributes: dict[str, Any] = {}
-        add: list[int] = []
-        remove: list[int] = []
+        carried: list[int] = []
+        adds: list[tuple[str, int]] = []
+        removes: list[tuple[int, int]] = []
         for entry in entries:
             change = entry.change
             if change.kind == SET_PROPERTIES:
+                carried.append(entry.key)
                 for neutral, value in change.payload.items():
                     name = self.mapping.write_name(neutral)
                     attributes[name] = _attribute_value(self._attribute_types.get(name, "text"), value)
             elif change.kind == LIST_ADD:
-                add.append(self._list_ids[str(change.payload["list"])])
+                adds.append((str(change.payload["list"]), entry.key))
             else:
-                remove.append(self._list_ids[str(change.payload["list"])])
-        item: dict[str, Any] = {"id": int(contact_id)}
-        if attributes:
-            item["attributes"] = attributes
-        if add:
-            item["listIds"] = add
-        if remove:
-            item["unlinkListIds"] = remove
-        return item
+                removes.append((self._list_ids[str(change.payload["list"])], entry.key))
+        email = next((e.email for e in entries if e.email), None)
+        ordered = tuple((self._list_ids[key], entry_key) for key, entry_key in sorted(adds))
+        return RecordWrite(contact_id, email, attributes, tuple(carried), ordered, tuple(removes))
 
-    def _batch(self, grouped: dict[str, list[PendingChange]]) -> list[Outcome]:
+    def _send_held(self, held: HeldWrites, report: Progress) -> None:
+        """Held records as imports, one list's arrivals after another, once ``import_threshold`` of them move;
+        fewer go by batch updates, which carry their list moves."""
+        if len(held) < self.mapping.limits.import_threshold:
+            self._send_batches(held.records(), report)
+            return
+        for list_id in held.lists():
+            self._import(list_id, held.arrivals(list_id), report)
+        self._send_batches(held.records(entering_none=True), report)
+        removes: dict[int, list[tuple[str, int]]] = defaultdict(list)
+        for record in held.records():
+            if record.adds:
+                for list_id, key in record.removes:
+                    removes[list_id].append((record.contact_id, key))
+        for list_id, members in removes.items():
+            self._move_members(list_id, "remove", members, report)
+
+    def _send_batches(self, records: Iterable[RecordWrite], report: Progress) -> None:
+        size = self.mapping.limits.batch_update
+        chunk: list[RecordWrite] = []
+        for record in records:
+            chunk.append(record)
+            if len(chunk) == size:
+                report(self._batch(chunk))
+                chunk = []
+        if chunk:
+            report(self._batch(chunk))
+
+    def _batch(self, records: Sequence[RecordWrite]) -> list[Outcome]:
         """One ``/contacts/batch`` call; a contact Brevo does not know is set aside as gone and the rest resent.
 
         Brevo either fails the whole call (404 naming the indexes, as users met it)
         or answers 207 with failure ids (as its later docs say); both are handled.
         """
-        contact_ids = list(grouped)
-        if not contact_ids:
+        if not records:
             return []
-        body = {"contacts": [self._item(c, grouped[c]) for c in contact_ids]}
+        body = {"contacts": [record.item() for record in records]}
         endpoint = "POST /contacts/batch"
         response = self.client.call("POST", "/contacts/batch", endpoint, body=body)
         if response.status_code in (200, 201, 204):
-            return [Outcome(e.key, "ok") for c in contact_ids for e in grouped[c]]
+            return [Outcome(key, "ok") for record in records for key in record.outbox_keys()]
         if response.status_code == 207:
             failed = {str(x) for x in response.json().get("failureIds") or ()}
             return [
-                Outcome(e.key, "gone", "Brevo: contact does not exist") if c in failed else Outcome(e.key, "ok")
-                for c in contact_ids
-                for e in grouped[c]
+                Outcome(key, "gone", "Brevo: contact does not exist") if r.contact_id in failed else Outcome(key, "ok")
+                for r in records
+                for key in r.outbox_keys()
             ]
         code, message = error_fields(response)
         if response.status_code == 404 and code == "document_not_found":
             match = MISSING_INDEXES.search(message)
             indexes = {int(x) for x in re.findall(r"\d+", match.group(1))} if match else set()
-            missing = {contact_ids[i] for i in indexes if i < len(contact_ids)}
+            missing = [records[i] for i in sorted(indexes) if i < len(records)]
             if missing:
-                gone = [Outcome(e.key, "gone", f"Brevo: {message}") for c in missing for e in grouped[c]]
-                rest = {c: grouped[c] for c in contact_ids if c not in missing}
-                return gone + self._batch(rest)
+                gone = [Outcome(key, "gone", f"Brevo: {message}") for record in missing for key in record.outbox_keys()]
+                return gone + self._batch([r for r in records if r not in missing])
         if response.status_code == 400 and "attribute" in message.lower():
             self._attribute_types.clear()
             raise ConfigError(
                 f"Brevo refused leadscore's attributes ({code}: {message}); someone deleted or renamed one since "
                 "the cycle began. The next cycle re-creates missing attributes; nothing was written"
             )
-        if response.status_code == 400 and len(contact_ids) > 1:
-            half = len(contact_ids) // 2
-            return self._batch({c: grouped[c] for c in contact_ids[:half]}) + self._batch(
-                {c: grouped[c] for c in contact_ids[half:]}
-            )
+        if response.status_code == 400 and len(records) > 1:
+            half = len(records) // 2
+            return self._batch(records[:half]) + self._batch(records[half:])
         if response.status_code in (400, 404):
-            return [Outcome(e.key, "rejected", f"Brevo {code}: {message}") for c in contact_ids for e in grouped[c]]
+            return [Outcome(key, "rejected", f"Brevo {code}: {message}") for r in records for key in r.outbox_keys()]
         self.client.raise_for(response, endpoint)
         return []
 
-    def _list_moves(self, entries: Sequence[PendingChange], report: Progress) -> list[Outcome]:
-        """Adds and removes by list, 150 ids per call; "already in list" and "already removed" are success."""
-        by_target: dict[tuple[str, str], list[PendingChange]] = defaultdict(list)
+    def _list_moves(self, entries: Sequence[PendingChange], report: Progress) -> None:
+        """Adds and removes by list, 150 ids per call."""
+        by_target: dict[tuple[str, str], list[tuple[str, int]]] = defaultdict(list)
         for entry in entries:
             verb = "add" if entry.change.kind == LIST_ADD else "remove"
-            by_target[(str(entry.change.payload["list"]), verb)].append(entry)
-        outcomes: list[Outcome] = []
+            by_target[(str(entry.change.payload["list"]), verb)].append((entry.contact_id, entry.key))
+        for (key, verb), members in by_target.items():
+            self._move_members(self._list_ids[key], verb, members, report)
+
+    def _move_members(self, list_id: int, verb: str, members: Sequence[tuple[str, int]], report: Progress) -> None:
+        """``members`` (contact id, key) into or out of one list; "already in list" and "already removed" are
+        success."""
         cap = self.mapping.limits.list_members
-        for (key, verb), items in by_target.items():
-            list_id = self._list_ids[key]
-            endpoint = f"POST /contacts/lists/{{listId}}/contacts/{verb}"
-            for start in range(0, len(items), cap):
-                chunk = items[start : start + cap]
-                body = {"ids": [int(e.change.contact_id) for e in chunk]}
-                response = self.client.call("POST", f"/contacts/lists/{list_id}/contacts/{verb}", endpoint, body=body)
-                code, _ = error_fields(response) if response.status_code >= 400 else ("", "")
-                if response.status_code < 300 or (response.status_code == 400 and code == "invalid_parameter"):
-                    answered = [Outcome(e.key, "ok") for e in chunk]
-                elif response.status_code == 404:
-                    answered = [
-                        Outcome(e.key, "rejected", f"Brevo list {list_id} is gone; re-created next cycle")
-                        for e in chunk
-                    ]
-                else:
-                    self.client.raise_for(response, endpoint)
-                report(answered)
-                outcomes += answered
-        return outcomes
+        endpoint = f"POST /contacts/lists/{{listId}}/contacts/{verb}"
+        for start in range(0, len(members), cap):
+            chunk = members[start : start + cap]
+            body = {"ids": [int(contact_id) for contact_id, _ in chunk]}
+            response = self.client.call("POST", f"/contacts/lists/{list_id}/contacts/{verb}", endpoint, body=body)
+            code, _ = error_fields(response) if response.status_code >= 400 else ("", "")
+            if response.status_code < 300 or (response.status_code == 400 and code == "invalid_parameter"):
+                report([Outcome(key, "ok") for _, key in chunk])
+            elif response.status_code == 404:
+                gone = f"Brevo list {list_id} is gone; re-created next cycle"
+                report([Outcome(key, "rejected", gone) for _, key in chunk])
+            else:
+                self.client.raise_for(response, endpoint)
 
-    def _import(self, grouped: dict[str, list[PendingChange]]) -> list[Outcome]:
-        """A very large change-set as contact imports, one per band list the contacts move into.
+    def _import(self, list_id: int, arrivals: Iterator[tuple[RecordWrite, bool]], report: Progress) -> None:
+        """One list's arrivals as contact imports, each within ``import_rows`` rows and ``import_bytes`` of JSON.
 
-        Import keys contacts by email and needs a target list, so only contacts that
-        move into a list and have a known email come this way (the caller picks
-        them); their list removals follow as list calls. A contact entering lists
-        of two models is imported into each, its attributes with the first. An
-        accepted import (202) counts as applied: Brevo's process status has no
+        Import keys contacts by email and needs a target list. A contact entering
+        lists of two models is imported into each, its attributes with the first.
+        An accepted import (202) counts as applied: Brevo's process status has no
         failure state to wait for, and polling would spend the 100-an-hour budget
         of /processes.
         """
-        by_list: dict[int, list[tuple[dict[str, Any], list[PendingChange]]]] = defaultdict(list)
-        removes: list[PendingChange] = []
-        for contact_id, items in grouped.items():
-            adds = sorted((e for e in items if e.change.kind == LIST_ADD), key=lambda e: str(e.change.payload["list"]))
-            updates = [e for e in items if e.change.kind == SET_PROPERTIES]
-            email = next(e.email for e in items if e.email)
-            row = {"email": email, "attributes": self._item(contact_id, updates).get("attributes", {})}
-            for position, added in enumerate(adds):
-                carried = [added, *updates] if position == 0 else [added]
-                by_list[self._list_ids[str(added.change.payload["list"])]].append(
-                    (row if position == 0 else {"email": email}, carried)
-                )
-            removes += [e for e in items if e.change.kind == LIST_REMOVE]
-        outcomes: list[Outcome] = []
-        size = self.mapping.limits.import_rows
-        for list_id, rows in by_list.items():
-            for start in range(0, len(rows), size):
-                chunk = rows[start : start + size]
-                body = {
-                    "jsonBody": [row for row, _ in chunk],
-                    "listIds": [list_id],
-                    "updateExistingContacts": True,
-                    "emptyContactsAttributes": False,
-                    "disableNotification": True,
-                }
-                response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
-                self.client.raise_for(response, "POST /contacts/import")
-                outcomes += [Outcome(e.key, "ok") for _, carried in chunk for e in carried]
-        return outcomes + self._list_moves(removes, lambda _: None)
+        limits = self.mapping.limits
+        rows: list[dict[str, Any]] = []
+        keys: list[int] = []
+        size = 0
+
+        def send() -> None:
+            body = {
+                "jsonBody": rows,
+                "listIds": [list_id],
+                "updateExistingContacts": True,
+                "emptyContactsAttributes": False,
+                "disableNotification": True,
+            }
+            response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
+            self.client.raise_for(response, "POST /contacts/import")
+            report([Outcome(key, "ok") for key in keys])
+
+        for record, first in arrivals:
+            row = {"email": record.email, "attributes": record.attributes} if first else {"email": record.email}
+            length = len(json.dumps(row)) + 2
+            if rows and (len(rows) == limits.import_rows or size + length > limits.import_bytes - IMPORT_ENVELOPE):
+                send()
+                rows, keys, size = [], [], 0
+            rows.append(row)
+            size += length
+            keys += [key for lid, key in record.adds if lid == list_id]
+            if first:
+                keys += record.carried
+        if rows:
+            send()
 
     def usage(self) -> ApiUsage:
         return self.client.usage
 
     def close(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         self.client.close()
 
 

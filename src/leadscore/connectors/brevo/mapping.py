@@ -23,7 +23,10 @@ class Limits(_Data):
     batch_update: int = Field(100, gt=0)
     list_members: int = Field(150, gt=0, le=150)
     import_threshold: int = Field(2000, gt=0)
-    import_rows: int = Field(50_000, gt=0)
+    import_rows: int = Field(25_000, gt=0)
+    import_bytes: int = Field(8_000_000, gt=0)
+    """An import's body at most: Brevo refuses one over 10 MB and advises 8 MB. A row with leadscore's attributes
+    takes about 270 bytes, so ``import_rows`` of them stay within it."""
     smtp_events_page: int = Field(5000, gt=0, le=5000)
     export_page: int = Field(5000, gt=0)
     """Rows of a campaign's recipient export read into one page of events (the file itself streams to disk)."""
