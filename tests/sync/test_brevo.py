@@ -330,6 +330,29 @@ def test_a_change_set_of_many_applies_goes_by_one_import_per_list(
     assert rig.pipeline.run_cycle().changes == {}
 
 
+def test_below_the_import_threshold_a_drain_s_updates_fill_whole_batches(make: Callable[..., PlatformRig]) -> None:
+    """Records moving lists with their update and records whose properties alone change go in the same batch
+    updates: 40 of each take one call of 100, not one call each."""
+    rig = make(contacts=240)
+    rig.pipeline.run_cycle()
+    sandbox = sandbox_of(rig)
+    shown = {c: rig.platform.shown(c) for c in rig.platform.contact_ids()}
+    rising = [c for c, s in shown.items() if s["band"] == "New" and s["grade"] != "D"][:40]
+    edited = [c for c in shown if c not in rising][:40]
+    assert len(rising) == 40, "the seed has enough good-fit records in the lowest band"
+    for contact_id in rising:
+        rig.platform.high_intent(contact_id, rig.store)
+    for contact_id in edited:
+        rig.platform.hand_edit(contact_id, "99")
+    batches = sandbox.log.calls["POST /v3/contacts/batch"]
+    report = rig.pipeline.run_cycle()
+    assert report.changes["set_properties"] == 80
+    assert report.changes["list_add"] >= 40
+    assert sandbox.log.calls["POST /v3/contacts/batch"] - batches == 1
+    assert all(rig.platform.shown(c)["band"] != "New" for c in rising)
+    assert all(rig.platform.shown(c)["score"] != "99" for c in edited)
+
+
 def test_imports_are_cut_to_brevo_s_body_limit(make: Callable[..., PlatformRig]) -> None:
     """Brevo refuses an import body over 10 MB (8 MB advised), whatever its row count: an import holds at most
     ``import_bytes`` of rows. Here the sandbox refuses bodies over 6,000 bytes and one list's arrivals take more."""

@@ -612,9 +612,10 @@ class BrevoConnector:
             held.close()
 
     def apply(self, entries: Sequence[PendingChange], progress: Progress | None = None) -> list[Outcome]:
-        """Batches and list calls hand their outcomes to ``progress`` as they are answered. Records that move into
-        a list with their update are held for the import path: while gathering, until ``release``; otherwise
-        until the end of this apply."""
+        """List calls hand their outcomes to ``progress`` as they are answered. Records whose properties change
+        are held, each with its list moves, for imports and batch updates: while gathering, until ``release``;
+        otherwise until the end of this apply. A list move of a record whose properties stay goes by a list call
+        now, unless its record is held (it then joins the record, after its earlier changes)."""
         outcomes: list[Outcome] = []
 
         def report(answered: Sequence[Outcome]) -> None:
@@ -628,18 +629,20 @@ class BrevoConnector:
         outcomes += [Outcome(e.key, "rejected", f"no Brevo list for '{e.change.payload['list']}' yet") for e in unknown]
         moves = [e for e in moves if str(e.change.payload["list"]) in self._list_ids]
         with_update = {e.change.contact_id for e in updates}
-        records = [
-            self._record(contact_id, items)
-            for contact_id, items in _by_contact(updates + [e for e in moves if e.contact_id in with_update]).items()
-        ]
-        importable = [r for r in records if r.adds and r.email]
         held = self._held if self._held is not None else HeldWrites()
         try:
-            held.hold(importable)
+            lone = [e for e in moves if e.contact_id not in with_update]
+            joining = held.holding([e.contact_id for e in lone])
+            records = [
+                self._record(contact_id, items)
+                for contact_id, items in _by_contact(
+                    updates + [e for e in moves if e.contact_id in with_update or e.contact_id in joining]
+                ).items()
+            ]
+            held.hold(records)
             if self._held is not None:
-                outcomes += [Outcome(key, "held") for record in importable for key in record.outbox_keys()]
-            self._send_batches([r for r in records if not (r.adds and r.email)], report)
-            self._list_moves([e for e in moves if e.contact_id not in with_update], report)
+                outcomes += [Outcome(key, "held") for record in records for key in record.outbox_keys()]
+            self._list_moves([e for e in lone if e.contact_id not in joining], report)
             if self._held is None:
                 self._send_held(held, report)
         finally:
@@ -670,19 +673,19 @@ class BrevoConnector:
         return RecordWrite(contact_id, email, attributes, tuple(carried), ordered, tuple(removes))
 
     def _send_held(self, held: HeldWrites, report: Progress) -> None:
-        """Held records as imports, one list's arrivals after another, once ``import_threshold`` of them move;
-        fewer go by batch updates, which carry their list moves."""
-        if len(held) < self.mapping.limits.import_threshold:
+        """Held records as imports, one list's arrivals after another, once ``import_threshold`` of them can go so
+        (their removals from other lists following as list calls); the rest, or all of them below the threshold,
+        as batch updates, which carry their list moves."""
+        if held.importable() < self.mapping.limits.import_threshold:
             self._send_batches(held.records(), report)
             return
         for list_id in held.lists():
             self._import(list_id, held.arrivals(list_id), report)
-        self._send_batches(held.records(entering_none=True), report)
+        self._send_batches(held.records(importable=False), report)
         removes: dict[int, list[tuple[str, int]]] = defaultdict(list)
-        for record in held.records():
-            if record.adds:
-                for list_id, key in record.removes:
-                    removes[list_id].append((record.contact_id, key))
+        for record in held.records(importable=True):
+            for list_id, key in record.removes:
+                removes[list_id].append((record.contact_id, key))
         for list_id, members in removes.items():
             self._move_members(list_id, "remove", members, report)
 

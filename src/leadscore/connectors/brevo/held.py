@@ -1,10 +1,11 @@
-"""Records held back for Brevo's import path while a drain hands its changes over, kept in a temporary SQLite file.
+"""Records held back while a drain hands Brevo's changes over, kept in a temporary SQLite file.
 
 A first sync of a large account plans a change for every record, far more than
 memory should hold at once, and an import takes one list's arrivals, as many as
 Brevo's body limit allows. So the records wait on disk, each once (a record planned
 twice in one drain is merged, its later changes winning), until the drain has
-handed everything over; then each list's arrivals are read back together.
+handed everything over; then each list's arrivals are read back together, and the
+rest go by batch updates, as few as their number allows.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 SCHEMA = """
-CREATE TABLE records (seq INTEGER PRIMARY KEY, contact_id TEXT NOT NULL UNIQUE, data TEXT NOT NULL);
+CREATE TABLE records (seq INTEGER PRIMARY KEY, contact_id TEXT NOT NULL UNIQUE, data TEXT NOT NULL,
+                      importable INTEGER NOT NULL);
 CREATE TABLE adds (list_id INTEGER NOT NULL, seq INTEGER NOT NULL, first INTEGER NOT NULL);
 CREATE INDEX adds_by_list ON adds (list_id, seq);
 CREATE INDEX adds_by_record ON adds (seq);
@@ -41,6 +43,11 @@ class RecordWrite:
     carried: tuple[int, ...] = ()
     adds: tuple[tuple[int, int], ...] = ()
     removes: tuple[tuple[int, int], ...] = ()
+
+    @property
+    def importable(self) -> bool:
+        """Whether an import can carry it: import keys rows by email and needs a list to put them in."""
+        return bool(self.adds) and bool(self.email)
 
     def outbox_keys(self) -> list[int]:
         return [*self.carried, *(key for _, key in self.adds), *(key for _, key in self.removes)]
@@ -72,16 +79,19 @@ class RecordWrite:
 
 
 class HeldWrites:
-    """The records of one drain that wait for the import path; ``close`` deletes the file."""
+    """The records of one drain that wait for its end; ``close`` deletes the file."""
 
     def __init__(self) -> None:
         self._directory = tempfile.TemporaryDirectory(prefix="leadscore-brevo-held-")
         self._db = sqlite3.connect(Path(self._directory.name) / "held.db", check_same_thread=False)
         self._db.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
-        self._count = 0
 
-    def __len__(self) -> int:
-        return self._count
+    def importable(self) -> int:
+        """How many held records an import can carry."""
+        return int(self._db.execute("SELECT count(*) FROM records WHERE importable").fetchone()[0])
+
+    def holding(self, contact_ids: Sequence[str]) -> set[str]:
+        return set(self._known(list(contact_ids)))
 
     def hold(self, records: Iterable[RecordWrite]) -> None:
         incoming = {record.contact_id: record for record in _merged_in_order(records)}
@@ -92,15 +102,18 @@ class HeldWrites:
             if contact_id in known:
                 seq, earlier = known[contact_id]
                 merged = earlier.then(record)
-                self._db.execute("UPDATE records SET data = ? WHERE seq = ?", (_encode(merged), seq))
+                self._db.execute(
+                    "UPDATE records SET data = ?, importable = ? WHERE seq = ?",
+                    (_encode(merged), merged.importable, seq),
+                )
                 self._db.execute("DELETE FROM adds WHERE seq = ?", (seq,))
                 self._add_rows(seq, merged)
             else:
                 cursor = self._db.execute(
-                    "INSERT INTO records (contact_id, data) VALUES (?, ?)", (contact_id, _encode(record))
+                    "INSERT INTO records (contact_id, data, importable) VALUES (?, ?, ?)",
+                    (contact_id, _encode(record), record.importable),
                 )
                 self._add_rows(int(cursor.lastrowid or 0), record)
-                self._count += 1
 
     def lists(self) -> list[int]:
         return [row[0] for row in self._db.execute("SELECT DISTINCT list_id FROM adds ORDER BY list_id")]
@@ -115,11 +128,11 @@ class HeldWrites:
         for data, first in rows:
             yield _decode(data), bool(first)
 
-    def records(self, *, entering_none: bool = False) -> Iterator[RecordWrite]:
-        """Every held record in the order held (or only those entering no list: a later plan undid their add)."""
+    def records(self, importable: bool | None = None) -> Iterator[RecordWrite]:
+        """The held records in the order held: all, or those an import can carry (or cannot)."""
         query = "SELECT data FROM records"
-        if entering_none:
-            query += " WHERE seq NOT IN (SELECT seq FROM adds)"
+        if importable is not None:
+            query += " WHERE importable" if importable else " WHERE NOT importable"
         for (data,) in self._db.execute(query + " ORDER BY seq"):
             yield _decode(data)
 
@@ -138,6 +151,8 @@ class HeldWrites:
         return found
 
     def _add_rows(self, seq: int, record: RecordWrite) -> None:
+        if not record.importable:
+            return
         self._db.executemany(
             "INSERT INTO adds (list_id, seq, first) VALUES (?, ?, ?)",
             [(list_id, seq, position == 0) for position, (list_id, _) in enumerate(record.adds)],
