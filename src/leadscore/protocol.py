@@ -125,14 +125,14 @@ class WritePolicy:
     scoring, so that one contact's changes travel together and a large change-set
     can take the platform's bulk path.
     ``order``: how pending changes are handed over: one list's members together
-    (``by_list``, where one call moves many members of one list) or each contact's
-    changes together (``by_contact``, where one call carries a record's changes; records entering one list come
-    together too, where one import carries a list's arrivals).
+    (``by_list``, where one call moves many members of one list) or in the order
+    they were planned (``by_key``, which keeps a record's changes together, where one
+    call carries a record's changes).
     """
 
     batch: int
     sends_early: bool
-    order: Literal["by_list", "by_contact"]
+    order: Literal["by_list", "by_key"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,28 @@ def test_runs_and_state_show_and_reset(store: SQLStore) -> None:
         platform.sandbox.stop()
 
 
+def test_reset_of_every_stream_keeps_the_source_s_own_marks(store: SQLStore) -> None:
+    """`state reset` without `--stream` forgets where the streams stand, not what the store remembers of the
+    source itself: that it was read to the end once (its people group's first scoring waits on that) and its
+    people group (forgotten, the next cycle would take the group as changed and rescore every record)."""
+    store.set_cursor("hubspot", "contacts", {"after": "42"})
+    store.set_cursor("hubspot", "web_events", {"after": 7})
+    assert store.scope_changed("hubspot", "group-fingerprint")
+    store.mark_pulled("hubspot")
+    url = store.db.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    mark = runner.invoke(app, ["state", "reset", "--source", "hubspot", "--stream", "_pulled", "--state", url])
+    assert mark.exit_code == 2, "a mark of the store is not a stream"
+    assert "it has: contacts, web_events" in mark.output
+    reset = runner.invoke(app, ["state", "reset", "--source", "hubspot", "--state", url])
+    assert reset.exit_code == 0, reset.output
+    assert "reset 2 stream(s) of hubspot: contacts, web_events" in reset.output
+    assert store.cursor("hubspot", "contacts") is None
+    assert store.cursor("hubspot", "web_events") is None
+    assert store.never_pulled(["hubspot"]) == []
+    assert not store.scope_changed("hubspot", "group-fingerprint", remember=False)
+
+
 def test_explain_of_a_live_sources_record_shows_what_its_cycle_wrote(tmp_path: Path) -> None:
     """issue 14: `explain --state --source --contact` reads the record and its events from the store and scores
     them as the cycle did; the score and the reasons it shows are the ones on the record."""

@@ -31,7 +31,7 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 def test_migrations_create_every_table(store: SQLStore) -> None:
     tables = set(inspect(store.db).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
-    assert store.schema_revision() == "0008"
+    assert store.schema_revision() == "0009"
 
 
 def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +42,7 @@ def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pyt
 
     monkeypatch.setattr("leadscore.store.sql.command.upgrade", no_upgrade)
     store.migrate()
-    assert store.schema_revision() == "0008"
+    assert store.schema_revision() == "0009"
 
 
 def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:

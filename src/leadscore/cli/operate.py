@@ -86,10 +86,11 @@ def state_reset(
     state_url: StateOption = None,
 ) -> None:
     """Forget where the source's streams (or one stream) stand: the next cycle reads them from the start. Stored
-    contacts, events and scores stay; re-read records and events are de-duplicated."""
+    contacts, events and scores stay; re-read records and events are de-duplicated. The store's own marks of the
+    source (named with a leading ``_``: read to the end once, its people group, refused streams) stay too."""
     store = _open(state_url)
     try:
-        known = [name for name, _, _ in store.cursors(source)]
+        known = [name for name, _, _ in store.cursors(source) if not name.startswith("_")]
         chosen = [stream] if stream else known
         if stream and stream not in known:
             raise fail(f"source {source} has no stream '{stream}'; it has: {', '.join(known) or 'none'}", 2)

@@ -221,9 +221,6 @@ class Tables:
         if not changes:
             return []
         now = utcnow()
-        entering: dict[tuple[str, str], str] = {}
-        for ch in sorted((ch for ch in changes if ch.kind == LIST_ADD), key=lambda ch: str(ch.payload["list"])):
-            entering.setdefault((ch.source, ch.contact_id), str(ch.payload["list"]))
         result = connection.execute(
             self._sql.insert_outbox,
             [
@@ -236,7 +233,6 @@ class Tables:
                     "attempts": 0,
                     "created_at": now,
                     "target": str(ch.payload.get("list")) if ch.kind in (LIST_ADD, LIST_REMOVE) else None,
-                    "entering": entering.get((ch.source, ch.contact_id)),
                 }
                 for ch in changes
             ],

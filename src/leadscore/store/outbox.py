@@ -54,10 +54,8 @@ class OutboxStore(Tables):
         """Changes due for sending, oldest first within a group; set-aside changes wait for their backoff to pass.
 
         ``by_list`` groups by kind and list (one call carries one list's members);
-        ``by_contact`` keeps a contact's changes together (one call carries them all), contacts entering one list
-        after those entering another (one import carries a list's arrivals);
         ``by_key`` takes them in the order they were planned (a record's changes are planned together), from the
-        key after ``after``: a drain whose connector holds changes back pages through the outbox once.
+        key after ``after``, so that a drain whose connector holds changes back pages through the outbox once.
         """
         query = pending_query(order, kind is not None)
         parameters = {"p_source": source, "p_now": now or utcnow(), "p_limit": limit, "p_kind": kind}

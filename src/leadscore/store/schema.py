@@ -130,14 +130,10 @@ outbox = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("target", String(255), nullable=True),
-    Column("entering", String(255), nullable=True),
 )
-"""``target``: the list a list move is about. ``entering``: the list the record enters with the changes planned
-with this one (on each of them), so that changes handed over by record come one entered list after another: a
-platform that imports a list's arrivals in one call then needs few calls for many records."""
+"""``target``: the list a list move is about."""
 Index("ix_outbox_pending", outbox.c.source, outbox.c.status, outbox.c.id)
 Index("ix_outbox_order", outbox.c.source, outbox.c.kind, outbox.c.target, outbox.c.id)
-Index("ix_outbox_entering", outbox.c.source, outbox.c.entering, outbox.c.contact_id, outbox.c.id)
 
 inbox = Table(
     "inbox",

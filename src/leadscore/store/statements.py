@@ -151,7 +151,6 @@ def pending_query(order: str, one_kind: bool) -> Any:
     ``by_key`` also ``p_after``, the last key of the page before)."""
     o = schema.outbox
     groupings = {
-        "by_contact": (o.c.entering, o.c.contact_id, o.c.id),
         "by_list": (o.c.kind, o.c.target, o.c.id),
         "by_key": (o.c.id,),
     }

@@ -106,7 +106,7 @@ class BrevoConnector:
         self.source = source
         self.mapping = load_mapping("brevo", BrevoMapping, mapping_overrides)
         limits = self.mapping.limits
-        self.policy = WritePolicy(batch=limits.batch_update, sends_early=False, order="by_contact")
+        self.policy = WritePolicy(batch=limits.batch_update, sends_early=False, order="by_key")
         self.read_policy = ReadPolicy()
         self.client = BrevoClient(source, base_url, api_key, limits, sleep=sleep)
         self.sleep = sleep
