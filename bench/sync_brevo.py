@@ -6,8 +6,8 @@
 The sandbox and the sync run in separate processes; the sync's peak RSS is
 sampled with psutil. Prints API calls per endpoint against the minimum for the
 same work (connectors/brevo.md, Limits: contact pages of 1,000, event pages of 5,000,
-four recipient exports per campaign, imports of up to 50,000 rows into each band
-list), the calls the batch path alone would need, and peak RSS; then where the cycle's time went and a second
+four recipient exports per campaign, imports of up to ``limits.import_rows`` rows into each
+band list), the calls the batch path alone would need, and peak RSS; then where the cycle's time went and a second
 cycle's, which re-reads every contact (Brevo reports every written contact modified).
 """
 
@@ -18,11 +18,14 @@ import math
 from typing import Any
 
 from _sync_run import sync_against_sandbox
+from leadscore.connectors.brevo.mapping import BrevoMapping
+from leadscore.connectors.mapping import load_mapping
 from leadscore_sandbox.brevo import BrevoSandbox
 from leadscore_sandbox.brevo_seed import seed_brevo
 
-IMPORT_ROWS = 50_000  # connectors/brevo.yaml limits.import_rows
-CONTACTS_PER_SECOND = 10  # connectors/brevo.yaml limits.contacts_per_second
+LIMITS = load_mapping("brevo", BrevoMapping, {}).limits
+IMPORT_ROWS = LIMITS.import_rows
+CONTACTS_PER_SECOND = LIMITS.contacts_per_second
 SETUP = ("attributes", "folders", "/lists")
 
 

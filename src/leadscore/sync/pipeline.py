@@ -529,7 +529,8 @@ class Pipeline:
 
     def _apply_gathered(self, connector: Gathering, report: CycleReport) -> None:
         """Hand every due entry over once, in planned order, then let the connector send what it held back; each
-        answer is saved as it comes, re-reading the entries it names from the outbox (they are not kept here)."""
+        answer is saved as it comes, re-reading the entries it names from the outbox (they are not kept here), an
+        apply's worth at a time: one import can answer for tens of thousands."""
         connector.gather()
         after = 0
         while True:
@@ -543,9 +544,11 @@ class Pipeline:
             self._lease.check()
 
         def settle(outcomes: Sequence[Outcome]) -> None:
-            entries = self.store.outbox_entries(self.source, [o.key for o in outcomes])
-            known = {entry.key for entry in entries}
-            self._settle(entries, [o for o in outcomes if o.key in known], report)
+            for start in range(0, len(outcomes), APPLY_BATCH):
+                chunk = outcomes[start : start + APPLY_BATCH]
+                entries = self.store.outbox_entries(self.source, [o.key for o in chunk])
+                known = {entry.key for entry in entries}
+                self._settle(entries, [o for o in chunk if o.key in known], report)
             if self._lease is not None:
                 self._lease.check()
 
