@@ -180,9 +180,14 @@ class SandboxServer:
     def not_found(self) -> Response:
         return Response(404, {"message": "not found"})
 
+    def settle(self, method: str, path: str) -> None:
+        """Hook, called before a request takes the sandbox's lock: wait for work the platform finishes after
+        answering that this request must see."""
+
     def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: Any) -> Response | None:
         parts = urlsplit(raw_path)
         path = unquote(parts.path)
+        self.settle(method, path)
         for route_method, regex, name, handler in self._routes:
             match = regex.match(path)
             if route_method != method or match is None:

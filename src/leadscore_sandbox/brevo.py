@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import queue
+import threading
 import time
 import uuid
 from collections import deque
@@ -75,6 +77,10 @@ class Limits:
     smtp_events_page_max: int = 5000
     import_body_max_bytes: int = 10 * 1024 * 1024
     process_polls_until_done: int = 1
+    imports_after_answer: bool = False
+    """Apply an import after answering 202, one import after another, as Brevo does (it queues the file); a later
+    read of contacts waits until the imports before it are applied. Off: applied before the answer, so a test
+    reads the result as soon as the call returns."""
 
 
 @dataclass
@@ -178,6 +184,9 @@ class BrevoSandbox(SandboxServer):
         """Company id -> {"attributes": {...}, "linkedContactsIds": [...]}, as the companies API shows them."""
         self.crm = True
         """False: an account without the sales CRM, whose deal and pipeline calls are refused."""
+        self._imports: queue.Queue[Callable[[], None]] = queue.Queue()
+        """Imports answered and not applied yet (``Limits.imports_after_answer``)."""
+        self._importer: threading.Thread | None = None
         self.pipelines: dict[str, dict[str, Any]] = {
             "5ea675e3da0dd085acaea610": {
                 "pipeline_name": "Sales Pipeline",
@@ -555,8 +564,30 @@ class BrevoSandbox(SandboxServer):
                     continue
                 self._write(contact, {"attributes": row.get("attributes") or {}, "listIds": list_ids})
 
-        apply()
+        if self.limits.imports_after_answer:
+            self._queue_import(apply)
+        else:
+            apply()
         return self._start_process("IMPORTUSER")
+
+    def _queue_import(self, apply: Callable[[], None]) -> None:
+        if self._importer is None:
+            self._importer = threading.Thread(target=self._apply_imports, name="sandbox-imports", daemon=True)
+            self._importer.start()
+        self._imports.put(apply)
+
+    def _apply_imports(self) -> None:
+        while True:
+            apply = self._imports.get()
+            try:
+                with self.lock:
+                    apply()
+            finally:
+                self._imports.task_done()
+
+    def settle(self, method: str, path: str) -> None:
+        if method == "GET" and path.startswith(API + "/contacts"):
+            self._imports.join()
 
     def _start_process(
         self, name: str, apply: Callable[[], None] | None = None, export: bytes | None = None

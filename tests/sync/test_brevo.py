@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import update
 
@@ -410,6 +412,32 @@ def test_changes_left_by_a_failed_cycle_go_with_the_next_cycle_s_in_one_import_p
     assert rig.store.outbox_depth("brevo") == 0
 
 
+def test_a_shutdown_between_imports_stops_the_cycle_and_the_rest_waits(make: Callable[..., PlatformRig]) -> None:
+    """A shutdown asked for while a drain's imports go out stops the cycle after the import in flight, as between
+    pages: what was answered is saved, the rest stays in the outbox for the next cycle."""
+    rig = make(contacts=90, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    sandbox = sandbox_of(rig)
+    connector = rig.connector
+    assert isinstance(connector, BrevoConnector)
+    call = connector.client.call
+
+    def stop_after_an_import(method: str, path: str, endpoint: str, **kwargs: Any) -> Any:
+        answered = call(method, path, endpoint, **kwargs)
+        if path == "/contacts/import":
+            rig.pipeline.stop.set()
+        return answered
+
+    connector.client.call = stop_after_an_import  # type: ignore[method-assign]
+    assert rig.pipeline.run_cycle().status == "interrupted"
+    connector.client.call = call  # type: ignore[method-assign]
+    assert sandbox.log.calls["POST /v3/contacts/import"] == 1
+    assert rig.store.outbox_depth("brevo") > 0
+    rig.pipeline.stop.clear()
+    assert rig.pipeline.run_cycle().status == "ok"
+    assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
+    assert rig.store.outbox_depth("brevo") == 0
+
+
 def test_a_record_planned_twice_in_one_drain_ends_as_the_later_plan_says(make: Callable[..., PlatformRig]) -> None:
     """Changes left by a failed cycle and the next cycle's changes for the same record are sent in one drain: the
     record is held once, with the later plan's attributes and lists; the list its earlier plan joined is undone."""
@@ -469,6 +497,36 @@ def test_an_import_refused_midway_leaves_the_rest_of_the_change_set_pending(
     assert all(len(contact.list_ids) == 1 for contact in sandbox.contacts.values())
     assert rig.store.outbox_depth("brevo") == 0
     assert rig.pipeline.run_cycle().changes == {}
+
+
+def test_the_served_sandbox_applies_an_import_after_answering_as_brevo_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Brevo answers an import 202 and applies it later, one after another. The sandbox `leadscore sandbox` serves
+    does the same, so a benchmark does not count the sandbox's own work as the sync's; a later read of contacts
+    waits for the imports before it, so what a cycle reads next is settled."""
+    sandbox = BrevoSandbox(limits=replace(BREVO_FAST, imports_after_answer=True)).start()
+    try:
+        sandbox.add_attribute("SCORE", "float")
+        contact_id = sandbox.add_contact("ada@northwind.example", {})
+        client = httpx.Client(base_url=sandbox.api_url, headers={"api-key": "sandbox-key"})
+        folder = client.post("/contacts/folders", json={"name": "leadscore"}).json()["id"]
+        list_id = client.post("/contacts/lists", json={"name": "MQL", "folderId": folder}).json()["id"]
+        held, write = threading.Event(), sandbox._write
+
+        def slow_write(contact: Any, item: dict[str, Any]) -> None:
+            held.wait(10)
+            write(contact, item)
+
+        monkeypatch.setattr(sandbox, "_write", slow_write)
+        body = {"jsonBody": [{"email": "ada@northwind.example", "attributes": {"SCORE": 61}}], "listIds": [list_id]}
+        assert client.post("/contacts/import", json=body).status_code == 202
+        assert sandbox.contacts[contact_id].list_ids == set(), "answered before it is applied"
+        held.set()
+        read = client.get(f"/contacts/{contact_id}").json()
+        assert read["listIds"] == [list_id]
+        assert read["attributes"]["SCORE"] == 61
+        client.close()
+    finally:
+        sandbox.stop()
 
 
 def test_wrong_api_key_fails_once_with_the_fix(make: Callable[..., PlatformRig]) -> None:

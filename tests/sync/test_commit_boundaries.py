@@ -27,8 +27,16 @@ from tests.sync.platforms import BREVO_CONNECTOR_FAST, NOW, PLATFORMS, Platform,
 
 PEOPLE = 40
 SEED = 7
-UNPACED = {"brevo": {"limits": {**BREVO_CONNECTOR_FAST["limits"], "contacts_per_second": 100_000}}}
+UNPACED = {"limits": {**BREVO_CONNECTOR_FAST["limits"], "contacts_per_second": 100_000}}
 """The sandboxes answer at once; pacing a connector to the real per-second limits would only slow the test."""
+CASES: dict[str, tuple[str, dict[str, Any]]] = {
+    "brevo": ("brevo", UNPACED),
+    "brevo-imports": ("brevo", {"limits": {**UNPACED["limits"], "import_threshold": 5}}),
+    "hubspot": ("hubspot", {}),
+    "salesforce": ("salesforce", {}),
+}
+"""Each platform with its connector's settings; Brevo also on its import path, whose answers are saved import by
+import after the whole outbox was handed over."""
 
 
 class SimulatedCrash(BaseException):
@@ -75,10 +83,12 @@ def default_engines() -> list[Engine]:
     return engines(load_model_file(DEFAULT_MODEL))
 
 
-def run_cycle(platform: Platform, url: str, crash: CrashBeforeCommit | None = None) -> None:
+def run_cycle(
+    platform: Platform, url: str, crash: CrashBeforeCommit | None = None, overrides: dict[str, Any] | None = None
+) -> None:
     """One cycle in a fresh 'process': a new store connection and a new connector, as after a restart."""
     store = SQLStore.open(url)
-    connector = platform.connector(**UNPACED.get(platform.name, {}))
+    connector = platform.connector(**(overrides if overrides is not None else CASES[platform.name][1]))
     if crash is not None:
         event.listen(store.db, "commit", crash)
     try:
@@ -127,15 +137,16 @@ def seeded(name: str) -> Platform:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-@pytest.mark.parametrize("name", sorted(PLATFORMS))
+@pytest.mark.parametrize("case", sorted(CASES))
 def test_a_crash_at_any_commit_then_a_normal_cycle_ends_as_a_clean_cycle(
-    tmp_path: Path, name: str, backend: str
+    tmp_path: Path, case: str, backend: str
 ) -> None:
+    name, overrides = CASES[case]
     with backend_urls(backend, tmp_path) as new_url:
         clean = seeded(name)
         clean_url = new_url("clean")
         counted = CrashBeforeCommit(at=None)
-        run_cycle(clean, clean_url, counted)
+        run_cycle(clean, clean_url, counted, overrides)
         expected_store, expected_platform = store_state(clean_url, name), shown_everywhere(clean)
         clean.sandbox.stop()
         assert counted.commits >= 6, "a cycle must commit page by page for this test to mean anything"
@@ -146,8 +157,8 @@ def test_a_crash_at_any_commit_then_a_normal_cycle_ends_as_a_clean_cycle(
             crashed = seeded(name)
             url = new_url(f"crash{at}")
             crash = CrashBeforeCommit(at)
-            run_cycle(crashed, url, crash)
-            run_cycle(crashed, url)
+            run_cycle(crashed, url, crash, overrides)
+            run_cycle(crashed, url, overrides=overrides)
             assert crash.crashed, f"the cycle made fewer than {at} commits"
             got_store, got_platform = store_state(url, name), shown_everywhere(crashed)
             crashed.sandbox.stop()

@@ -30,13 +30,13 @@ from leadscore.sync.pipeline import Pipeline
 from tests.conftest import sync_once
 from tests.sync.platforms import NOW, PLATFORMS, Platform, shown_everywhere
 from tests.sync.test_commit_boundaries import (
-    UNPACED,
     CrashBeforeCommit,
     SimulatedCrash,
     backend_urls,
     default_engines,
     store_state,
 )
+from tests.sync.test_people_cycles import UNPACED
 
 NAMES = ("hubspot", "brevo", "salesforce")
 GROUP = PeopleScope(

@@ -551,6 +551,7 @@ class Pipeline:
                 self._settle(entries, [o for o in chunk if o.key in known], report)
             if self._lease is not None:
                 self._lease.check()
+            self._check_stop()
 
         connector.release(settle)
 

@@ -30,7 +30,7 @@ def sandbox(port: int, contacts: int, seed: int) -> Sandbox:
     from leadscore_sandbox.brevo_seed import seed_brevo
     from leadscore_sandbox.people import Overlap
 
-    server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0))
+    server = BrevoSandbox(port=port, limits=Limits(process_polls_until_done=0, imports_after_answer=True))
     seed_brevo(server, contacts, seed=seed, people=Overlap(contacts // 2))
     return Sandbox(server, server.api_url, "sandbox-key")
 
