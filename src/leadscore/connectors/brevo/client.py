@@ -18,6 +18,7 @@ import ssl
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import IO, Any
 
 import httpx
@@ -57,6 +58,14 @@ def group_of(path: str) -> str:
     if path.startswith("/smtp"):
         return SMTP
     return OTHER
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedJson:
+    """A request body serialized already: an import's rows are turned into JSON one by one as they are read from
+    disk, so tens of thousands of them are never held as objects at once."""
+
+    data: bytes
 
 
 class BrevoClient:
@@ -141,7 +150,11 @@ class BrevoClient:
         counted = self._pace(group, endpoint)
         self.usage.count_call(endpoint)
         try:
-            response = self.http.request(method, path, params=params, json=body)
+            if isinstance(body, EncodedJson):
+                headers = {"Content-Type": "application/json"}
+                response = self.http.request(method, path, params=params, content=body.data, headers=headers)
+            else:
+                response = self.http.request(method, path, params=params, json=body)
         except httpx.TransportError as exc:
             raise RetryableError(
                 f"Brevo {endpoint}: {type(exc).__name__}: {exc}", source=self.source, endpoint=endpoint

@@ -14,10 +14,13 @@ Which path feeds what (README "Brevo"):
   transactional webhooks.
 - custom events (page views, forms): the API cannot read them back, so they
   arrive through the webhook endpoint when an automation forwards them.
-Writes: one ``/contacts/batch`` item per contact carries its attributes and,
-when they move with it, its list changes; list-only moves use the list
-endpoints (150 per call); a change-set at or above ``import_threshold`` goes
-through ``/contacts/import``.
+Writes: the records a drain of the outbox updates are held on disk with their
+list moves until the whole outbox is handed over (``gather``, ``release``). Then,
+once ``import_threshold`` of them move into lists, those go through
+``/contacts/import``, one list's arrivals after another; the rest go as
+``/contacts/batch`` items, each carrying its contact's attributes and list
+changes. Moves of records whose properties stay use the list endpoints (150 per
+call).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import IO, Any
 
-from leadscore.connectors.brevo.client import OTHER, BrevoClient, error_fields
+from leadscore.connectors.brevo.client import OTHER, BrevoClient, EncodedJson, error_fields
 from leadscore.connectors.brevo.cursors import CampaignExports, ContactsPass, DealsPass, ReportDay
 from leadscore.connectors.brevo.held import HeldWrites, RecordWrite
 from leadscore.connectors.brevo.mapping import BrevoMapping
@@ -86,8 +89,8 @@ ATTRIBUTE_TYPES = {
 COMPANY_PREFIX = "company."
 """A mapped name with this prefix is an attribute of the company the contact is linked to."""
 MISSING_INDEXES = re.compile(r"indexes\s+([\d,\s]+)")
-IMPORT_ENVELOPE = 200
-"""Bytes of an import body besides its rows (list, flags), kept free under ``import_bytes``."""
+IMPORT_ENVELOPE = 64
+"""Bytes kept free under ``import_bytes`` besides the body's rows and flags (a margin for how Brevo counts)."""
 
 
 class BrevoConnector:
@@ -779,30 +782,26 @@ class BrevoConnector:
         of /processes.
         """
         limits = self.mapping.limits
-        rows: list[dict[str, Any]] = []
+        flags = {"listIds": [list_id], "updateExistingContacts": True, "emptyContactsAttributes": False}
+        tail = json.dumps({**flags, "disableNotification": True}, separators=(",", ":"))[1:]
+        rows: list[str] = []
         keys: list[int] = []
-        size = 0
+        size = len(tail) + IMPORT_ENVELOPE
 
         def send() -> None:
-            body = {
-                "jsonBody": rows,
-                "listIds": [list_id],
-                "updateExistingContacts": True,
-                "emptyContactsAttributes": False,
-                "disableNotification": True,
-            }
+            body = EncodedJson(('{"jsonBody":[' + ",".join(rows) + "]," + tail).encode())
             response = self.client.call("POST", "/contacts/import", "POST /contacts/import", body=body)
             self.client.raise_for(response, "POST /contacts/import")
             report([Outcome(key, "ok") for key in keys])
 
         for record, first in arrivals:
             row = {"email": record.email, "attributes": record.attributes} if first else {"email": record.email}
-            length = len(json.dumps(row)) + 2
-            if rows and (len(rows) == limits.import_rows or size + length > limits.import_bytes - IMPORT_ENVELOPE):
+            text = json.dumps(row, separators=(",", ":"))
+            if rows and (len(rows) == limits.import_rows or size + len(text) + 1 > limits.import_bytes):
                 send()
-                rows, keys, size = [], [], 0
-            rows.append(row)
-            size += length
+                rows, keys, size = [], [], len(tail) + IMPORT_ENVELOPE
+            rows.append(text)
+            size += len(text) + 1
             keys += [key for lid, key in record.adds if lid == list_id]
             if first:
                 keys += record.carried
