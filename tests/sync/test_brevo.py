@@ -388,19 +388,24 @@ def _writes_refused(rig: PlatformRig, paths: tuple[str, ...]) -> Callable[[], No
     return lambda: setattr(connector.client, "call", call)
 
 
+def _after_a_cycle_whose_writes_failed(make: Callable[..., PlatformRig]) -> PlatformRig:
+    """A rig on the import path whose first cycle read and scored 60 records and could write none of them."""
+    rig = make(contacts=60, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    undo = _writes_refused(rig, ("/contacts/import", "/contacts/batch", "/contacts/lists/"))
+    with pytest.raises(RetryableError):
+        rig.pipeline.run_cycle()
+    undo()
+    assert rig.store.outbox_depth("brevo") > 0
+    return rig
+
+
 def test_changes_left_by_a_failed_cycle_go_with_the_next_cycle_s_in_one_import_per_list(
     make: Callable[..., PlatformRig],
 ) -> None:
     """A cycle whose writes failed leaves its changes in the outbox. The next cycle sends them together with what
     it plans itself, as one change-set: one import per list, not one for the leftovers and one for the new."""
-    rig = make(contacts=60, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    rig = _after_a_cycle_whose_writes_failed(make)
     sandbox = sandbox_of(rig)
-    undo = _writes_refused(rig, ("/contacts/import", "/contacts/batch", "/contacts/lists/"))
-    with pytest.raises(RetryableError):
-        rig.pipeline.run_cycle()
-    undo()
-    left = rig.store.outbox_depth("brevo")
-    assert left > 0
     newcomers = [rig.platform.add_person(f"newcomer{n}@northwind.example") for n in range(8)]
     before = sandbox.log.calls["POST /v3/contacts/import"]
     report = rig.pipeline.run_cycle()
@@ -441,12 +446,8 @@ def test_a_shutdown_between_imports_stops_the_cycle_and_the_rest_waits(make: Cal
 def test_a_record_planned_twice_in_one_drain_ends_as_the_later_plan_says(make: Callable[..., PlatformRig]) -> None:
     """Changes left by a failed cycle and the next cycle's changes for the same record are sent in one drain: the
     record is held once, with the later plan's attributes and lists; the list its earlier plan joined is undone."""
-    rig = make(contacts=60, limits={"import_threshold": 5, "process_poll_seconds": 0})
+    rig = _after_a_cycle_whose_writes_failed(make)
     sandbox = sandbox_of(rig)
-    undo = _writes_refused(rig, ("/contacts/import", "/contacts/batch", "/contacts/lists/"))
-    with pytest.raises(RetryableError):
-        rig.pipeline.run_cycle()
-    undo()
     pending = rig.store.pending("brevo", 10_000)
     new = {e.contact_id for e in pending if e.change.kind == "list_add" and e.change.payload["list"] == "lead:New"}
     quiet = next(
