@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -120,9 +121,10 @@ def sync_against_sandbox(
     workers: int | None = None,
     latency_ms: int = 0,
     cycles: int = 1,
+    inspect: Callable[[str], None] | None = None,
 ) -> list[tuple[dict[str, Any], float, PeakRss]]:
-    """Serve a seeded ``platform`` sandbox, run ``cycles`` cycles of a source pointed at it (one store), stop the
-    sandbox.
+    """Serve a seeded ``platform`` sandbox, run ``cycles`` cycles of a source pointed at it (one store), hand the
+    sandbox's base URL to ``inspect`` (to read what the cycles left on it), stop the sandbox.
 
     Returns what ``run_sync`` returns for each cycle: (the cycle's report, wall seconds, peak RSS).
     """
@@ -137,7 +139,10 @@ def sync_against_sandbox(
     }
     workdir = Path(tempfile.mkdtemp(prefix=f"leadscore-{platform}-bench-"))
     try:
-        return [run_sync(source, workdir, workers) for _ in range(cycles)]
+        runs = [run_sync(source, workdir, workers) for _ in range(cycles)]
+        if inspect is not None:
+            inspect(source["base_url"])
+        return runs
     finally:
         sandbox.terminate()
         sandbox.wait()

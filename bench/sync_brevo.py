@@ -5,10 +5,12 @@
 
 The sandbox and the sync run in separate processes; the sync's peak RSS is
 sampled with psutil. Prints API calls per endpoint against the minimum for the
-same work (connectors/brevo.md, Limits: contact pages of 1,000, event pages of 5,000,
-four recipient exports per campaign, imports of up to ``limits.import_rows`` rows into each
-band list), the calls the batch path alone would need, and peak RSS; then where the cycle's time went and a second
-cycle's, which re-reads every contact (Brevo reports every written contact modified).
+same work (connectors/brevo.md, Limits: contact pages of 1,000, event pages of
+5,000, four recipient exports per campaign, imports of up to ``limits.import_rows``
+rows into each band list, counted from the lists' members once the cycles are
+done), the calls the batch path alone would need, and peak RSS; then where the
+cycle's time went and a second cycle's, which re-reads every contact (Brevo
+reports every written contact modified).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import argparse
 import math
 from typing import Any
+
+import httpx
 
 from _sync_run import sync_against_sandbox
 from leadscore.connectors.brevo.mapping import BrevoMapping
@@ -37,18 +41,27 @@ def expected_work(contacts: int, seed: int) -> dict[str, int]:
     return {"contacts": contacts, "campaigns": len(shadow.campaigns), "smtp_events": len(shadow.smtp_events)}
 
 
-def minimum_calls(work: dict[str, int], bands: int) -> dict[str, int]:
+def minimum_calls(work: dict[str, int], band_members: list[int]) -> dict[str, int]:
     return {
         "GET /contacts": math.ceil(work["contacts"] / 1000) + (work["contacts"] % 1000 == 0),
         "GET /smtp/statistics/events": max(1, math.ceil(work["smtp_events"] / 5000)),
         "GET /emailCampaigns": 1,
         "POST /emailCampaigns/{campaignId}/exportRecipients": 4 * work["campaigns"],
         "GET /processes/{processId}": 4 * work["campaigns"],
-        "POST /contacts/import": bands * math.ceil(work["contacts"] / bands / IMPORT_ROWS),
+        "POST /contacts/import": sum(math.ceil(n / IMPORT_ROWS) for n in band_members),
     }
 
 
+def band_list_members(base_url: str, into: dict[str, int]) -> None:
+    """Members of each list in leadscore's folders, as the sandbox counts them once the cycles are done."""
+    with httpx.Client(base_url=base_url, headers={"api-key": "sandbox-key"}) as client:
+        for folder in client.get("/contacts/folders", params={"limit": 50}).json()["folders"]:
+            lists = client.get(f"/contacts/folders/{folder['id']}/lists", params={"limit": 50}).json()["lists"]
+            into.update({item["name"]: int(item["totalSubscribers"]) for item in lists})
+
+
 def run(contacts: int, seed: int) -> None:
+    members: dict[str, int] = {}
     [(report, wall, peak), (again, again_wall, _)] = sync_against_sandbox(
         "brevo",
         contacts,
@@ -57,10 +70,11 @@ def run(contacts: int, seed: int) -> None:
         mapping={"limits": {"process_poll_seconds": 0.2}},
         base_path="/v3",
         cycles=2,
+        inspect=lambda base_url: band_list_members(base_url, members),
     )
     work = expected_work(contacts, seed)
     calls: dict[str, int] = report["api_calls"]
-    minimum = minimum_calls(work, bands=4)
+    minimum = minimum_calls(work, list(members.values()))
     print(f"--- {contacts:,} contacts, {work['campaigns']} campaigns, {work['smtp_events']:,} transactional events ---")
     print(f"status {report['status']}, applied {report['applied']:,} changes, {report['rate_limited']} rate-limited")
     if report["error"]:
