@@ -89,9 +89,7 @@ def test_explain_of_a_live_sources_record_shows_what_its_cycle_wrote(tmp_path: P
         assert rig.pipeline.run_cycle().status == "ok"
         stored = rig.store.visible_scores("hubspot", platform.contact_ids())
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     (contact_id, _), shown = max(stored.items(), key=lambda item: item[1].score)
     state = f"sqlite:///{tmp_path / 'state.db'}"
     result = CliRunner().invoke(

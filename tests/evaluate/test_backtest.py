@@ -202,9 +202,7 @@ def test_the_command_reads_the_history_a_sync_stored(tmp_path: Path) -> None:
         assert rig.pipeline.run_cycle().status == "ok"
         ids = sorted(platform.contact_ids(), key=int)
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     outcomes = write_lines(
         tmp_path / "o.jsonl",
         [

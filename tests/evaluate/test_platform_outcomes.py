@@ -57,9 +57,7 @@ def test_hubspot_customer_dates_become_the_outcomes_of_a_backtest_of_the_store(t
         assert 5 < len(customers) < 100, "the sandbox seeds some customers, more among contacts who met sales"
         assert rig.pipeline.run_cycle().status == "ok"
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert set(stored_conversions(tmp_path / "state.db", "hubspot")) == set(customers)
     figures = backtest_store(tmp_path / "state.db", "hubspot", tmp_path)
     assert figures["contacts"] == 300
@@ -80,9 +78,7 @@ def test_salesforce_converted_leads_are_outcomes_on_the_contact_they_became(tmp_
     try:
         assert rig.pipeline.run_cycle().status == "ok"
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     stored = stored_conversions(tmp_path / "state.db", "salesforce")
     assert won in stored, "a won opportunity is its primary contact's conversion"
     assert lost not in stored
@@ -109,9 +105,7 @@ def test_an_org_without_opportunities_syncs_without_them_and_says_so(tmp_path: P
         assert "cannot read Opportunity" in report.streams_off["won_opportunities"]
         assert report.contacts_scored == 30
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
 
 
 def test_a_backtest_of_files_without_outcomes_says_where_outcomes_come_from(tmp_path: Path) -> None:
@@ -150,9 +144,7 @@ def test_brevo_won_deals_are_conversions_of_their_contacts_read_once_a_day(tmp_p
         assert rig.pipeline.run_cycle().status == "ok"
         assert platform.sandbox.log.calls["GET /v3/crm/deals"] == deal_calls, "deals are read once a day"
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert set(stored_conversions(tmp_path / "state.db", "brevo")) == set(won)
     figures = backtest_store(tmp_path / "state.db", "brevo", tmp_path)
     assert figures["contacts"] == 200
@@ -169,7 +161,5 @@ def test_a_brevo_account_without_the_crm_syncs_without_deals_and_says_so(tmp_pat
         assert "no sales CRM" in report.streams_off["won_deals"]
         assert report.contacts_scored == 40
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert stored_conversions(tmp_path / "state.db", "brevo") == {}

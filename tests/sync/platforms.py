@@ -347,6 +347,12 @@ class PlatformRig:
     def connector(self) -> Connector:
         return self.pipeline.connector
 
+    def close(self) -> None:
+        """Close the store and the connector, and stop the platform's sandbox."""
+        self.store.close()
+        self.connector.close()
+        self.platform.sandbox.stop()
+
 
 def build_rig(
     platform: Platform,

@@ -50,9 +50,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
 
     yield build
     for rig in made:
-        rig.store.close()
-        rig.connector.close()
-        rig.platform.sandbox.stop()
+        rig.close()
 
 
 def sandbox_of(rig: PlatformRig) -> BrevoSandbox:

@@ -36,9 +36,7 @@ def make(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..
 
     yield build
     for rig in made:
-        rig.store.close()
-        rig.connector.close()
-        rig.platform.sandbox.stop()
+        rig.close()
     for validator in validators:
         assert not validator.unexplained, validator.report()
 
@@ -273,9 +271,7 @@ def test_a_custom_field_and_a_company_field_score_on_every_platform(name: str, t
         company_reads = {name: count for name, count in platform.sandbox.log.calls.items() if "compan" in name.lower()}
         assert sum(company_reads.values()) == COMPANY_READS[name], f"one read for all companies: {company_reads}"
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
 
 
 LARGE_CHANGE_SETS = {
@@ -307,9 +303,7 @@ def test_two_models_put_every_record_in_a_band_list_of_each(tmp_path: Path, name
         members = {model: [platform.members(band, model) for band in BANDS] for model in ("lead", "partner")}
         calls = dict(platform.sandbox.log.calls)
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert large_call is None or calls.get(large_call, 0) >= 1, f"the large path ({large_call}) was taken"
     assert again.changes == {}, "what was acknowledged is what the platform shows"
     ids = set(platform.contact_ids())

@@ -55,9 +55,7 @@ def test_plan_shows_the_band_moves_writes_and_calls_of_a_lower_mql_threshold_and
         assert platform.write_calls() == writes_before, "plan calls no platform"
         assert {cid: platform.shown(cid) for cid in platform.contact_ids()} == shown
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     [plan] = json.loads((tmp_path / "plan.json").read_text())
     lifted = sum(1 for s in shown.values() if s["band"] == "Warm" and int(s["score"] or 0) >= 30)
     assert lifted > 0, "the seed has Warm leads scoring 30-49"
@@ -86,9 +84,7 @@ def test_plan_a_week_later_tells_decay_from_the_model(tmp_path: Path) -> None:
     try:
         assert rig.pipeline.run_cycle().status == "ok"
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     later = "2026-12-20T12:00:00+00:00"
     result = runner.invoke(
         app,
@@ -121,9 +117,7 @@ def test_a_repointed_plan_matched_once_equals_one_matched_twice(tmp_path: Path) 
         shared_plan = preview_source(rig.store, "hubspot", current, repointed, NOW)
         separate_plan = preview_source(rig.store, "hubspot", current, unshared, NOW)
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert shared_plan.proposed.bands == separate_plan.proposed.bands
     assert shared_plan.proposed.grades == separate_plan.proposed.grades
     assert shared_plan.proposed.writes == separate_plan.proposed.writes
@@ -184,9 +178,7 @@ def test_plan_says_the_brevo_write_calls_the_sync_then_makes(tmp_path: Path, imp
         planned = brevo_plan(tmp_path, platform, proposed, DEFAULT_MODEL, limits)
         made, imports = write_calls_to_apply(rig, proposed, limits)
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert made > 0, "the lower threshold moves records"
     assert (imports > 0) == (path == "imports")
     assert planned["cost"]["calls"] == made, f"{path}: plan said {planned['cost']}, the sync made {made}"
@@ -208,9 +200,7 @@ def test_plan_weighs_brevo_s_import_threshold_in_records_not_list_moves(tmp_path
         planned = brevo_plan(tmp_path, platform, proposed, current, limits)
         made, imports = write_calls_to_apply(rig, proposed, limits)
     finally:
-        rig.store.close()
-        rig.connector.close()
-        platform.sandbox.stop()
+        rig.close()
     assert planned["list_adds"] == {"lead:MQL": records, "partner:MQL": records}
     assert imports == 0, f"{records} records stay below the threshold of {records + 1}"
     assert planned["cost"]["calls"] == made == math.ceil(records / 100), f"plan said {planned['cost']}"

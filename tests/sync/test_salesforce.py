@@ -38,9 +38,7 @@ def make(tmp_path: Path) -> Iterator[Callable[..., PlatformRig]]:
 
     yield build
     for rig in made:
-        rig.store.close()
-        rig.connector.close()
-        rig.platform.sandbox.stop()
+        rig.close()
 
 
 def org(rig: PlatformRig) -> SalesforceSandbox:
