@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import cProfile
 import itertools
 import random
 import resource
@@ -132,20 +133,32 @@ class Phase:
 
 
 def cycle(
-    store: SQLStore, source: Any, compiled: list[Any], people: PeopleScope, phase: Phase, applies: bool = False
+    store: SQLStore,
+    source: Any,
+    compiled: list[Any],
+    people: PeopleScope,
+    phase: Phase,
+    applies: bool = False,
+    profile_to: Path | None = None,
 ) -> None:
     writes = Writes()
     inner = build_connector(source, write_targets(compiled))
     connector = CountedGathering(inner, writes) if isinstance(inner, Gathering) else Counted(inner, writes)
     try:
         started, cpu_before = time.monotonic(), leadscore_cpu_seconds()
-        report = Pipeline(
+        pipeline = Pipeline(
             store,
             connector,  # type: ignore[arg-type]
             compiled,
             people=people,
             parallelism=load_settings().parallelism(),
-        ).run_cycle()
+        )
+        if profile_to is None:
+            report = pipeline.run_cycle()
+        else:
+            with cProfile.Profile() as profiler:
+                report = pipeline.run_cycle()
+            profiler.dump_stats(profile_to)
         elapsed = time.monotonic() - started
         phase.wall += elapsed
         phase.cycle_seconds[source.name] += elapsed
@@ -292,6 +305,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--applies", action="store_true", help="print each apply's changes and calls")
+    parser.add_argument(
+        "--profile",
+        metavar="SOURCE",
+        help="profile this source's cycles (cProfile, this process only) into one .prof file per cycle",
+    )
     args = parser.parse_args()
     compiled = engines(load_model_file(ROOT / "config" / "scoring.yaml"))
     servers, sources = [], []
@@ -303,10 +321,15 @@ def main() -> None:
     store = SQLStore.open(f"sqlite:///{Path(tempfile.mkdtemp(prefix='leadscore-people-sync-')) / 'state.db'}")
     workers = WorkerMemory()
     try:
+        profiles = Path(tempfile.mkdtemp(prefix="leadscore-people-sync-profiles-")) if args.profile else None
+
+        def profile_file(source: Any, name: str) -> Path | None:
+            return profiles / f"{name}-{source.name}.prof" if profiles and source.name == args.profile else None
+
         first = Phase()
-        for _ in range(2):
+        for turn in range(2):
             for source in sources:
-                cycle(store, source, compiled, people, first, args.applies)
+                cycle(store, source, compiled, people, first, args.applies, profile_file(source, f"first-{turn + 1}"))
         shared = len(store.shared_people(people.sources, 10**9))
         print(f"{args.size:,} records per sandbox; {shared:,} people on two or three platforms")
         show("first round (each source twice)", first)
@@ -314,10 +337,12 @@ def main() -> None:
         touched = engage_one_percent(store, "brevo", args.seed)
         later = Phase()
         for source in sorted(sources, key=lambda s: s.name != "brevo"):
-            cycle(store, source, compiled, people, later, args.applies)
+            cycle(store, source, compiled, people, later, args.applies, profile_file(source, "incremental"))
         show(f"incremental round: {touched:,} Brevo people with new events", later)
         show_cycles(later)
         print(f"peak RSS of the syncing process {peak_rss_mb():.0f} MB; {workers.stop()}")
+        if profiles:
+            print(f"profiles of {args.profile}'s cycles in {profiles}")
     finally:
         store.close()
         for server in servers:

@@ -117,7 +117,7 @@ def test_an_older_store_is_upgraded_in_place_keeping_its_data(tmp_path: Path) ->
         )
     old.close()
     upgraded = SQLStore.open(url)
-    assert upgraded.schema_revision() == "0009"
+    assert upgraded.schema_revision() == "0010"
     [entry] = upgraded.pending("hs", 10)
     assert entry.change == Change("hs", "1", SET_PROPERTIES, {"a": "1"})
     upgraded.close()

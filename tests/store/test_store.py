@@ -31,7 +31,7 @@ def events(contact_id: str, *ids: str) -> list[Event]:
 def test_migrations_create_every_table(store: SQLStore) -> None:
     tables = set(inspect(store.db).get_table_names())
     assert {"contacts", "events", "cursors", "written", "outbox", "runs", "scores", "persons"} <= tables
-    assert store.schema_revision() == "0009"
+    assert store.schema_revision() == "0010"
 
 
 def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,7 +42,7 @@ def test_reopening_a_migrated_store_is_a_no_op(store: SQLStore, monkeypatch: pyt
 
     monkeypatch.setattr("leadscore.store.sql.command.upgrade", no_upgrade)
     store.migrate()
-    assert store.schema_revision() == "0009"
+    assert store.schema_revision() == "0010"
 
 
 def test_contacts_upsert_and_cursor_commit_together(store: SQLStore) -> None:
@@ -97,6 +97,46 @@ def statements_run(store: SQLStore) -> Iterator[list[str]]:
         yield sent
     finally:
         event.remove(store.db, "before_cursor_execute", record)
+
+
+@contextlib.contextmanager
+def sqlite_plans(store: SQLStore) -> Iterator[list[tuple[str, str]]]:
+    """(statement, SQLite's plan for it) of each query the store sends while the block runs, filled in as it ends:
+    which index a read goes through, and whether it sorts what it read (``USE TEMP B-TREE``)."""
+    sent: list[tuple[str, object]] = []
+
+    def record(conn: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append((statement, parameters))
+
+    plans: list[tuple[str, str]] = []
+    event.listen(store.db, "before_cursor_execute", record)
+    try:
+        yield plans
+    finally:
+        event.remove(store.db, "before_cursor_execute", record)
+    with store.db.connect() as connection:
+        for statement, parameters in sent:
+            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)  # type: ignore[arg-type]
+            plans.append((" ".join(statement.split()), " / ".join(str(row[-1]) for row in rows)))
+
+
+def test_a_drain_pages_through_the_outbox_by_key_without_sorting_it(tmp_path: Path) -> None:
+    """A gathering connector's drain reads the outbox a page at a time in planned order. Read through an index
+    that does not hold that order, each page read and sorted every entry of the source after the last key: at
+    200,000 entries, 3.1 s of reading where the keys' own order takes 1.4 s."""
+    store = SQLStore.open(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        store.enqueue([Change("br", str(n), SET_PROPERTIES, {"properties": {"score": n}}) for n in range(30)])
+        with sqlite_plans(store) as plans:
+            first = store.pending("br", 10, order="by_key")
+            second = store.pending("br", 10, order="by_key", after=first[-1].key)
+        assert [e.contact_id for e in first + second] == [str(n) for n in range(20)]
+        reads = [plan for statement, plan in plans if "FROM outbox" in statement]
+        assert len(reads) == 2
+        assert all("USE TEMP B-TREE" not in plan and "id>?" in plan for plan in reads), reads
+    finally:
+        store.close()
 
 
 def test_a_re_read_of_unchanged_records_rewrites_no_row(store: SQLStore) -> None:

@@ -16,7 +16,6 @@ from leadscore.protocol import ContactPage
 from leadscore.records import (
     Contact,
     ensure_utc,
-    property_text,
     shows_written,
 )
 from leadscore.store import schema
@@ -205,6 +204,14 @@ def as_json(values: Mapping[str, Any]) -> Any:
 
 
 def _shows_written(written: Mapping[str, Any], shown: Mapping[str, Any]) -> bool:
-    """Whether a pulled record shows every property as leadscore wrote it, and none it did not write."""
-    names = {name for values in (written, shown) for name, value in values.items() if property_text(value)}
-    return all(shows_written(written.get(name), shown.get(name)) for name in names)
+    """Whether a pulled record shows every property as leadscore wrote it, and none it did not write.
+
+    A re-read mostly shows values exactly as written (same type, same value); only the others need reading as
+    the platform's text (a number as a double, a moment in another notation)."""
+    for name in written.keys() | shown.keys():
+        wrote, seen = written.get(name), shown.get(name)
+        if type(wrote) is type(seen) and wrote == seen:
+            continue
+        if not shows_written(wrote, seen):
+            return False
+    return True

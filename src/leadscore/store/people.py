@@ -156,11 +156,13 @@ class PeopleStore(Tables):
             found: list[tuple[int, str, str, str | None, dict[str, object] | None, object]] = []
             for chunk in chunks(sorted(set(person_of.values())), 1000):
                 found.extend(
-                    connection.execute(
+                    row
+                    for row in connection.execute(
                         select(c.c.person_id, c.c.source, c.c.contact_id, c.c.email, c.c.profile, c.c.updated_at)
-                        .where(c.c.person_id.in_(chunk), c.c.source.in_(list(sources)))
+                        .where(c.c.person_id.in_(chunk))
                         .where(c.c.deleted.is_(False), c.c.merged_into.is_(None))
-                    ).all()
+                    )
+                    if row[1] in sources
                 )
             elsewhere: dict[str, list[str]] = {}
             for _, other_source, contact_id, *_unused in found:
@@ -191,16 +193,19 @@ class PeopleStore(Tables):
         self, connection: Connection, person_ids: Sequence[int], sources: Sequence[str]
     ) -> dict[tuple[str, str], int]:
         """The rescore marks (with their versions) of these persons' records; read before the records themselves,
-        so that anything that changed a record after this read also changed its mark."""
+        so that anything that changed a record after this read also changed its mark.
+
+        This read and the records' filter by person only, and leave other sources' records out here: asked for
+        the group's sources too, SQLite reads them through the sources' index, every record of the group a page."""
         c, q = schema.contacts, schema.rescore_queue
         found: dict[tuple[str, str], int] = {}
         for chunk in chunks(list(person_ids), 1000):
             rows = connection.execute(
                 select(q.c.source, q.c.contact_id, q.c.version)
                 .join(c, (c.c.source == q.c.source) & (c.c.contact_id == q.c.contact_id))
-                .where(c.c.person_id.in_(chunk), c.c.source.in_(list(sources)), q.c.version.is_not(None))
+                .where(c.c.person_id.in_(chunk), q.c.version.is_not(None))
             )
-            found.update({(source, contact_id): version for source, contact_id, version in rows})
+            found.update({(source, contact_id): version for source, contact_id, version in rows if source in sources})
         return found
 
     def _events_of(self, connection: Connection, ids: dict[str, list[str]]) -> dict[tuple[str, str], list[EventRow]]:

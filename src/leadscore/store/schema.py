@@ -134,6 +134,7 @@ outbox = Table(
 """``target``: the list a list move is about."""
 Index("ix_outbox_pending", outbox.c.source, outbox.c.status, outbox.c.id)
 Index("ix_outbox_order", outbox.c.source, outbox.c.kind, outbox.c.target, outbox.c.id)
+Index("ix_outbox_key", outbox.c.source, outbox.c.id)
 
 inbox = Table(
     "inbox",
