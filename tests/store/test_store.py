@@ -9,10 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, select
 
+from leadscore.protocol import EventPage
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Change, Contact, Event, WrittenState
-from leadscore.store import SQLStore, StoredScore, VisibleScore
+from leadscore.store import SQLStore, StoredScore, VisibleScore, schema
 from leadscore.store.contacts import as_json
 from leadscore.store.sql import DAEMON_MEMORY, SCORING_MEMORY, SQLiteMemory
 from tests.conftest import NOW
@@ -137,6 +138,28 @@ def test_a_drain_pages_through_the_outbox_by_key_without_sorting_it(tmp_path: Pa
         assert all("USE TEMP B-TREE" not in plan and "id>?" in plan for plan in reads), reads
     finally:
         store.close()
+
+
+def test_a_drain_of_webhook_bodies_resolves_and_stores_them_together(store: SQLStore) -> None:
+    """Webhook bodies are drained 500 at a time, one event or two each. Resolved and inserted body by body, a
+    drain took two statements a body (1,000 people engaged: 0.4 s of a cycle); a batch of bodies now takes one
+    of each, and a body whose recipient is unknown still waits in the inbox on its own."""
+    people = [Contact("br", str(n), f"p{n}@acme.example") for n in range(40)]
+    store.save_contacts("br", people)
+    bodies = [store.receive("br", {"n": n}) for n in range(41)]
+    pages = [
+        EventPage([], None, [(f"p{n}@acme.example", Event("br", f"e{n}", "", "email_click", NOW))]) for n in range(41)
+    ]
+    with statements_run(store) as sent:
+        outcome = store.save_inbox_pages("br", pages, bodies)
+    assert (outcome.added, outcome.unresolved, outcome.waiting) == (40, 1, 1)
+    assert [body_id for body_id, _ in store.inbox("br", 100)] == [bodies[-1]], "the unknown recipient's body waits"
+    assert len([s for s in sent if s.startswith("select contacts.email")]) == 1
+    assert len([s for s in sent if s.startswith("insert into events")]) == 1
+    assert store.count("events", "br") == 40
+    with store.db.connect() as connection:
+        owner = connection.execute(select(schema.events.c.contact_id).where(schema.events.c.event_id == "e7"))
+        assert owner.scalar_one() == "7"
 
 
 def test_a_re_read_of_unchanged_records_rewrites_no_row(store: SQLStore) -> None:

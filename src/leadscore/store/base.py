@@ -5,7 +5,7 @@ recipients, inserting events)."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
@@ -177,19 +177,12 @@ class Tables:
 
     def _resolve(self, connection: Connection, source: str, page: EventPage) -> tuple[list[Event], int]:
         """The page's events, with those known only by email given their contact where the store knows it."""
-        events = list(page.events)
-        unresolved = 0
-        if page.by_email:
-            owners = self._ids_by_email(connection, source, [email for email, _ in page.by_email])
-            for email, event_ in page.by_email:
-                owner = owners.get(email)
-                if owner is None:
-                    unresolved += 1
-                    continue
-                events.append(
-                    Event(event_.source, event_.id, owner, event_.action, event_.occurred_at, event_.attributes)
-                )
-        return events, unresolved
+        return with_owners(page, self._owners(connection, source, [page]))
+
+    def _owners(self, connection: Connection, source: str, pages: Sequence[EventPage]) -> dict[str, str]:
+        """The live contact of each email these pages' events name (one lookup for all of them)."""
+        emails = [email for page in pages for email, _ in page.by_email]
+        return self._ids_by_email(connection, source, emails) if emails else {}
 
     def _insert_events(self, connection: Connection, source: str, events: Sequence[Event]) -> int:
         rows = [
@@ -248,3 +241,17 @@ def last_per_id(contacts: Sequence[Contact]) -> list[Contact]:
 def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def with_owners(page: EventPage, owners: Mapping[str, str]) -> tuple[list[Event], int]:
+    """The page's events, those known only by email given the contact ``owners`` names; and how many it names
+    none for."""
+    events = list(page.events)
+    unresolved = 0
+    for email, event_ in page.by_email:
+        owner = owners.get(email)
+        if owner is None:
+            unresolved += 1
+            continue
+        events.append(Event(event_.source, event_.id, owner, event_.action, event_.occurred_at, event_.attributes))
+    return events, unresolved

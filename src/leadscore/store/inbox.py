@@ -11,9 +11,9 @@ from sqlalchemy import delete, select
 
 from leadscore.clock import utcnow
 from leadscore.protocol import EventPage
-from leadscore.records import ensure_utc
+from leadscore.records import Event, ensure_utc
 from leadscore.store import schema
-from leadscore.store.base import Tables
+from leadscore.store.base import Tables, with_owners
 
 UNRESOLVED_KEPT_FOR = timedelta(days=7)
 """How long a webhook event waits for its recipient to appear as a contact before it is given up (and counted)."""
@@ -60,9 +60,10 @@ class InboxStore(Tables):
         inbox_ids: Sequence[int],
         keep_for: timedelta = UNRESOLVED_KEPT_FOR,
     ) -> InboxOutcome:
-        """Store the events parsed from some webhook bodies, in one transaction. A body whose events all found
-        their contact is dropped; one with an event whose recipient is not a known contact yet (the contact may
-        arrive with the next pull) is kept and parsed again next cycle, until it is older than ``keep_for``."""
+        """Store the events parsed from some webhook bodies, in one transaction, their recipients looked up and
+        their events inserted together. A body whose events all found their contact is dropped; one with an event
+        whose recipient is not a known contact yet (the contact may arrive with the next pull) is kept and parsed
+        again next cycle, until it is older than ``keep_for``."""
         i = schema.inbox
         outcome = InboxOutcome()
         cutoff = utcnow() - keep_for
@@ -70,10 +71,12 @@ class InboxStore(Tables):
             received = dict(
                 connection.execute(select(i.c.id, i.c.received_at).where(i.c.id.in_(list(inbox_ids)))).all()
             )
+            owners = self._owners(connection, source, pages)
             done: list[int] = []
+            resolved: list[Event] = []
             for page, inbox_id in zip(pages, inbox_ids, strict=True):
-                events, missing = self._resolve(connection, source, page)
-                outcome.added += self._insert_events(connection, source, events)
+                events, missing = with_owners(page, owners)
+                resolved += events
                 outcome.unresolved += missing
                 at = received.get(inbox_id)
                 if missing and at is not None and ensure_utc(at) > cutoff:
@@ -81,5 +84,6 @@ class InboxStore(Tables):
                     continue
                 outcome.expired += missing
                 done.append(inbox_id)
+            outcome.added = self._insert_events(connection, source, resolved)
             connection.execute(delete(i).where(i.c.id.in_(done)))
         return outcome
