@@ -1,4 +1,4 @@
-"""Reading the next page while the last one is saved (leadscore.readahead), alone and in a cycle.
+"""Reading the next page while the last one is saved (leadscore.sync.readahead), alone and in a cycle.
 
 What it must keep: every page in order, the stream's error after the pages read before it, at most ``depth`` pages
 read beyond the one the caller holds, no call after it is closed, and the stream's clean-up run when it stops."""
@@ -17,8 +17,8 @@ import pytest
 from leadscore.connectors.hubspot.connector import EMAIL, WEB
 from leadscore.errors import PlatformError
 from leadscore.protocol import ContactPage, EventPage, SavedCursor
-from leadscore.readahead import ReadAhead
 from leadscore.sync.pipeline import CONTACT_STREAM
+from leadscore.sync.readahead import ReadAhead
 from tests.sync.conftest import Rig
 
 

@@ -29,12 +29,12 @@ from leadscore.engine import Engine
 from leadscore.errors import BudgetExhaustedError, CycleInterruptedError, LeadscoreError, StreamUnavailableError
 from leadscore.people import PeopleScope
 from leadscore.protocol import Connector, Gathering, Outcome, PendingChange, RecordProblem, WebhookReceiver
-from leadscore.readahead import ReadAhead
 from leadscore.records import SET_PROPERTIES
 from leadscore.rescore import IN_PROCESS, Parallelism, RescoreReport, rescore
 from leadscore.store import Lease, Settlement, Store
 from leadscore.sync.clean import clean_contacts, clean_events
 from leadscore.sync.planner import PagePlanner, PlanTally
+from leadscore.sync.readahead import ReadAhead
 
 log = logging.getLogger("leadscore.sync")
 T = TypeVar("T")

@@ -73,7 +73,6 @@ from leadscore.protocol import (
     WriteTargets,
     list_display_name,
 )
-from leadscore.readahead import ReadAhead
 from leadscore.records import LIST_ADD, LIST_REMOVE, SET_PROPERTIES, Event
 
 CAMPAIGNS, TRANSACTIONAL, DEALS = "campaign_exports", "transactional_events", "won_deals"
@@ -134,9 +133,6 @@ class BrevoConnector:
     # --- reading contacts -----------------------------------------------------------------
 
     def read_contacts(self, cursor: SavedCursor | None) -> Iterator[ContactPage]:
-        """Pages of contacts modified since the cursor. The next page is fetched in a thread of its own while the
-        last is turned into records: a call counts in Brevo's per-second window from its answer, so a fetch that
-        waited for that work too would fall behind the window on a large re-read."""
         self._company_of = None
         position = ContactsPass.from_json(cursor)
         since, offset, pass_started = position.since, position.offset, position.pass_started
@@ -154,13 +150,11 @@ class BrevoConnector:
                 started.append(self._platform_time(response.headers.get("date")))
             return list(response.json().get("contacts") or [])
 
-        pages = offset_pages(fetch, limits.contacts_page, offset, overlap=limits.contacts_overlap)
-        with ReadAhead(pages, name=f"{self.source}-fetch-contacts", depth=1) as fetched:
-            for page in fetched:
-                fresh = [r for r in page.records if str(r.get("id")) not in seen]
-                seen.update(str(r.get("id")) for r in page.records)
-                following = ContactsPass(since, page.next_offset, started[0])
-                yield self._page(fresh, ContactsPass(started[0]) if page.last else following)
+        for page in offset_pages(fetch, limits.contacts_page, offset, overlap=limits.contacts_overlap):
+            fresh = [r for r in page.records if str(r.get("id")) not in seen]
+            seen.update(str(r.get("id")) for r in page.records)
+            next_cursor = ContactsPass(started[0]) if page.last else ContactsPass(since, page.next_offset, started[0])
+            yield self._page(fresh, next_cursor)
 
     def _platform_time(self, date_header: str | None) -> str:
         """The pass's start on Brevo's clock, less a margin: the next pass re-reads what changed during this one."""
