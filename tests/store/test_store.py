@@ -188,6 +188,27 @@ def test_a_re_read_of_unchanged_records_rewrites_no_row(store: SQLStore) -> None
     assert store.written_state("hs", ["3"])["3"] == WrittenState({"leadscore_score": "99"}, frozenset({"SQL"}))
 
 
+def test_a_re_read_looks_up_the_persons_of_new_and_changed_emails_only(store: SQLStore) -> None:
+    """Every record of a re-read page used to have its person looked up by email (an insert of each email and a
+    read back); a record showing the email the store holds keeps its person."""
+
+    def persons() -> dict[str, int]:
+        c = schema.contacts
+        with store.db.connect() as connection:
+            return dict(connection.execute(select(c.c.contact_id, c.c.person_id).where(c.c.source == "hs")).all())
+
+    store.save_contacts("hs", [Contact("hs", cid, f"{cid}@acme.example") for cid in "123"])
+    before = persons()
+    with statements_run(store) as sent:
+        store.save_contacts("hs", [Contact("hs", cid, f"{cid}@acme.example") for cid in "123"])
+    assert [statement for statement in sent if "persons" in statement] == []
+    store.save_contacts("hs", [Contact("hs", "1", "1@acme.example"), Contact("hs", "2", "two@acme.example")])
+    after = persons()
+    assert after["1"] == before["1"]
+    assert after["2"] not in before.values()
+    assert after["3"] == before["3"]
+
+
 def test_new_events_mark_only_their_contacts_for_rescoring(store: SQLStore) -> None:
     store.save_contacts("hs", contacts("1", "2", "3"))
     store.save_scores(

@@ -66,11 +66,8 @@ class ContactsStore(Tables):
         latest = last_per_id(contacts)
         if not latest:
             return 0
-        fold = self._folds_plus(connection)
-        keys = {c.id: identity_key(c.email, fold) for c in latest}
-        person_ids = self._person_ids(connection, {key for key in keys.values() if key})
-        after = {contact_id: person_ids[key] for contact_id, key in keys.items() if key}
         stored = self._stored_contacts(connection, source, [c.id for c in latest])
+        after = self._persons_after(connection, latest, stored)
         shown = self._written(connection, [(source, c.id) for c in latest])
         left = [row.person_id for contact_id, row in stored.items() if row.person_id != after.get(contact_id)]
         rescore: list[str] = []
@@ -106,6 +103,24 @@ class ContactsStore(Tables):
         self._observe(connection, source, observed, now)
         self._touch_persons(connection, [person for person in left if person is not None])
         return len(latest)
+
+    def _persons_after(
+        self, connection: Connection, contacts: Sequence[Contact], stored: Mapping[str, StoredRow]
+    ) -> dict[str, int]:
+        """The person each pulled record belongs to. A record showing the email the store holds keeps its person
+        (a new identity rule links every record again when it is set), so only new and changed emails are looked
+        up: a re-read is mostly records whose email did not change."""
+        after: dict[str, int] = {}
+        keys: dict[str, str] = {}
+        for contact in contacts:
+            row = stored.get(contact.id)
+            if row is not None and row.person_id is not None and row.record[0] == contact.email:
+                after[contact.id] = row.person_id
+            elif key := identity_key(contact.email, self._folds_plus(connection)):
+                keys[contact.id] = key
+        person_ids = self._person_ids(connection, set(keys.values()))
+        after.update({contact_id: person_ids[key] for contact_id, key in keys.items()})
+        return after
 
     def _stored_contacts(self, connection: Connection, source: str, contact_ids: Sequence[str]) -> dict[str, StoredRow]:
         stored: dict[str, StoredRow] = {}
