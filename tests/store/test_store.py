@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import event, inspect, select
@@ -86,12 +87,12 @@ def test_replaying_a_page_changes_nothing(store: SQLStore) -> None:
 
 
 @contextlib.contextmanager
-def statements_run(store: SQLStore) -> Iterator[list[str]]:
-    """The SQL the store sends while the block runs."""
-    sent: list[str] = []
+def sent_with_parameters(store: SQLStore) -> Iterator[list[tuple[str, Any]]]:
+    """(statement, parameters) of the SQL the store sends while the block runs."""
+    sent: list[tuple[str, Any]] = []
 
-    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
-        sent.append(" ".join(statement.split()).lower())
+    def record(conn: object, cursor: object, statement: str, parameters: Any, *args: object) -> None:
+        sent.append((statement, parameters))
 
     event.listen(store.db, "before_cursor_execute", record)
     try:
@@ -101,25 +102,26 @@ def statements_run(store: SQLStore) -> Iterator[list[str]]:
 
 
 @contextlib.contextmanager
+def statements_run(store: SQLStore) -> Iterator[list[str]]:
+    """The SQL the store sends while the block runs (on one line, lower case), filled in as it ends."""
+    statements: list[str] = []
+    with sent_with_parameters(store) as sent:
+        yield statements
+    statements.extend(" ".join(statement.split()).lower() for statement, _ in sent)
+
+
+@contextlib.contextmanager
 def sqlite_plans(store: SQLStore) -> Iterator[list[tuple[str, str]]]:
     """(statement, SQLite's plan for it) of each query the store sends while the block runs, filled in as it ends:
     which index a read goes through, and whether it sorts what it read (``USE TEMP B-TREE``)."""
-    sent: list[tuple[str, object]] = []
-
-    def record(conn: object, cursor: object, statement: str, parameters: object, *args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            sent.append((statement, parameters))
-
     plans: list[tuple[str, str]] = []
-    event.listen(store.db, "before_cursor_execute", record)
-    try:
+    with sent_with_parameters(store) as sent:
         yield plans
-    finally:
-        event.remove(store.db, "before_cursor_execute", record)
     with store.db.connect() as connection:
         for statement, parameters in sent:
-            rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)  # type: ignore[arg-type]
-            plans.append((" ".join(statement.split()), " / ".join(str(row[-1]) for row in rows)))
+            if statement.lstrip().upper().startswith("SELECT"):
+                rows = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+                plans.append((" ".join(statement.split()), " / ".join(str(row[-1]) for row in rows)))
 
 
 def test_a_drain_pages_through_the_outbox_by_key_without_sorting_it(tmp_path: Path) -> None:

@@ -175,10 +175,6 @@ class Tables:
             found.update({email: contact_id for email, contact_id in rows})
         return found
 
-    def _resolve(self, connection: Connection, source: str, page: EventPage) -> tuple[list[Event], int]:
-        """The page's events, with those known only by email given their contact where the store knows it."""
-        return with_owners(page, self._owners(connection, source, [page]))
-
     def _owners(self, connection: Connection, source: str, pages: Sequence[EventPage]) -> dict[str, str]:
         """The live contact of each email these pages' events name (one lookup for all of them)."""
         emails = [email for page in pages for email, _ in page.by_email]

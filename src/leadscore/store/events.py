@@ -9,7 +9,7 @@ from leadscore.protocol import EventPage
 from leadscore.records import (
     Event,
 )
-from leadscore.store.base import Tables
+from leadscore.store.base import Tables, with_owners
 
 
 class EventsStore(Tables):
@@ -30,7 +30,7 @@ class EventsStore(Tables):
         """One pulled page of events as one unit of work: those known by email get their contact, then the
         events and the cursor are committed together. Returns (new events, events whose recipient is unknown)."""
         with self.db.begin() as connection:
-            events, unresolved = self._resolve(connection, source, page)
+            events, unresolved = with_owners(page, self._owners(connection, source, [page]))
             added = self._insert_events(connection, source, events)
             if page.cursor is not None:
                 self._set_cursor(connection, source, stream, page.cursor.to_json())
